@@ -1,0 +1,65 @@
+/**
+ * The one error catalog. Every code a client or an admin can see is listed here with its
+ * HTTP status and public title; `docs/errors.md` documents each one and a test keeps the two
+ * in step. Codes are stable API: never rename or reuse one.
+ */
+export const errorCatalog = {
+  // 400 — the request itself is malformed
+  bad_request: { status: 400, title: 'Bad request' },
+  bad_request_path: { status: 400, title: 'Bad request path' },
+  // 401 — no usable credential
+  missing_credentials: { status: 401, title: 'Missing credentials' },
+  invalid_credentials: { status: 401, title: 'Invalid credentials' },
+  // 403 — credential understood, access refused
+  forbidden_route: { status: 403, title: 'Forbidden route' },
+  // 404 / 405
+  no_route: { status: 404, title: 'No route' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  // 408 / 413 / 431 — oversized or slow input
+  request_timeout: { status: 408, title: 'Request timeout' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  request_header_fields_too_large: { status: 431, title: 'Request header fields too large' },
+  // 5xx — faults, never reported as 401/403
+  internal_error: { status: 500, title: 'Internal error' },
+  upstream_unavailable: { status: 502, title: 'Upstream unavailable' },
+  failsafe_closed: { status: 503, title: 'Service unavailable (failsafe closed)' },
+  shutting_down: { status: 503, title: 'Shutting down' },
+  upstream_timeout: { status: 504, title: 'Upstream timeout' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  code: ErrorCode;
+  requestId?: string;
+}
+
+export function problemType(code: ErrorCode): string {
+  return `urn:portcullis:problem:${code}`;
+}
+
+/**
+ * Build the RFC 9457 body for a code. `detail` must be client-safe: it never carries a
+ * secret, a stack trace, or a hint about whether a credential exists.
+ */
+export function problemFor(code: ErrorCode, detail?: string, requestId?: string): Problem {
+  const entry = errorCatalog[code];
+  const problem: Problem = { type: problemType(code), title: entry.title, status: entry.status, code };
+  if (detail !== undefined) problem.detail = detail;
+  if (requestId !== undefined) problem.requestId = requestId;
+  return problem;
+}
+
+export function statusOf(code: ErrorCode): number {
+  return errorCatalog[code].status;
+}
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorCatalog, value);
+}

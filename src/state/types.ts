@@ -1,0 +1,46 @@
+/**
+ * Hot shared state: the small, fast, possibly-shared facts the request path needs
+ * (nonces, counters, caches, change events). One interface, two implementations:
+ * `memory.ts` (bounded, one process) and `redis.ts` (ioredis, shared by many instances).
+ * Later issues add operations here; every operation is covered by the shared contract
+ * suite in test/state/state-contract.ts, which both implementations must pass.
+ */
+export type StateKind = 'memory' | 'redis';
+
+export interface StateHealth {
+  ok: boolean;
+  kind: StateKind;
+  /** Round-trip time of the health probe in milliseconds, when measured. */
+  latencyMs?: number;
+  error?: string;
+}
+
+export type Unsubscribe = () => Promise<void>;
+
+export interface HotState {
+  readonly kind: StateKind;
+  /** Whether state is visible to other processes (Redis) or local to this one (memory). */
+  readonly shared: boolean;
+
+  get(key: string): Promise<string | null>;
+  /** Set a value; with `ttlMs` it expires after that many milliseconds. */
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  del(key: string): Promise<void>;
+  /**
+   * Set only if the key does not exist (nonce acceptance). Returns true when this call
+   * created the key. Atomic across every process sharing the state.
+   */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Atomically add `by` to an integer counter and return the new value. A counter that did
+   * not exist starts at 0 and gets `ttlMs` as its time to live; an existing counter keeps
+   * its expiry.
+   */
+  incr(key: string, by: number, ttlMs: number): Promise<number>;
+  /** Publish a change event to every subscriber of `channel` (in every process when shared). */
+  publish(channel: string, message: string): Promise<void>;
+  /** Receive change events; the returned function stops the subscription. */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<Unsubscribe>;
+  health(): Promise<StateHealth>;
+  close(): Promise<void>;
+}
