@@ -135,6 +135,7 @@ export function checkHostPattern(host: string): string | undefined {
     const port = Number(portMatch[1]);
     if (port < 1 || port > 65535) return 'port must be between 1 and 65535';
     name = host.slice(0, -portMatch[0].length);
+    if (name.startsWith('*')) return 'a wildcard host cannot name a port';
   }
   if (name.startsWith('[')) {
     return /^\[[0-9a-f:.]+\](:\d{1,5})?$/.test(host) ? undefined : 'invalid IPv6 literal';

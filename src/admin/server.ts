@@ -1,0 +1,64 @@
+/**
+ * The admin listener (loopback by default): health and readiness now; the admin REST API,
+ * console and /metrics mount here as they arrive. Fastify is used here (not on the proxy
+ * hot path) for its schema validation, OpenAPI generation and plugin model.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import { PROBLEM_CONTENT_TYPE, problemFor } from '../errors/catalog.js';
+
+export interface ReadinessCheck {
+  name: string;
+  ok: boolean;
+  latencyMs?: number;
+  detail?: string;
+}
+
+export interface AdminServerOptions {
+  logger: Logger;
+  /** Each dependency's health; readiness fails if any check fails or the gateway drains. */
+  readiness: () => Promise<ReadinessCheck[]>;
+  isDraining: () => boolean;
+  version: string;
+}
+
+export function createAdminServer(options: AdminServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger.child({ listener: 'admin' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    // Admin requests are small; a large body here is an error or an attack.
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  });
+
+  // Liveness: the process is up and its event loop answers. Deliberately checks nothing
+  // else, so an orchestrator does not restart a gateway because Redis blinked.
+  app.get('/healthz', async () => ({ status: 'ok', version: options.version }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const checks = await options.readiness();
+    const draining = options.isDraining();
+    const ready = !draining && checks.every((c) => c.ok);
+    reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
+    return { status: ready ? 'ready' : draining ? 'draining' : 'not_ready', checks };
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problemFor('no_route', `no admin endpoint ${request.method} ${request.url.split('?')[0]}`, request.id));
+  });
+
+  app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 500) request.log.error({ err: error }, 'admin error');
+    const code = status === 413 ? 'payload_too_large' : status >= 500 ? 'internal_error' : 'bad_request';
+    reply
+      .code(status >= 500 ? 500 : status)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problemFor(code, status >= 500 ? undefined : error.message, request.id));
+  });
+
+  return app;
+}

@@ -1,0 +1,208 @@
+/**
+ * Composition root: configuration → secret key → store → hot state → snapshots → pipeline →
+ * listeners. The only module that knows every other; everything else receives what it
+ * needs as arguments.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createAdminServer, type ReadinessCheck } from './admin/server.js';
+import type { LoadedConfig } from './config/load.js';
+import { type Clock, systemClock } from './core/clock.js';
+import { announceConfigChange, ConfigWatcher } from './core/config-watcher.js';
+import { checkKeyFingerprint, loadSecretKey } from './core/secret-key.js';
+import { VERSION } from './core/version.js';
+import { type Demo, startDemo } from './demo/demo.js';
+import { createProxyServer, type Outcome, type ProxyServer } from './gateway/proxy-server.js';
+import { UpstreamPools } from './gateway/upstreams.js';
+import { createPipeline } from './pipeline/pipeline.js';
+import { authenticateStage } from './pipeline/stages/authenticate.js';
+import { routeStage } from './pipeline/stages/route.js';
+import { RouteCatalog } from './routing/catalog.js';
+import type { RouteSpec } from './routing/spec.js';
+import { openState } from './state/open-state.js';
+import type { HotState } from './state/types.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/types.js';
+
+export interface AppOptions {
+  config: LoadedConfig;
+  logger: Logger;
+  clock?: Clock;
+  /** Observe every request's outcome (tests; the telemetry recorder). */
+  onOutcome?: (outcome: Outcome) => void;
+}
+
+export interface RunningApp {
+  readonly proxyAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  readonly store: Store;
+  readonly state: HotState;
+  readonly demo: Demo | undefined;
+  /** Reload configuration snapshots now (tests; after local changes). */
+  reload(): Promise<void>;
+  /** Graceful stop: drain in-flight requests (bounded), close listeners and stores. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_ROUTE_ID = 'default';
+
+export async function startApp(options: AppOptions): Promise<RunningApp> {
+  const { config, logger } = options;
+  const settings = config.settings;
+  const clock = options.clock ?? systemClock;
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+  };
+
+  try {
+    const secret = await loadSecretKey({
+      value: settings.secretKey,
+      source: config.sources.secretKey.name,
+      dataDir: settings.dataDir,
+      logger,
+    });
+    const store = await openStore({ url: settings.databaseUrl as string, poolSize: settings.databasePoolSize, clock, logger });
+    cleanups.push(() => store.close());
+    const migrated = await store.migrate();
+    if (migrated.applied.length > 0) logger.info({ migrations: migrated.applied }, 'database migrated');
+    await checkKeyFingerprint(store, secret.key);
+
+    const state = await openState({ redisUrl: settings.redisUrl, clock, logger });
+    cleanups.push(() => state.close());
+
+    await bootstrapUpstreamRoute(store, state, settings.upstreamUrl, logger);
+
+    let demo: Demo | undefined;
+    const routeCount = (await store.routes.list()).length;
+    if (settings.demo === 'on' || (settings.demo === 'auto' && routeCount === 0 && !settings.upstreamUrl)) {
+      demo = await startDemo();
+      const d = demo;
+      cleanups.push(() => d.close());
+    }
+
+    const catalog = new RouteCatalog({
+      store,
+      defaults: { upstreamTimeoutMs: settings.upstreamTimeoutMs },
+      logger,
+      fallback: demo?.routes ?? [],
+    });
+    await catalog.refresh();
+    const pools = new UpstreamPools({ connections: settings.upstreamConnections });
+    cleanups.push(() => pools.close());
+    const watcher = new ConfigWatcher({ store, state, pollMs: settings.configPollMs, logger });
+    watcher.onChange(async () => {
+      await catalog.refresh();
+      pools.retain(new Set(catalog.table.routes.map((r) => r.upstream.origin)));
+    });
+    await watcher.start();
+    cleanups.push(() => watcher.stop());
+
+    // The decision pipeline: the order of stages lives here and nowhere else.
+    const decide = createPipeline([routeStage(catalog.current), authenticateStage()]);
+
+    const proxy: ProxyServer = createProxyServer({
+      decide,
+      facts: { pathCaseInsensitive: settings.pathCaseInsensitive, pathAllowSemicolons: settings.pathAllowSemicolons },
+      limits: {
+        maxHeaderBytes: settings.maxHeaderBytes,
+        headersTimeoutMs: settings.headersTimeoutMs,
+        requestTimeoutMs: settings.requestTimeoutMs,
+        keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
+      },
+      pools,
+      bodyIdleTimeoutMs: settings.upstreamIdleTimeoutMs,
+      logger,
+      onOutcome: options.onOutcome,
+      reserved: (_req, res, facts) => {
+        if (facts.path !== '/_portcullis/health') return false;
+        const ok = !proxy.draining;
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify({ status: ok ? 'ok' : 'draining' }));
+        return true;
+      },
+    });
+
+    const admin = createAdminServer({
+      logger,
+      version: VERSION,
+      isDraining: () => proxy.draining,
+      readiness: async (): Promise<ReadinessCheck[]> => {
+        const [db, hot] = await Promise.all([store.health(), state.health()]);
+        return [
+          { name: `store:${db.dialect}`, ok: db.ok, latencyMs: db.latencyMs, detail: db.error },
+          { name: `state:${hot.kind}`, ok: hot.ok, latencyMs: hot.latencyMs, detail: hot.error },
+        ];
+      },
+    });
+    cleanups.push(() => admin.close());
+
+    const proxyAddress = await proxy.listen(settings.proxyListen);
+    cleanups.push(() => proxy.drain(settings.shutdownTimeoutMs));
+    await admin.listen({ host: settings.adminListen.host, port: settings.adminListen.port });
+    const adminAddress = admin.server.address() as AddressInfo;
+
+    logger.info(
+      {
+        proxy: `${proxyAddress.address}:${proxyAddress.port}`,
+        admin: `${adminAddress.address}:${adminAddress.port}`,
+        store: store.dialect,
+        state: state.kind,
+        routes: catalog.table.routes.length,
+        demo: demo !== undefined,
+        version: VERSION,
+      },
+      'portcullis started',
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      proxyAddress,
+      adminAddress,
+      store,
+      state,
+      demo,
+      reload: () => watcher.reload(),
+      close() {
+        // Order (reverse of start): stop the proxy first so no new work arrives, then the
+        // admin listener, the watcher, pools, demo upstream, state and store.
+        closing ??= cleanup();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/**
+ * PRODUCT.md §2: with PORTCULLIS_UPSTREAM_URL set, the first start creates one catch-all
+ * route to it that requires an API key. Done once (remembered in meta) so deleting that
+ * route later is respected.
+ */
+async function bootstrapUpstreamRoute(store: Store, state: HotState, upstreamUrl: string | undefined, logger: Logger): Promise<void> {
+  if (!upstreamUrl) return;
+  if ((await store.meta.get('upstream_bootstrapped')) !== undefined) return;
+  if ((await store.routes.list()).length > 0) {
+    await store.meta.set('upstream_bootstrapped', 'skipped: routes existed');
+    return;
+  }
+  const spec: RouteSpec = {
+    id: DEFAULT_ROUTE_ID,
+    description: 'Catch-all created on first start from PORTCULLIS_UPSTREAM_URL',
+    host: '*',
+    path: '/*',
+    methods: { '*': ['api_key'] },
+    upstream: { url: upstreamUrl },
+  };
+  await store.write(async (repos) => {
+    await repos.routes.insert(spec);
+    await repos.meta.set('upstream_bootstrapped', new Date().toISOString());
+  });
+  await announceConfigChange(state, await store.configVersion());
+  logger.info(
+    { route: DEFAULT_ROUTE_ID, upstream: upstreamUrl },
+    'first start: created catch-all route "default" to PORTCULLIS_UPSTREAM_URL; it requires an API key (see `portcullis routes show default`)',
+  );
+}

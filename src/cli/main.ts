@@ -1,0 +1,63 @@
+/**
+ * The `portcullis` command. Every setting is also a global flag (`--proxy-listen`, …), the
+ * highest-precedence source. Exit codes: 0 ok, 1 failed, 2 invalid configuration or input.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { flagName, settingDefs, settingKeys } from '../config/settings.js';
+import { SpecError } from '../core/spec-error.js';
+import { VERSION } from '../core/version.js';
+import { ConflictError, NotFoundError } from '../store/errors.js';
+import { registerConfig, registerMigrate } from './commands/admin-db.js';
+import { registerDeclarative } from './commands/declarative.js';
+import { registerRoutes } from './commands/routes.js';
+import { registerStart } from './commands/start.js';
+import { CliError, EXIT_FAILURE, EXIT_INVALID } from './errors.js';
+
+export function buildProgram(): Command {
+  const program = new Command('portcullis')
+    .description('Portcullis: API gateway and auth service')
+    .version(VERSION)
+    .option('--config <file>', 'config file (default ./portcullis.yaml)')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const key of settingKeys) {
+    program.option(`${flagName(key)} <value>`, settingDefs[key].description);
+  }
+  registerStart(program);
+  registerMigrate(program);
+  registerConfig(program);
+  registerRoutes(program);
+  registerDeclarative(program);
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+function report(code: string, message: string, exitCode: number, json: boolean): never {
+  if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  else process.stderr.write(`error[${code}]: ${message}\n`);
+  process.exit(exitCode);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') process.exit(0);
+      process.exit(EXIT_INVALID);
+    }
+    if (error instanceof ConfigError) report('invalid_configuration', error.message, EXIT_INVALID, json);
+    if (error instanceof SpecError) report('invalid_input', `\n  ${error.message.replaceAll('\n', '\n  ')}`, EXIT_INVALID, json);
+    if (error instanceof NotFoundError) report('not_found', error.message, EXIT_FAILURE, json);
+    if (error instanceof ConflictError) report('conflict', error.message, EXIT_FAILURE, json);
+    if (error instanceof CliError) report(error.code, error.message, error.exitCode, json);
+    report('failed', (error as Error).message ?? String(error), EXIT_FAILURE, json);
+  }
+}
+
+await main(process.argv);

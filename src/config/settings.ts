@@ -1,0 +1,276 @@
+/**
+ * Every configuration knob, declared once. Each setting's names in the other sources are
+ * derived from its camelCase key: `proxyListen` is `--proxy-listen` on the command line,
+ * `PORTCULLIS_PROXY_LISTEN` in the environment and `.env`, and `settings.proxy_listen` in
+ * the config file. Presets only pick defaults; any explicitly set value wins.
+ */
+import { BlockList, isIP } from 'node:net';
+
+export const PRESETS = ['balanced', 'performance', 'strict'] as const;
+export type Preset = (typeof PRESETS)[number];
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** A raw value as found in a source: strings from flags/env, any YAML scalar or list from a file. */
+export type RawValue = string | number | boolean | readonly unknown[] | null;
+
+interface SettingDef<T> {
+  description: string;
+  /** Value is a secret: masked by `config show`, never printed in errors. */
+  secret?: boolean;
+  /** Default for each preset; a function gets the settings resolved so far (for derived defaults). */
+  default: T | ((preset: Preset) => T);
+  /** Turn a raw source value into T or throw an Error whose message is the reason. */
+  parse(raw: RawValue): T;
+}
+
+function def<T>(d: SettingDef<T>): SettingDef<T> {
+  return d;
+}
+
+function asString(raw: RawValue): string {
+  if (typeof raw === 'string') return raw.trim();
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  throw new Error('expected a single value');
+}
+
+function optionalString(raw: RawValue): string | undefined {
+  if (raw === null) return undefined;
+  const s = asString(raw);
+  return s === '' ? undefined : s;
+}
+
+function integer(min: number, max: number) {
+  return (raw: RawValue): number => {
+    const s = asString(raw);
+    if (!/^\d+$/.test(s)) throw new Error(`expected a whole number between ${min} and ${max}`);
+    const n = Number(s);
+    if (n < min || n > max) throw new Error(`expected a whole number between ${min} and ${max}`);
+    return n;
+  };
+}
+
+function boolean(raw: RawValue): boolean {
+  const s = asString(raw).toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(s)) return true;
+  if (['false', '0', 'no', 'off'].includes(s)) return false;
+  throw new Error('expected true or false');
+}
+
+function oneOf<const T extends string>(values: readonly T[]) {
+  return (raw: RawValue): T => {
+    const s = asString(raw).toLowerCase();
+    if (!(values as readonly string[]).includes(s)) throw new Error(`expected one of ${values.join(', ')}`);
+    return s as T;
+  };
+}
+
+function list(raw: RawValue): string[] {
+  if (raw === null) return [];
+  if (Array.isArray(raw)) return raw.map((v) => asString(v as RawValue)).filter((v) => v !== '');
+  return asString(raw)
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+export function parseListen(raw: RawValue): ListenAddress {
+  const s = asString(raw);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s) ?? /^()()(\d{1,5})$/.exec(s);
+  if (!m) throw new Error('expected host:port, [ipv6]:port or a port number');
+  const host = m[1] ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error('port must be between 0 and 65535');
+  if (m[1] !== undefined && isIP(host) !== 6) throw new Error('invalid IPv6 address');
+  return { host, port };
+}
+
+export function parseCidrList(raw: RawValue): string[] {
+  const entries = list(raw);
+  const probe = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    if (family === 0 || extra !== undefined) throw new Error(`"${entry}" is not an IP address or CIDR`);
+    const bits = prefix === undefined ? (family === 4 ? 32 : 128) : Number(prefix);
+    if (!Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128) || prefix === '') {
+      throw new Error(`"${entry}" has an invalid prefix length`);
+    }
+    probe.addSubnet(address as string, bits, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return entries;
+}
+
+function url(schemes: readonly string[]) {
+  return (raw: RawValue): string | undefined => {
+    const s = optionalString(raw);
+    if (s === undefined) return undefined;
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(s)?.[1]?.toLowerCase();
+    if (!scheme || !schemes.includes(scheme)) throw new Error(`expected a URL starting with ${schemes.join(': or ')}:`);
+    if (scheme !== 'sqlite') {
+      try {
+        new URL(s);
+      } catch {
+        throw new Error('not a valid URL');
+      }
+    }
+    return s;
+  };
+}
+
+export const settingDefs = {
+  preset: def<Preset>({
+    description: 'Default profile: balanced, performance or strict (picks defaults only)',
+    default: 'balanced',
+    parse: oneOf(PRESETS),
+  }),
+  proxyListen: def<ListenAddress>({
+    description: 'Address of the proxy listener (routed traffic and /_portcullis/)',
+    default: { host: '0.0.0.0', port: 8080 },
+    parse: parseListen,
+  }),
+  adminListen: def<ListenAddress>({
+    description: 'Address of the admin listener (admin API, console, /metrics, /healthz, /readyz)',
+    default: { host: '127.0.0.1', port: 8081 },
+    parse: parseListen,
+  }),
+  dataDir: def<string>({
+    description: 'Folder for the embedded database and the generated secret key',
+    default: './data',
+    parse: (raw) => {
+      const s = asString(raw);
+      if (s === '') throw new Error('must not be empty');
+      return s;
+    },
+  }),
+  databaseUrl: def<string | undefined>({
+    description: 'sqlite:<file> (default: sqlite:<data_dir>/portcullis.db) or postgres://…',
+    secret: true,
+    default: undefined,
+    parse: url(['sqlite', 'postgres', 'postgresql']),
+  }),
+  databasePoolSize: def<number>({
+    description: 'PostgreSQL connection pool size per instance',
+    default: 10,
+    parse: integer(1, 500),
+  }),
+  redisUrl: def<string | undefined>({
+    description: 'Unset: in-memory state (one instance). redis:// or rediss:// for shared state',
+    secret: true,
+    default: undefined,
+    parse: url(['redis', 'rediss']),
+  }),
+  secretKey: def<string | undefined>({
+    description: '32+ random bytes (hex or base64); generated into the data folder if unset',
+    secret: true,
+    default: undefined,
+    parse: optionalString,
+  }),
+  upstreamUrl: def<string | undefined>({
+    description: 'Catch-all upstream created (requiring an API key) on first start',
+    default: undefined,
+    parse: url(['http', 'https']),
+  }),
+  trustedProxies: def<string[]>({
+    description: 'CIDRs whose forwarding headers are believed (comma-separated)',
+    default: [],
+    parse: parseCidrList,
+  }),
+  failsafe: def<'open' | 'closed'>({
+    description: 'What trust decisions do when shared state cannot answer: open or closed',
+    default: (preset) => (preset === 'strict' ? 'closed' : 'open'),
+    parse: oneOf(['open', 'closed'] as const),
+  }),
+  logLevel: def<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({
+    description: 'fatal, error, warn, info, debug, trace or silent',
+    default: 'info',
+    parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  }),
+  logFormat: def<'auto' | 'json' | 'pretty'>({
+    description: 'json, pretty, or auto (pretty on a terminal, JSON otherwise)',
+    default: 'auto',
+    parse: oneOf(['auto', 'json', 'pretty'] as const),
+  }),
+  demo: def<'auto' | 'on' | 'off'>({
+    description: 'Demo mode: auto (when no route and no upstream is configured), on, off',
+    default: 'auto',
+    parse: oneOf(['auto', 'on', 'off'] as const),
+  }),
+  maxHeaderBytes: def<number>({
+    description: 'Largest request header block accepted (bigger gets 431)',
+    default: (preset) => (preset === 'strict' ? 8192 : preset === 'performance' ? 32768 : 16384),
+    parse: integer(1024, 1048576),
+  }),
+  headersTimeoutMs: def<number>({
+    description: 'Time allowed to receive request headers (slowloris guard)',
+    default: (preset) => (preset === 'strict' ? 10_000 : preset === 'performance' ? 30_000 : 15_000),
+    parse: integer(1000, 600_000),
+  }),
+  requestTimeoutMs: def<number>({
+    description: 'Time allowed to receive a whole request, body included',
+    default: (preset) => (preset === 'strict' ? 60_000 : 300_000),
+    parse: integer(1000, 3_600_000),
+  }),
+  keepAliveTimeoutMs: def<number>({
+    description: 'Idle keep-alive time of client connections',
+    default: (preset) => (preset === 'performance' ? 65_000 : 5_000),
+    parse: integer(100, 3_600_000),
+  }),
+  shutdownTimeoutMs: def<number>({
+    description: 'Longest wait for in-flight requests to finish on shutdown',
+    default: 10_000,
+    parse: integer(0, 600_000),
+  }),
+  upstreamTimeoutMs: def<number>({
+    description: "Default time to the upstream's response headers (a route may set its own)",
+    default: 30_000,
+    parse: integer(1, 600_000),
+  }),
+  upstreamIdleTimeoutMs: def<number>({
+    description: 'Longest silence allowed inside an upstream response body (streams included)',
+    default: 300_000,
+    parse: integer(1, 3_600_000),
+  }),
+  upstreamConnections: def<number>({
+    description: 'Keep-alive connections per upstream origin',
+    default: (preset) => (preset === 'performance' ? 256 : 128),
+    parse: integer(1, 10_000),
+  }),
+  pathCaseInsensitive: def<boolean>({
+    description: 'Lower-case request paths before matching and forwarding (for case-insensitive upstreams)',
+    default: false,
+    parse: boolean,
+  }),
+  pathAllowSemicolons: def<boolean>({
+    description: "Accept ';' in request paths (off: refused, since some upstreams strip ;params)",
+    default: false,
+    parse: boolean,
+  }),
+  configPollMs: def<number>({
+    description: 'How often each instance checks the database for configuration changes',
+    default: (preset) => (preset === 'performance' ? 2000 : 1000),
+    parse: integer(100, 600_000),
+  }),
+} as const;
+
+export type SettingKey = keyof typeof settingDefs;
+export type Settings = {
+  readonly [K in SettingKey]: (typeof settingDefs)[K] extends SettingDef<infer T> ? T : never;
+};
+
+export function snakeCase(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+export function envName(key: SettingKey): string {
+  return `PORTCULLIS_${snakeCase(key).toUpperCase()}`;
+}
+export function flagName(key: SettingKey): string {
+  return `--${snakeCase(key).replaceAll('_', '-')}`;
+}
+export function fileKey(key: SettingKey): string {
+  return snakeCase(key);
+}
+export const settingKeys = Object.keys(settingDefs) as SettingKey[];

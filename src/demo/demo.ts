@@ -1,0 +1,69 @@
+/**
+ * Demo mode (PRODUCT.md §2): with no upstream configured and no route in the database,
+ * `npm start` runs the bundled example upstream and serves demo routes to it. The demo is
+ * kept in memory only — nothing is written to the database — and it withdraws itself as
+ * soon as a real route exists.
+ */
+import { startExampleUpstream } from '../../examples/upstream/server.js';
+import type { ListenAddress } from '../config/settings.js';
+import type { RouteSpec } from '../routing/spec.js';
+
+export interface Demo {
+  readonly upstreamUrl: string;
+  readonly routes: readonly RouteSpec[];
+  banner(proxy: ListenAddress, admin: ListenAddress): string;
+  close(): Promise<void>;
+}
+
+export async function startDemo(): Promise<Demo> {
+  const upstream = await startExampleUpstream({ host: '127.0.0.1', port: 0 });
+  const routes: RouteSpec[] = [
+    {
+      id: 'demo-public',
+      description: 'DEMO: public endpoints of the bundled example upstream',
+      host: '*',
+      path: '/demo/public/*',
+      methods: { GET: ['public'] },
+      upstream: { url: upstream.url, strip_prefix: '/demo/public' },
+    },
+    {
+      id: 'demo-orders',
+      description: 'DEMO: orders API that requires an API key',
+      host: '*',
+      path: '/demo/orders/*',
+      methods: { GET: ['api_key'], POST: ['api_key'] },
+      upstream: { url: upstream.url, strip_prefix: '/demo' },
+    },
+  ];
+  return {
+    upstreamUrl: upstream.url,
+    routes,
+    banner(proxy, admin) {
+      const base = `http://${displayHost(proxy.host)}:${proxy.port}`;
+      const adminBase = `http://${displayHost(admin.host)}:${admin.port}`;
+      return [
+        '',
+        '  ┌─ DEMO MODE ───────────────────────────────────────────────────────────┐',
+        '  │ No route is configured, so Portcullis is serving demo routes to its   │',
+        '  │ bundled example upstream. Nothing is stored; the demo disappears when  │',
+        '  │ you add a route (portcullis routes add / apply) or set                │',
+        '  │ PORTCULLIS_UPSTREAM_URL.                                              │',
+        '  └───────────────────────────────────────────────────────────────────────┘',
+        '',
+        '  Try it (in another terminal):',
+        `    curl -i ${base}/demo/public/hello                # 200 public route`,
+        `    curl -N ${base}/demo/public/sse                  # 200 server-sent events, streamed`,
+        `    curl -i ${base}/demo/orders                      # 401 missing_credentials`,
+        `    curl -i ${base}/demo/nowhere                     # 404 no_route`,
+        `    curl -s ${adminBase}/readyz                      # readiness of each store`,
+        '',
+      ].join('\n');
+    },
+    close: () => upstream.close(),
+  };
+}
+
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,83 @@
+/**
+ * Header hygiene between client and upstream. Hop-by-hop headers and the headers a
+ * `Connection` header names are connection-local and never forwarded (RFC 9110 §7.6.1).
+ * Headers that carry identity or client addresses are removed from the inbound request
+ * and set by the gateway itself, so a client cannot forge them.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { connectionTokens, HOP_BY_HOP } from '../net/hop-by-hop.js';
+import type { RequestFacts } from '../pipeline/types.js';
+import type { CompiledRoute } from '../routing/compile.js';
+
+const INBOUND_DROP: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  'host',
+  // Client-address and forwarding headers: only the gateway's own values reach the upstream.
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'forwarded',
+  'x-real-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'x-original-client-ip',
+  'x-request-id',
+  // Identity aliases of API Gatekeeper; the x-portcullis- family is dropped by prefix.
+  'x-client-id',
+  'x-client-name',
+  'x-route-id',
+  // undici refuses Expect; Node already answered 100-continue to the client.
+  'expect',
+]);
+
+/** Build the upstream request headers as a flat [name, value, …] list (undici's cheapest form). */
+export function upstreamRequestHeaders(
+  raw: readonly string[],
+  connection: string | string[] | undefined,
+  facts: RequestFacts,
+  route: CompiledRoute,
+): string[] {
+  const named = connection === undefined ? undefined : connectionTokens(connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (INBOUND_DROP.has(lower) || lower.startsWith('x-portcullis-')) continue;
+    if (named?.has(lower)) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  out.push(
+    'host',
+    route.upstream.preserveHost ? facts.host : route.upstream.hostHeader,
+    'x-forwarded-for',
+    facts.clientIp,
+    'x-forwarded-proto',
+    facts.protocol,
+    'x-forwarded-host',
+    facts.host,
+    'x-request-id',
+    facts.requestId,
+    'x-portcullis-route-id',
+    route.id,
+    'x-route-id',
+    route.id,
+  );
+  return out;
+}
+
+/** Response headers for the client: the upstream's, minus hop-by-hop, plus our request id. */
+export function clientResponseHeaders(headers: IncomingHttpHeaders, requestId: string): string[] {
+  const connection = headers['connection'];
+  const named = connection === undefined ? undefined : connectionTokens(connection);
+  const out: string[] = [];
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || named?.has(name) || name === 'x-request-id') continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  out.push('x-request-id', requestId);
+  return out;
+}

@@ -1,0 +1,39 @@
+/**
+ * Runs the ordered stages. The order lives in one place (`createGatewayStages`); doors only
+ * call `decide`. Synchronous stages stay synchronous: the common public-route request makes
+ * no Promise at all.
+ */
+import { anonymous } from './principal.js';
+import type { Decision, Deny, Exchange, RequestFacts, Stage } from './types.js';
+
+export type Decide = (facts: RequestFacts) => Decision | Promise<Decision>;
+
+export function createPipeline(stages: readonly Stage[]): Decide {
+  const count = stages.length;
+
+  const finish = (exchange: Exchange): Decision => {
+    if (!exchange.match) throw new Error('pipeline finished without a route match');
+    return { kind: 'allow', match: exchange.match, principal: exchange.principal ?? anonymous };
+  };
+
+  const resume = async (exchange: Exchange, from: number, pending: Promise<Deny | undefined>): Promise<Decision> => {
+    const first = await pending;
+    if (first) return first;
+    for (let i = from; i < count; i++) {
+      const result = await (stages[i] as Stage)(exchange);
+      if (result) return result;
+    }
+    return finish(exchange);
+  };
+
+  return (facts) => {
+    const exchange: Exchange = { facts, match: undefined, requirement: undefined, principal: undefined };
+    for (let i = 0; i < count; i++) {
+      const result = (stages[i] as Stage)(exchange);
+      if (result === undefined) continue;
+      if (result instanceof Promise) return resume(exchange, i + 1, result);
+      return result;
+    }
+    return finish(exchange);
+  };
+}

@@ -1,0 +1,3 @@
+import type { Principal } from './types.js';
+
+export const anonymous: Principal = Object.freeze({ kind: 'anonymous' });

@@ -1,0 +1,25 @@
+import { authFor } from '../../routing/compile.js';
+import type { RouteTable } from '../../routing/table.js';
+import { deny } from '../decision.js';
+import type { Stage } from '../types.js';
+
+/**
+ * Match the route and the method's auth requirement. The table is read through a getter so
+ * a configuration change swaps it atomically between requests.
+ */
+export function routeStage(currentTable: () => RouteTable): Stage {
+  return (exchange) => {
+    const { facts } = exchange;
+    const match = currentTable().match(facts.hostname, facts.port, facts.path);
+    if (!match) return deny('no_route', 'no route matches this host and path');
+    const requirement = authFor(match.route, facts.method);
+    if (!requirement) {
+      return deny('method_not_allowed', `method ${facts.method} is not served by this route`, [
+        ['allow', match.route.allow],
+      ]);
+    }
+    exchange.match = match;
+    exchange.requirement = requirement;
+    return undefined;
+  };
+}

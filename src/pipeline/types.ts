@@ -1,0 +1,72 @@
+/**
+ * The shapes every door and stage share. A request becomes `RequestFacts` once; stages read
+ * the facts and add what they learn to the `Exchange`; the pipeline ends in a `Decision`.
+ * A refusal is data (a `Deny` with a catalog code), never an exception: exceptions are
+ * faults, and a fault in a store becomes a 503/failsafe decision, never a 401.
+ */
+import type { ErrorCode } from '../errors/catalog.js';
+import type { RouteMatch } from '../routing/table.js';
+import type { AuthMethod } from '../routing/spec.js';
+
+/** Which door a request came through; recorded with every decision. */
+export type Door = 'gateway' | 'forward_auth' | 'verify';
+
+export interface RequestFacts {
+  readonly requestId: string;
+  readonly door: Door;
+  readonly method: string;
+  /** Normalized host name (lower-case, no trailing dot, IPv6 in brackets). */
+  readonly hostname: string;
+  /** Non-default port from Host, if any. */
+  readonly port: number | undefined;
+  /** The Host value forwarded as X-Forwarded-Host (normalized, with port). */
+  readonly host: string;
+  /** Normalized path: the same string is matched and forwarded. */
+  readonly path: string;
+  /** Raw query string including the leading '?', or ''. */
+  readonly query: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The caller's IP as resolved from the socket (and trusted proxies). */
+  readonly clientIp: string;
+  /** The TCP peer's IP. */
+  readonly peerIp: string;
+  readonly protocol: 'http' | 'https';
+  /** Monotonic start time in ms (performance.now()). */
+  readonly startedAt: number;
+}
+
+/** Who is calling, once authenticated. Anonymous on public routes. */
+export type Principal = { readonly kind: 'anonymous' };
+
+/** Mutable per-request state that stages fill in, in pipeline order. */
+export interface Exchange {
+  readonly facts: RequestFacts;
+  match: RouteMatch | undefined;
+  /** Accepted auth methods for this route and method. */
+  requirement: readonly AuthMethod[] | undefined;
+  principal: Principal | undefined;
+}
+
+export interface Deny {
+  readonly kind: 'deny';
+  readonly status: number;
+  readonly code: ErrorCode;
+  /** Client-safe explanation. */
+  readonly detail: string | undefined;
+  /** Extra response headers (WWW-Authenticate, Allow, Retry-After…). */
+  readonly headers: ReadonlyArray<readonly [string, string]> | undefined;
+}
+
+export interface Allow {
+  readonly kind: 'allow';
+  readonly match: RouteMatch;
+  readonly principal: Principal;
+}
+
+export type Decision = Allow | Deny;
+
+/**
+ * One step of the decision. Returns a Deny to stop, or undefined to continue. May be
+ * synchronous: the runner only pays for a Promise when a stage really awaits something.
+ */
+export type Stage = (exchange: Exchange) => Deny | undefined | Promise<Deny | undefined>;

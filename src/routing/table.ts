@@ -1,0 +1,197 @@
+/**
+ * The route table: compiled once per configuration change into lookup structures, so a
+ * request costs a few Map lookups and, for parameter routes, a short trie walk.
+ *
+ * Priority (PRODUCT.md §6): exact host > wildcard host (longer suffix first) > any host;
+ * within the chosen host: exact path > parameter path (static segments preferred at each
+ * level) > longer prefix > shorter prefix. A host tier with no matching path falls through
+ * to the next tier. Two routes with the same host and the same path shape are a tie, which
+ * is a configuration error naming both.
+ */
+import { SpecError, type SpecIssue } from '../core/spec-error.js';
+import { type CompileDefaults, type CompiledRoute, compileRoute } from './compile.js';
+import type { RouteSpec } from './spec.js';
+
+export interface RouteMatch {
+  readonly route: CompiledRoute;
+  /** Values of `:param` segments, when the route has any. */
+  readonly params: Readonly<Record<string, string>> | undefined;
+}
+
+interface ParamNode {
+  statics: Map<string, ParamNode>;
+  param: ParamNode | undefined;
+  paramName: string | undefined;
+  route: CompiledRoute | undefined;
+}
+
+function newNode(): ParamNode {
+  return { statics: new Map(), param: undefined, paramName: undefined, route: undefined };
+}
+
+/** The routes of one host key, by path kind. */
+class PathTable {
+  readonly exact = new Map<string, CompiledRoute>();
+  readonly paramRoot = newNode();
+  hasParams = false;
+  /** Sorted longest first; '' is the catch-all "/*". */
+  prefixes: Array<{ prefix: string; route: CompiledRoute }> = [];
+
+  add(route: CompiledRoute, path: string): void {
+    if (path.endsWith('/*') || path === '/*') {
+      const prefix = path.slice(0, -2);
+      this.prefixes.push({ prefix, route });
+      this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
+    } else if (path.includes('/:')) {
+      this.hasParams = true;
+      let node = this.paramRoot;
+      const segments = path.slice(1).split('/');
+      for (const segment of segments) {
+        if (segment.startsWith(':')) {
+          node.param ??= newNode();
+          // Names are per route; a sibling route may call the same position differently.
+          node = node.param;
+        } else {
+          let next = node.statics.get(segment);
+          if (!next) {
+            next = newNode();
+            node.statics.set(segment, next);
+          }
+          node = next;
+        }
+      }
+      node.route = route;
+    } else {
+      this.exact.set(path, route);
+    }
+  }
+
+  match(path: string): RouteMatch | undefined {
+    const exact = this.exact.get(path);
+    if (exact) return { route: exact, params: undefined };
+    if (this.hasParams) {
+      const segments = path.slice(1).split('/');
+      const found = walk(this.paramRoot, segments, 0);
+      if (found) return { route: found, params: extractParams(found.spec.path, segments) };
+    }
+    for (const { prefix, route } of this.prefixes) {
+      if (prefix === '') return { route, params: undefined };
+      if (path.startsWith(prefix)) {
+        const next = path.charCodeAt(prefix.length);
+        // Segment boundary: "/v1/orders/*" covers "/v1/orders" and "/v1/orders/…", not "/v1/ordersX".
+        if (Number.isNaN(next) || next === 47) return { route, params: undefined };
+      }
+    }
+    return undefined;
+  }
+}
+
+function walk(node: ParamNode, segments: string[], index: number): CompiledRoute | undefined {
+  if (index === segments.length) return node.route;
+  const segment = segments[index] as string;
+  const next = node.statics.get(segment);
+  if (next) {
+    const found = walk(next, segments, index + 1);
+    if (found) return found;
+  }
+  // A parameter never matches an empty segment ("/orders/" is not "/orders/:id").
+  if (node.param && segment !== '') return walk(node.param, segments, index + 1);
+  return undefined;
+}
+
+function extractParams(pattern: string, segments: string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  const parts = pattern.slice(1).split('/');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    if (part.startsWith(':')) params[part.slice(1)] = segments[i] as string;
+  }
+  return params;
+}
+
+/** A path's shape for tie detection: parameter names do not distinguish routes. */
+function pathShape(path: string): string {
+  return path.replace(/\/:[^/]+/g, '/:');
+}
+
+function hostKey(host: string): { kind: 'any' | 'wildcard' | 'exact'; key: string } {
+  if (host === '*') return { kind: 'any', key: '*' };
+  if (host.startsWith('*.')) return { kind: 'wildcard', key: host.slice(1) };
+  return { kind: 'exact', key: host };
+}
+
+export class RouteTable {
+  readonly routes: readonly CompiledRoute[];
+  readonly #exact = new Map<string, PathTable>();
+  /** Suffixes like ".example.com", longest first. */
+  readonly #wildcards: Array<{ suffix: string; table: PathTable }> = [];
+  readonly #any: PathTable | undefined;
+
+  private constructor(routes: CompiledRoute[]) {
+    this.routes = Object.freeze(routes);
+    let any: PathTable | undefined;
+    for (const route of routes) {
+      const { kind, key } = hostKey(route.spec.host);
+      let table: PathTable | undefined;
+      if (kind === 'any') table = any ??= new PathTable();
+      else if (kind === 'exact') {
+        table = this.#exact.get(key);
+        if (!table) this.#exact.set(key, (table = new PathTable()));
+      } else {
+        table = this.#wildcards.find((w) => w.suffix === key)?.table;
+        if (!table) {
+          table = new PathTable();
+          this.#wildcards.push({ suffix: key, table });
+        }
+      }
+      table.add(route, route.spec.path);
+    }
+    this.#wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.#any = any;
+  }
+
+  /** Validate ties and compile. Throws SpecError naming both routes of every tie. */
+  static compile(specs: readonly RouteSpec[], defaults: CompileDefaults): RouteTable {
+    const issues: SpecIssue[] = [];
+    const seenIds = new Set<string>();
+    const shapes = new Map<string, string>();
+    for (const spec of specs) {
+      if (seenIds.has(spec.id)) issues.push({ path: `routes.${spec.id}`, message: 'route id used twice' });
+      seenIds.add(spec.id);
+      const shape = `${spec.host} ${pathShape(spec.path)}`;
+      const other = shapes.get(shape);
+      if (other !== undefined) {
+        issues.push({
+          path: `routes.${spec.id}`,
+          message: `ambiguous: routes "${other}" and "${spec.id}" both match host "${spec.host}" and path "${pathShape(spec.path)}"`,
+        });
+      } else shapes.set(shape, spec.id);
+    }
+    if (issues.length > 0) throw new SpecError(issues);
+    return new RouteTable(specs.map((s) => compileRoute(s, defaults)));
+  }
+
+  static empty(): RouteTable {
+    return new RouteTable([]);
+  }
+
+  /** Find the route for a normalized host name (with its non-default port, if any) and path. */
+  match(hostname: string, port: number | undefined, path: string): RouteMatch | undefined {
+    if (this.#exact.size > 0) {
+      if (port !== undefined) {
+        const withPort = this.#exact.get(`${hostname}:${port}`)?.match(path);
+        if (withPort) return withPort;
+      }
+      const exact = this.#exact.get(hostname)?.match(path);
+      if (exact) return exact;
+    }
+    for (const { suffix, table } of this.#wildcards) {
+      // "*.example.com" covers any depth of sub-domain but not "example.com" itself.
+      if (hostname.length > suffix.length && hostname.endsWith(suffix)) {
+        const found = table.match(path);
+        if (found) return found;
+      }
+    }
+    return this.#any?.match(path);
+  }
+}
