@@ -79,12 +79,22 @@ function list(raw: RawValue): string[] {
 
 export function parseListen(raw: RawValue): ListenAddress {
   const s = asString(raw);
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s) ?? /^()()(\d{1,5})$/.exec(s);
-  if (!m) throw new Error('expected host:port, [ipv6]:port or a port number');
-  const host = m[1] ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]);
-  const port = Number(m[3]);
+  let host = '0.0.0.0';
+  let portText = s;
+  const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s);
+  if (bracketed) {
+    host = bracketed[1] as string;
+    portText = bracketed[2] as string;
+    if (isIP(host) !== 6) throw new Error('invalid IPv6 address');
+  } else if (s.includes(':')) {
+    const at = s.lastIndexOf(':');
+    host = s.slice(0, at) || '0.0.0.0';
+    portText = s.slice(at + 1);
+    if (host.includes(':')) throw new Error('write IPv6 addresses in brackets: [::1]:8080');
+  }
+  if (!/^\d{1,5}$/.test(portText)) throw new Error('expected host:port, [ipv6]:port or a port number');
+  const port = Number(portText);
   if (port > 65535) throw new Error('port must be between 0 and 65535');
-  if (m[1] !== undefined && isIP(host) !== 6) throw new Error('invalid IPv6 address');
   return { host, port };
 }
 

@@ -1,0 +1,38 @@
+/**
+ * The one migration set for both dialects. To add a migration: write `NNNN-name.ts` next to
+ * this file and append one line to MIGRATIONS. Names must sort after every earlier name
+ * (Kysely refuses out-of-order histories), hence the zero-padded number. Migrations are
+ * forward-only: a release never edits or removes an entry.
+ */
+import { type Kysely, type Migration, Migrator } from 'kysely';
+import type { DialectAdapter } from '../dialect.js';
+import type { Database, MigrationReport } from '../types.js';
+import { core0001 } from './0001-core.js';
+
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
+  ['0001_core', core0001],
+];
+
+/** Apply every pending migration; safe to call from several processes at once. */
+export async function migrateToLatest(
+  db: Kysely<Database>,
+  adapter: DialectAdapter,
+): Promise<MigrationReport> {
+  return adapter.withMigrationLock(db, async (executor) => {
+    const migrator = new Migrator({
+      db: executor,
+      provider: { getMigrations: async () => Object.fromEntries(MIGRATIONS) },
+      migrationTableSchema: await adapter.migrationTableSchema(executor),
+    });
+    const { error, results = [] } = await migrator.migrateToLatest();
+    if (error !== undefined) {
+      const failed = results.find((r) => r.status === 'Error')?.migrationName;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        failed ? `database migration ${failed} failed: ${reason}` : `database migration failed: ${reason}`,
+        { cause: error },
+      );
+    }
+    return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  });
+}

@@ -1,0 +1,259 @@
+/**
+ * The one place a database backend is chosen: `parseDatabaseUrl` switches over the URL scheme
+ * and fails fast on anything else; `openStore` builds the Kysely instance for the result.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Pool, TypeOverrides } from 'pg';
+import { type Clock, systemClock } from '../core/clock.js';
+import { type DialectAdapter, postgresAdapter, SQLITE_BUSY_TIMEOUT_MS, sqliteAdapter } from './dialect.js';
+import { migrateToLatest } from './migrations/index.js';
+import { createRepositories } from './repositories/index.js';
+import { readConfigVersion } from './repositories/meta.js';
+import type {
+  Database,
+  MetaRepository,
+  MigrationReport,
+  Repositories,
+  RouteRepository,
+  Store,
+  StoreCapabilities,
+  StoreDialect,
+  StoreHealth,
+} from './types.js';
+
+export interface OpenStoreOptions {
+  /** `sqlite:./data/portcullis.db`, `sqlite:/abs/path.db`, `sqlite::memory:`, `postgres://…`, `postgresql://…` */
+  url: string;
+  /** PostgreSQL only: schema to create (if missing) and put on every connection's search_path. */
+  schema?: string;
+  /** PostgreSQL only: maximum pooled connections (default 10). SQLite always has one. */
+  poolSize?: number;
+  /** Source of created/updated timestamps and health latency (default: system clock). */
+  clock?: Clock;
+  /** Receives errors of idle pooled connections, which have no caller to throw to. */
+  logger?: { warn(msg: string): void };
+}
+
+export type DatabaseTarget =
+  | { dialect: 'sqlite' /** absolute path, or ':memory:' */; filename: string }
+  | { dialect: 'postgres'; connectionString: string };
+
+const ACCEPTED_FORMS =
+  'sqlite:./relative/path.db, sqlite:/absolute/path.db, sqlite::memory:, postgres://… or postgresql://…';
+const DEFAULT_POOL_SIZE = 10;
+const MAX_POOL_SIZE = 1000;
+const HEALTH_TIMEOUT_MS = 5000;
+const PG_CONNECT_TIMEOUT_MS = 10_000;
+const PG_INT8_OID = 20;
+// Quoted into SET/CREATE statements, so only plain identifiers are accepted.
+const SCHEMA_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * Parse a database URL. Error messages name the scheme only: the rest of the URL may carry a
+ * password.
+ */
+export function parseDatabaseUrl(url: string, cwd: string = process.cwd()): DatabaseTarget {
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url);
+  if (!match) throw new Error(`database URL has no scheme; use one of ${ACCEPTED_FORMS}`);
+  const scheme = (match[1] as string).toLowerCase();
+  switch (scheme) {
+    case 'sqlite': {
+      const path = url.slice(match[0].length);
+      if (path === ':memory:') return { dialect: 'sqlite', filename: ':memory:' };
+      if (path === '')
+        throw new Error(`database URL "sqlite:" needs a file path; use one of ${ACCEPTED_FORMS}`);
+      // "sqlite://host/x" or "sqlite:///x" would otherwise resolve to a surprising path.
+      if (path.startsWith('//')) {
+        throw new Error(`database URL "sqlite://…" is not supported; use one of ${ACCEPTED_FORMS}`);
+      }
+      return { dialect: 'sqlite', filename: resolve(cwd, path) };
+    }
+    case 'postgres':
+    case 'postgresql':
+      return { dialect: 'postgres', connectionString: url };
+    default:
+      throw new Error(`unsupported database URL scheme "${scheme}:"; use one of ${ACCEPTED_FORMS}`);
+  }
+}
+
+function validateOptions(options: OpenStoreOptions): void {
+  if (typeof options.url !== 'string' || options.url.trim() === '') {
+    throw new Error('options.url must be a non-empty database URL');
+  }
+  const { poolSize, schema } = options;
+  if (poolSize !== undefined && !(Number.isInteger(poolSize) && poolSize >= 1 && poolSize <= MAX_POOL_SIZE)) {
+    throw new Error(`options.poolSize must be an integer between 1 and ${MAX_POOL_SIZE}`);
+  }
+  if (schema !== undefined && !SCHEMA_PATTERN.test(schema)) {
+    throw new Error('options.schema must be 1-63 letters, digits or underscores, not starting with a digit');
+  }
+}
+
+/** Open (but do not migrate) the store named by `options.url`. */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  validateOptions(options);
+  const target = parseDatabaseUrl(options.url.trim());
+  const clock = options.clock ?? systemClock;
+  switch (target.dialect) {
+    case 'sqlite':
+      if (options.schema !== undefined) throw new Error('options.schema applies to PostgreSQL only');
+      return new SqlStore(openSqlite(target.filename), sqliteAdapter, clock);
+    case 'postgres':
+      return new SqlStore(await openPostgres(target.connectionString, options), postgresAdapter, clock);
+  }
+}
+
+interface OpenedDatabase {
+  db: Kysely<Database>;
+  /**
+   * Frees the driver's resources. Needed besides `db.destroy()`, which does nothing when no
+   * query ever ran, leaving the SQLite handle open and letting a later query revive the store.
+   */
+  release(): Promise<void>;
+}
+
+function openSqlite(filename: string): OpenedDatabase {
+  if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true, mode: 0o700 });
+  let database: SqliteDatabase.Database;
+  try {
+    database = new SqliteDatabase(filename);
+  } catch (error) {
+    throw new Error(`cannot open SQLite database ${filename}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    // WAL lets readers (the gateway) proceed while a writer (CLI, admin API) commits;
+    // synchronous=NORMAL is durable across application crashes in WAL mode and much faster
+    // than FULL; foreign keys are off by default in SQLite.
+    database.pragma('journal_mode = WAL');
+    database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+    database.pragma('foreign_keys = ON');
+    database.pragma('synchronous = NORMAL');
+  } catch (error) {
+    database.close();
+    throw new Error(`cannot open SQLite database ${filename}: ${(error as Error).message}`, { cause: error });
+  }
+  return {
+    db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
+    release: async () => {
+      if (database.open) database.close();
+    },
+  };
+}
+
+async function openPostgres(connectionString: string, options: OpenStoreOptions): Promise<OpenedDatabase> {
+  // Per-pool parsers: changing pg's global parser would alter every other pg user in the process.
+  const types = new TypeOverrides();
+  // Our bigints are epoch milliseconds and counters, far below 2^53.
+  types.setTypeParser(PG_INT8_OID, 'text', (value: string) => Number(value));
+  const pool = new Pool({
+    connectionString,
+    max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    types,
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+  });
+  // An idle client's error (server restart, network cut) is emitted on the pool; without a
+  // listener Node treats it as unhandled and exits.
+  pool.on('error', (error) => options.logger?.warn(`PostgreSQL pooled connection failed: ${error.message}`));
+  const { schema } = options;
+  const setSearchPath = CompiledQuery.raw(`set search_path to "${schema}"`);
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({
+      pool,
+      onCreateConnection: schema
+        ? async (connection) => {
+            await connection.executeQuery(setSearchPath);
+          }
+        : undefined,
+    }),
+  });
+  const release = async () => {
+    if (!pool.ending && !pool.ended) await pool.end();
+  };
+  if (schema) {
+    try {
+      await db.schema.createSchema(schema).ifNotExists().execute();
+    } catch (error) {
+      // IF NOT EXISTS still races on PostgreSQL: two creators can both pass the check and one
+      // fails on the catalog's unique index. The schema exists either way.
+      if (!postgresAdapter.isUniqueViolation(error)) {
+        await db.destroy();
+        await release();
+        throw new Error(`cannot create PostgreSQL schema "${schema}": ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+    }
+  }
+  return { db, release };
+}
+
+class SqlStore implements Store {
+  readonly dialect: StoreDialect;
+  readonly capabilities: StoreCapabilities;
+  readonly db: Kysely<Database>;
+  readonly routes: RouteRepository;
+  readonly meta: MetaRepository;
+  readonly #adapter: DialectAdapter;
+  readonly #clock: Clock;
+  readonly #release: () => Promise<void>;
+  #closing: Promise<void> | undefined;
+
+  constructor({ db, release }: OpenedDatabase, adapter: DialectAdapter, clock: Clock) {
+    this.db = db;
+    this.#release = release;
+    this.dialect = adapter.dialect;
+    this.capabilities = adapter.capabilities;
+    this.#adapter = adapter;
+    this.#clock = clock;
+    const repos = createRepositories({ db, adapter, clock, inTransaction: false });
+    this.routes = repos.routes;
+    this.meta = repos.meta;
+  }
+
+  write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+    return this.#adapter.transaction(this.db, (trx) =>
+      fn(createRepositories({ db: trx, adapter: this.#adapter, clock: this.#clock, inTransaction: true })),
+    );
+  }
+
+  configVersion(): Promise<number> {
+    return readConfigVersion(this.db);
+  }
+
+  migrate(): Promise<MigrationReport> {
+    return migrateToLatest(this.db, this.#adapter);
+  }
+
+  async health(): Promise<StoreHealth> {
+    if (this.#closing) return { ok: false, dialect: this.dialect, error: 'store is closed' };
+    const started = this.#clock.monotonic();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)),
+        HEALTH_TIMEOUT_MS,
+      );
+      timer.unref();
+    });
+    try {
+      await Promise.race([sql`select 1`.execute(this.db), timeout]);
+      return { ok: true, dialect: this.dialect, latencyMs: this.#clock.monotonic() - started };
+    } catch (error) {
+      return {
+        ok: false,
+        dialect: this.dialect,
+        error: error instanceof Error ? error.message : String(error),
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.db.destroy().finally(this.#release);
+    return this.#closing;
+  }
+}

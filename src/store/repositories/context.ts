@@ -1,0 +1,48 @@
+/**
+ * What a repository is built over: an executor that is either the store's database or an open
+ * transaction, plus the dialect adapter and the clock. `store.write()` builds repositories over
+ * its transaction so several changes commit (and bump the config version) together.
+ */
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../core/clock.js';
+import type { DialectAdapter } from '../dialect.js';
+import type { Database } from '../types.js';
+import { bumpConfigVersion } from './meta.js';
+
+export interface RepositoryContext {
+  readonly db: Kysely<Database>;
+  readonly adapter: DialectAdapter;
+  readonly clock: Clock;
+  /** True when `db` is already a transaction (inside `store.write`). */
+  readonly inTransaction: boolean;
+}
+
+export interface Change<T> {
+  value: T;
+  /** False when the call turned out to change nothing (e.g. removing an absent row). */
+  changed: boolean;
+}
+
+/**
+ * Apply one configuration change and bump `meta.config_version` in the same transaction, so a
+ * poller can never see the new version without the change or the change without the version.
+ * Outside `store.write` the change gets a transaction of its own.
+ */
+export function applyChange<T>(
+  ctx: RepositoryContext,
+  change: (db: Kysely<Database>) => Promise<Change<T>>,
+): Promise<T> {
+  return inTransaction(ctx, async (db) => {
+    const { value, changed } = await change(db);
+    if (changed) await bumpConfigVersion(db);
+    return value;
+  });
+}
+
+/** Run `fn` in the surrounding `store.write` transaction, or in a write transaction of its own. */
+export function inTransaction<T>(
+  ctx: RepositoryContext,
+  fn: (db: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  return ctx.inTransaction ? fn(ctx.db) : ctx.adapter.transaction(ctx.db, fn);
+}
