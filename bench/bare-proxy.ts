@@ -1,0 +1,149 @@
+/**
+ * The floor: the least a correct streaming reverse proxy on Node can do per request. node:http
+ * in front, one undici Pool behind, headers filtered, bodies streamed both ways, errors → 502.
+ * Portcullis does strictly more work than this, so "Portcullis / bare" is the price of its
+ * features, and "bare / direct" is the price of having any Node proxy hop at all.
+ *
+ * Honest on purpose: nothing is cached, every request is forwarded, client aborts are propagated
+ * upstream. Runs as its own process:
+ *   node dist/bench/bare-proxy.js --upstream http://127.0.0.1:PORT [--port N] [--connections 64]
+ * and prints one JSON line with its URL when ready.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { type Dispatcher, Pool } from 'undici';
+
+const { values } = parseArgs({
+  options: {
+    upstream: { type: 'string' },
+    port: { type: 'string', default: '0' },
+    // Above the harness's default 50 load connections: requests never queue behind the pool.
+    connections: { type: 'string', default: '64' },
+  },
+});
+if (!values.upstream) {
+  console.error('bare-proxy: --upstream <url> is required');
+  process.exit(2);
+}
+
+const pool = new Pool(values.upstream, {
+  connections: Number(values.connections),
+  // Pipelining would hide latency behind head-of-line blocking; real proxies use 1.
+  pipelining: 1,
+});
+
+// RFC 9110 §7.6.1 hop-by-hop headers, plus host (undici sets it from the pool's origin) and
+// expect (node:http already answered `100 Continue`; undici refuses to forward it).
+const REQUEST_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'expect',
+]);
+const RESPONSE_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * Walk rawHeaders once (cheaper than materialising req.headers) into undici's flat array form,
+ * noting whether the request has a body: per RFC 9112 only content-length or
+ * transfer-encoding says so, whatever the method.
+ */
+function requestHeaders(raw: string[]): { headers: string[]; hasBody: boolean } {
+  const headers: string[] = [];
+  let hasBody = false;
+  let connectionTokens: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') hasBody ||= value !== '0';
+    else if (lower === 'transfer-encoding') hasBody = true;
+    else if (lower === 'connection') connectionTokens = value.toLowerCase().split(/\s*,\s*/);
+    if (!REQUEST_DROP.has(lower)) headers.push(name, value);
+  }
+  if (connectionTokens === undefined) return { headers, hasBody };
+  // Headers named in Connection are hop-by-hop too.
+  const filtered: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!connectionTokens.includes(headers[i]!.toLowerCase())) filtered.push(headers[i]!, headers[i + 1]!);
+  }
+  return { headers: filtered, hasBody };
+}
+
+function responseHeaders(headers: Dispatcher.ResponseData['headers']): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    if (RESPONSE_DROP.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.push(name, v);
+    else out.push(name, value);
+  }
+  return out;
+}
+
+function badGateway(res: http.ServerResponse) {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(502, { 'content-type': 'text/plain', 'content-length': 11 });
+  res.end('bad gateway');
+}
+
+const server = http.createServer((req, res) => {
+  const { headers, hasBody } = requestHeaders(req.rawHeaders);
+  const abort = new AbortController();
+  // A client that leaves before the answer is complete cancels the upstream request.
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  pool.request(
+    {
+      path: req.url ?? '/',
+      method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers,
+      body: hasBody ? req : null,
+      signal: abort.signal,
+    },
+    (error, data) => {
+      if (error) {
+        badGateway(res);
+        return;
+      }
+      res.writeHead(data.statusCode, responseHeaders(data.headers));
+      // pipe() rather than stream.pipeline(): pipeline allocates and fires an AbortController
+      // per call, which profiling showed as ~15% of this proxy's CPU. The abort signal above
+      // already cancels the upstream body when the client leaves.
+      data.body.on('error', () => res.destroy());
+      data.body.pipe(res);
+    },
+  );
+});
+// Longer than any pause in a benchmark run, so the load generator's connections never churn.
+server.keepAliveTimeout = 65_000;
+
+server.listen(Number(values.port), '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`${JSON.stringify({ ready: true, url: `http://127.0.0.1:${port}` })}\n`);
+});
+
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));
