@@ -52,7 +52,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const clock = options.clock ?? systemClock;
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+    for (const fn of cleanups.reverse())
+      await fn().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
   };
 
   try {
@@ -62,7 +63,12 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       dataDir: settings.dataDir,
       logger,
     });
-    const store = await openStore({ url: settings.databaseUrl as string, poolSize: settings.databasePoolSize, clock, logger });
+    const store = await openStore({
+      url: settings.databaseUrl as string,
+      poolSize: settings.databasePoolSize,
+      clock,
+      logger,
+    });
     cleanups.push(() => store.close());
     const migrated = await store.migrate();
     if (migrated.applied.length > 0) logger.info({ migrations: migrated.applied }, 'database migrated');
@@ -103,7 +109,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
 
     const proxy: ProxyServer = createProxyServer({
       decide,
-      facts: { pathCaseInsensitive: settings.pathCaseInsensitive, pathAllowSemicolons: settings.pathAllowSemicolons },
+      facts: {
+        pathCaseInsensitive: settings.pathCaseInsensitive,
+        pathAllowSemicolons: settings.pathAllowSemicolons,
+      },
       limits: {
         maxHeaderBytes: settings.maxHeaderBytes,
         headersTimeoutMs: settings.headersTimeoutMs,
@@ -181,7 +190,12 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
  * route to it that requires an API key. Done once (remembered in meta) so deleting that
  * route later is respected.
  */
-async function bootstrapUpstreamRoute(store: Store, state: HotState, upstreamUrl: string | undefined, logger: Logger): Promise<void> {
+async function bootstrapUpstreamRoute(
+  store: Store,
+  state: HotState,
+  upstreamUrl: string | undefined,
+  logger: Logger,
+): Promise<void> {
   if (!upstreamUrl) return;
   if ((await store.meta.get('upstream_bootstrapped')) !== undefined) return;
   if ((await store.routes.list()).length > 0) {

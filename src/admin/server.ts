@@ -47,7 +47,13 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     reply
       .code(404)
       .type(PROBLEM_CONTENT_TYPE)
-      .send(problemFor('no_route', `no admin endpoint ${request.method} ${request.url.split('?')[0]}`, request.id));
+      .send(
+        problemFor(
+          'no_route',
+          `no admin endpoint ${request.method} ${request.url.split('?')[0]}`,
+          request.id,
+        ),
+      );
   });
 
   app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
@@ -55,7 +61,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     if (status >= 500) request.log.error({ err: error }, 'admin error');
     const code = status === 413 ? 'payload_too_large' : status >= 500 ? 'internal_error' : 'bad_request';
     reply
-      .code(status >= 500 ? 500 : status)
+      .code(Math.min(status, 500))
       .type(PROBLEM_CONTENT_TYPE)
       .send(problemFor(code, status >= 500 ? undefined : error.message, request.id));
   });

@@ -48,11 +48,17 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') process.exit(0);
+      if (
+        error.exitCode === 0 ||
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version'
+      )
+        process.exit(0);
       process.exit(EXIT_INVALID);
     }
     if (error instanceof ConfigError) report('invalid_configuration', error.message, EXIT_INVALID, json);
-    if (error instanceof SpecError) report('invalid_input', `\n  ${error.message.replaceAll('\n', '\n  ')}`, EXIT_INVALID, json);
+    if (error instanceof SpecError)
+      report('invalid_input', `\n  ${error.message.replaceAll('\n', '\n  ')}`, EXIT_INVALID, json);
     if (error instanceof NotFoundError) report('not_found', error.message, EXIT_FAILURE, json);
     if (error instanceof ConflictError) report('conflict', error.message, EXIT_FAILURE, json);
     if (error instanceof CliError) report(error.code, error.message, error.exitCode, json);

@@ -96,7 +96,13 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
     }
   }
 
-  const { path: configFile, settings: fileSettings } = readConfigFile(cwd, flags.config, env, dotenv, dotenvPath);
+  const { path: configFile, settings: fileSettings } = readConfigFile(
+    cwd,
+    flags.config,
+    env,
+    dotenv,
+    dotenvPath,
+  );
 
   const candidate = (key: SettingKey): Candidate | undefined => {
     const flag = flags[key];
@@ -105,7 +111,8 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
     const fromEnv = env[name];
     if (fromEnv !== undefined) return { raw: fromEnv, source: { kind: 'env', name } };
     const fromDotenv = dotenv[name];
-    if (fromDotenv !== undefined) return { raw: fromDotenv, source: { kind: 'dotenv', name, file: dotenvPath } };
+    if (fromDotenv !== undefined)
+      return { raw: fromDotenv, source: { kind: 'dotenv', name, file: dotenvPath } };
     const k = fileKey(key);
     if (fileSettings && Object.hasOwn(fileSettings, k)) {
       return {
@@ -126,7 +133,11 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
         values[key] = (definition.parse as (raw: RawValue) => unknown)(found.raw);
       } catch (error) {
         const shown = definition.secret || typeof found.raw !== 'string' ? '' : ` (value "${found.raw}")`;
-        throw new ConfigError(found.source.name, describeSource(found.source), `${(error as Error).message}${shown}`);
+        throw new ConfigError(
+          found.source.name,
+          describeSource(found.source),
+          `${(error as Error).message}${shown}`,
+        );
       }
       sources[key] = found.source;
       return;
@@ -167,10 +178,16 @@ function readConfigFile(
 ): { path: string | undefined; settings: Record<string, unknown> | undefined } {
   let explicit: { path: string; source: string } | undefined;
   if (flagPath !== undefined) explicit = { path: flagPath, source: 'command-line flag --config' };
-  else if (env['PORTCULLIS_CONFIG']) explicit = { path: env['PORTCULLIS_CONFIG'], source: 'environment variable PORTCULLIS_CONFIG' };
-  else if (dotenv['PORTCULLIS_CONFIG']) explicit = { path: dotenv['PORTCULLIS_CONFIG'], source: `PORTCULLIS_CONFIG in ${dotenvPath}` };
+  else if (env['PORTCULLIS_CONFIG'])
+    explicit = { path: env['PORTCULLIS_CONFIG'], source: 'environment variable PORTCULLIS_CONFIG' };
+  else if (dotenv['PORTCULLIS_CONFIG'])
+    explicit = { path: dotenv['PORTCULLIS_CONFIG'], source: `PORTCULLIS_CONFIG in ${dotenvPath}` };
 
-  const path = explicit ? (isAbsolute(explicit.path) ? explicit.path : resolve(cwd, explicit.path)) : join(cwd, 'portcullis.yaml');
+  const path = explicit
+    ? isAbsolute(explicit.path)
+      ? explicit.path
+      : resolve(cwd, explicit.path)
+    : join(cwd, 'portcullis.yaml');
   if (!existsSync(path)) {
     if (explicit) throw new ConfigError('PORTCULLIS_CONFIG', explicit.source, `file not found: ${path}`);
     return { path: undefined, settings: undefined };
@@ -179,7 +196,11 @@ function readConfigFile(
   try {
     document = parseYaml(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ConfigError('config file', path, `is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    throw new ConfigError(
+      'config file',
+      path,
+      `is not valid YAML: ${(error as Error).message.split('\n')[0]}`,
+    );
   }
   if (document === null || document === undefined) return { path, settings: undefined };
   if (typeof document !== 'object' || Array.isArray(document)) {
@@ -193,14 +214,20 @@ function readConfigFile(
   const known = new Set(settingKeys.map(fileKey));
   for (const key of Object.keys(section)) {
     if (!known.has(key)) {
-      throw new ConfigError(`settings.${key}`, path, `unknown setting; known settings: ${[...known].join(', ')}`);
+      throw new ConfigError(
+        `settings.${key}`,
+        path,
+        `unknown setting; known settings: ${[...known].join(', ')}`,
+      );
     }
   }
   return { path, settings: section as Record<string, unknown> };
 }
 
 /** Lines for `portcullis config show`: effective values with their source, secrets masked. */
-export function explainConfig(config: LoadedConfig): Array<{ key: string; value: string; source: string; env: string }> {
+export function explainConfig(
+  config: LoadedConfig,
+): Array<{ key: string; value: string; source: string; env: string }> {
   return settingKeys.map((key) => {
     const definition = settingDefs[key] as (typeof settingDefs)[SettingKey];
     const value = config.settings[key];
@@ -212,7 +239,12 @@ export function explainConfig(config: LoadedConfig): Array<{ key: string; value:
       shown = `${v.host.includes(':') ? `[${v.host}]` : v.host}:${v.port}`;
     } else if (Array.isArray(value)) shown = value.length === 0 ? '(none)' : value.join(',');
     else shown = String(value);
-    return { key: fileKey(key), value: shown, source: describeSource(config.sources[key]), env: envName(key) };
+    return {
+      key: fileKey(key),
+      value: shown,
+      source: describeSource(config.sources[key]),
+      env: envName(key),
+    };
   });
 }
 

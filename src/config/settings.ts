@@ -119,7 +119,8 @@ function url(schemes: readonly string[]) {
     const s = optionalString(raw);
     if (s === undefined) return undefined;
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(s)?.[1]?.toLowerCase();
-    if (!scheme || !schemes.includes(scheme)) throw new Error(`expected a URL starting with ${schemes.join(': or ')}:`);
+    if (!scheme || !schemes.includes(scheme))
+      throw new Error(`expected a URL starting with ${schemes.join(': or ')}:`);
     if (scheme !== 'sqlite') {
       try {
         new URL(s);

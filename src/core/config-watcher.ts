@@ -75,7 +75,10 @@ export class ConfigWatcher {
           for (const listener of this.#listeners) await listener();
           this.#version = version;
         } catch (error) {
-          this.#logger.error({ err: error }, 'configuration reload failed; keeping the previous configuration');
+          this.#logger.error(
+            { err: error },
+            'configuration reload failed; keeping the previous configuration',
+          );
         }
       } while (this.#again);
     })().finally(() => {

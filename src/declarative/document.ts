@@ -22,7 +22,9 @@ export function parseDocumentText(text: string, source: string): DeclarativeDocu
   try {
     raw = parseYaml(text);
   } catch (error) {
-    throw new SpecError([{ path: source, message: `not valid YAML: ${(error as Error).message.split('\n')[0]}` }]);
+    throw new SpecError([
+      { path: source, message: `not valid YAML: ${(error as Error).message.split('\n')[0]}` },
+    ]);
   }
   return parseDocument(raw ?? {}, source);
 }
@@ -34,7 +36,10 @@ export function parseDocument(raw: unknown, source = 'document'): DeclarativeDoc
   const issues: SpecIssue[] = [];
   for (const key of Object.keys(raw)) {
     if (!SECTIONS.has(key)) {
-      issues.push({ path: key, message: `unknown section; this version understands: ${[...SECTIONS].join(', ')}` });
+      issues.push({
+        path: key,
+        message: `unknown section; this version understands: ${[...SECTIONS].join(', ')}`,
+      });
     }
   }
   const routesRaw = (raw as Record<string, unknown>)['routes'] ?? [];
@@ -58,7 +63,9 @@ export function parseDocument(raw: unknown, source = 'document'): DeclarativeDoc
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -80,7 +87,12 @@ export interface Plan {
   };
 }
 
-export function planChanges(current: readonly RouteSpec[], desired: DeclarativeDocument, prune: boolean, defaults: CompileDefaults): Plan {
+export function planChanges(
+  current: readonly RouteSpec[],
+  desired: DeclarativeDocument,
+  prune: boolean,
+  defaults: CompileDefaults,
+): Plan {
   const byId = new Map(current.map((r) => [r.id, r]));
   const plan: Plan = { routes: { create: [], update: [], remove: [], kept: [], unchanged: [] } };
   const wanted = new Set<string>();
@@ -88,7 +100,8 @@ export function planChanges(current: readonly RouteSpec[], desired: DeclarativeD
     wanted.add(route.id);
     const existing = byId.get(route.id);
     if (!existing) plan.routes.create.push({ id: route.id, after: route });
-    else if (canonicalJson(existing) !== canonicalJson(route)) plan.routes.update.push({ id: route.id, before: existing, after: route });
+    else if (canonicalJson(existing) !== canonicalJson(route))
+      plan.routes.update.push({ id: route.id, before: existing, after: route });
     else plan.routes.unchanged.push(route.id);
   }
   for (const route of current) {
@@ -136,9 +149,12 @@ export function describePlan(plan: Plan): string[] {
     const fields = [...new Set([...Object.keys(before), ...Object.keys(after)])]
       .filter((k) => canonicalJson(before[k]) !== canonicalJson(after[k]))
       .sort();
-    lines.push(`~ route ${c.id}: ${fields.map((f) => `${f} ${canonicalJson(before[f]) ?? '(unset)'} → ${canonicalJson(after[f]) ?? '(unset)'}`).join('; ')}`);
+    lines.push(
+      `~ route ${c.id}: ${fields.map((f) => `${f} ${canonicalJson(before[f]) ?? '(unset)'} → ${canonicalJson(after[f]) ?? '(unset)'}`).join('; ')}`,
+    );
   }
   for (const c of plan.routes.remove) lines.push(`- route ${c.id}`);
-  for (const id of plan.routes.kept) lines.push(`  route ${id} is not in the file (kept; --prune removes it)`);
+  for (const id of plan.routes.kept)
+    lines.push(`  route ${id} is not in the file (kept; --prune removes it)`);
   return lines;
 }

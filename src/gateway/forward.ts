@@ -120,7 +120,12 @@ export function createForwarder(options: ForwardOptions) {
           status = statusOf(error);
           writeDeny(
             res,
-            deny(error, error === 'upstream_timeout' ? 'the upstream did not answer in time' : 'the upstream could not be reached'),
+            deny(
+              error,
+              error === 'upstream_timeout'
+                ? 'the upstream did not answer in time'
+                : 'the upstream could not be reached',
+            ),
             facts.requestId,
           );
         },

@@ -7,7 +7,12 @@ import type { Duplex } from 'node:stream';
 import { type ErrorCode, PROBLEM_CONTENT_TYPE, problemFor } from '../errors/catalog.js';
 import type { Deny } from '../pipeline/types.js';
 
-export function writeDeny(res: ServerResponse, decision: Deny, requestId: string, closeConnection = false): void {
+export function writeDeny(
+  res: ServerResponse,
+  decision: Deny,
+  requestId: string,
+  closeConnection = false,
+): void {
   const body = JSON.stringify(problemFor(decision.code, decision.detail, requestId));
   const headers: string[] = [
     'content-type',

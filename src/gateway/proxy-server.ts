@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/settings.js';
+import { deny } from '../pipeline/decision.js';
 import type { Decide } from '../pipeline/pipeline.js';
 import type { Decision, Deny, RequestFacts } from '../pipeline/types.js';
 import { createForwarder, type ForwardResult } from './forward.js';
@@ -17,7 +18,6 @@ import { type FactsOptions, readFacts } from './request-facts.js';
 import { requestIdFor } from './request-id.js';
 import type { UpstreamPools } from './upstreams.js';
 import { relayUpgrade } from './websocket.js';
-import { deny } from '../pipeline/decision.js';
 
 export const RESERVED_PREFIX = '/_portcullis/';
 
@@ -77,7 +77,15 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     pools: options.pools,
     bodyIdleTimeoutMs: options.bodyIdleTimeoutMs,
     onUpstreamError: (facts, routeId, code, error) =>
-      logger.warn({ requestId: facts.requestId, route: routeId, code, err: (error as { code?: string }).code ?? error.message }, 'upstream error'),
+      logger.warn(
+        {
+          requestId: facts.requestId,
+          route: routeId,
+          code,
+          err: (error as { code?: string }).code ?? error.message,
+        },
+        'upstream error',
+      ),
   });
 
   const finished = () => {
@@ -85,26 +93,51 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     if (draining && inFlight === 0) drained?.();
   };
 
-  const report = (facts: RequestFacts | undefined, decision: Decision | undefined, status: number, upstreamMs?: number) => {
+  const report = (
+    facts: RequestFacts | undefined,
+    decision: Decision | undefined,
+    status: number,
+    upstreamMs?: number,
+  ) => {
     if (!onOutcome) return;
     const startedAt = facts?.startedAt;
-    onOutcome({ facts, decision, status, upstreamMs, totalMs: startedAt === undefined ? 0 : performance.now() - startedAt });
+    onOutcome({
+      facts,
+      decision,
+      status,
+      upstreamMs,
+      totalMs: startedAt === undefined ? 0 : performance.now() - startedAt,
+    });
   };
 
-  const refuse = (req: IncomingMessage, res: ServerResponse, decision: Deny, requestId: string, facts?: RequestFacts) => {
+  const refuse = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    decision: Deny,
+    requestId: string,
+    facts?: RequestFacts,
+  ) => {
     // A refused request's body is never read: close the connection instead of draining an
     // upload the client should not have sent (an attacker could otherwise stream gigabytes).
     writeDeny(res, decision, requestId, draining || unreadBody(req));
     report(facts, decision, decision.status);
   };
 
-  const act = (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, expectsContinue: boolean) => {
+  const act = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    facts: RequestFacts,
+    decision: Decision,
+    expectsContinue: boolean,
+  ) => {
     if (decision.kind === 'deny') {
       refuse(req, res, decision, facts.requestId, facts);
       return;
     }
     if (expectsContinue) res.writeContinue();
-    forward(req, res, facts, decision, (result: ForwardResult) => report(facts, decision, result.status, result.upstreamMs));
+    forward(req, res, facts, decision, (result: ForwardResult) =>
+      report(facts, decision, result.status, result.upstreamMs),
+    );
   };
 
   const fault = (res: ServerResponse, requestId: string, error: unknown, facts?: RequestFacts) => {
@@ -127,7 +160,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     }
     const f = facts as RequestFacts;
     if (f.path.startsWith(RESERVED_PREFIX)) {
-      if (!options.reserved?.(req, res, f)) refuse(req, res, deny('no_route', 'unknown /_portcullis/ endpoint'), requestId, f);
+      if (!options.reserved?.(req, res, f))
+        refuse(req, res, deny('no_route', 'unknown /_portcullis/ endpoint'), requestId, f);
       return;
     }
     let decision: Decision | Promise<Decision>;
@@ -171,8 +205,10 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       socket.destroy();
       return;
     }
-    if (code === 'HPE_HEADER_OVERFLOW') writeRawProblem(socket, 'request_header_fields_too_large', undefined, undefined);
-    else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') writeRawProblem(socket, 'request_timeout', undefined, undefined);
+    if (code === 'HPE_HEADER_OVERFLOW')
+      writeRawProblem(socket, 'request_header_fields_too_large', undefined, undefined);
+    else if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
+      writeRawProblem(socket, 'request_timeout', undefined, undefined);
     else writeRawProblem(socket, 'bad_request', 'malformed HTTP request', undefined);
   });
 
@@ -249,4 +285,3 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     },
   };
 }
-

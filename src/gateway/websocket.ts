@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { RequestFacts, Allow } from '../pipeline/types.js';
+import type { Allow, RequestFacts } from '../pipeline/types.js';
 import { upstreamPath } from '../routing/compile.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { writeRawProblem } from './problem-response.js';
@@ -69,7 +69,10 @@ export function relayUpgrade(
       },
       (error: unknown) => {
         socket.off('close', onEarlyClose);
-        const code = (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? 'upstream_timeout' : 'upstream_unavailable';
+        const code =
+          (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
+            ? 'upstream_timeout'
+            : 'upstream_unavailable';
         writeRawProblem(socket, code, 'the upstream did not accept the upgrade', facts.requestId);
         done(code === 'upstream_timeout' ? 504 : 502);
       },

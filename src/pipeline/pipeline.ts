@@ -16,7 +16,11 @@ export function createPipeline(stages: readonly Stage[]): Decide {
     return { kind: 'allow', match: exchange.match, principal: exchange.principal ?? anonymous };
   };
 
-  const resume = async (exchange: Exchange, from: number, pending: Promise<Deny | undefined>): Promise<Decision> => {
+  const resume = async (
+    exchange: Exchange,
+    from: number,
+    pending: Promise<Deny | undefined>,
+  ): Promise<Decision> => {
     const first = await pending;
     if (first) return first;
     for (let i = from; i < count; i++) {

@@ -5,8 +5,8 @@
  * faults, and a fault in a store becomes a 503/failsafe decision, never a 401.
  */
 import type { ErrorCode } from '../errors/catalog.js';
-import type { RouteMatch } from '../routing/table.js';
 import type { AuthMethod } from '../routing/spec.js';
+import type { RouteMatch } from '../routing/table.js';
 
 /** Which door a request came through; recorded with every decision. */
 export type Door = 'gateway' | 'forward_auth' | 'verify';

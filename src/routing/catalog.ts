@@ -18,7 +18,12 @@ export class RouteCatalog {
   readonly #fallback: readonly RouteSpec[];
   #usingFallback = false;
 
-  constructor(options: { store: Store; defaults: CompileDefaults; logger: Logger; fallback?: readonly RouteSpec[] }) {
+  constructor(options: {
+    store: Store;
+    defaults: CompileDefaults;
+    logger: Logger;
+    fallback?: readonly RouteSpec[];
+  }) {
     this.#store = options.store;
     this.#defaults = options.defaults;
     this.#logger = options.logger;

@@ -37,7 +37,8 @@ export function compileRoute(spec: RouteSpec, defaults: CompileDefaults): Compil
   const methods = new Map<string, readonly AuthMethod[]>();
   for (const [method, auth] of Object.entries(spec.methods)) methods.set(method, Object.freeze([...auth]));
   // HEAD is GET without a body (RFC 9110 §9.3.2): a route that serves GET serves HEAD alike.
-  if (!methods.has('HEAD') && methods.has('GET')) methods.set('HEAD', methods.get('GET') as readonly AuthMethod[]);
+  if (!methods.has('HEAD') && methods.has('GET'))
+    methods.set('HEAD', methods.get('GET') as readonly AuthMethod[]);
   const url = new URL(spec.upstream.url);
   const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
   const strip = spec.upstream.strip_prefix;

@@ -21,11 +21,15 @@ const AuthMethodSchema = Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)));
 
 export const UpstreamSpecSchema = Type.Object(
   {
-    url: Type.String({ description: 'http(s) URL of the upstream; its path is prepended to forwarded paths' }),
+    url: Type.String({
+      description: 'http(s) URL of the upstream; its path is prepended to forwarded paths',
+    }),
     strip_prefix: Type.Optional(Type.String({ description: 'path prefix removed before forwarding' })),
     timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
     retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
-    preserve_host: Type.Optional(Type.Boolean({ description: "forward the client's Host instead of the upstream's" })),
+    preserve_host: Type.Optional(
+      Type.Boolean({ description: "forward the client's Host instead of the upstream's" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -35,8 +39,13 @@ export const RouteSpecSchema = Type.Object(
     id: Type.String({ pattern: ROUTE_ID_PATTERN }),
     description: Type.Optional(Type.String({ maxLength: 500 })),
     host: Type.Optional(Type.String({ description: '"api.example.com", "*.example.com" or "*" (default)' })),
-    path: Type.String({ description: 'exact "/v1/orders", parameter "/v1/orders/:id" or prefix "/v1/orders/*"' }),
-    methods: Type.Record(Type.String(), Type.Union([AuthMethodSchema, Type.Array(AuthMethodSchema, { minItems: 1 })])),
+    path: Type.String({
+      description: 'exact "/v1/orders", parameter "/v1/orders/:id" or prefix "/v1/orders/*"',
+    }),
+    methods: Type.Record(
+      Type.String(),
+      Type.Union([AuthMethodSchema, Type.Array(AuthMethodSchema, { minItems: 1 })]),
+    ),
     upstream: UpstreamSpecSchema,
     environment: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('test')])),
     scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
@@ -141,11 +150,13 @@ export function checkHostPattern(host: string): string | undefined {
     return /^\[[0-9a-f:.]+\](:\d{1,5})?$/.test(host) ? undefined : 'invalid IPv6 literal';
   }
   const labels = (name.startsWith('*.') ? name.slice(2) : name).split('.');
-  if (name.includes('*') && !name.startsWith('*.')) return 'a wildcard is only allowed as the first label ("*.example.com")';
+  if (name.includes('*') && !name.startsWith('*.'))
+    return 'a wildcard is only allowed as the first label ("*.example.com")';
   if (labels.length === 0 || !labels.every((l) => HOST_LABEL.test(l))) {
     return 'must be "*", "*.example.com" or a host name like "api.example.com" (optionally with :port)';
   }
-  if (name.startsWith('*.') && labels.length < 2) return 'a wildcard needs at least two labels after it ("*.example.com")';
+  if (name.startsWith('*.') && labels.length < 2)
+    return 'a wildcard needs at least two labels after it ("*.example.com")';
   return undefined;
 }
 
@@ -157,7 +168,8 @@ export function checkPathPattern(path: string): string | undefined {
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i] as string;
     const last = i === segments.length - 1;
-    if (segment === '') return last ? 'must not end with "/" (use "/*" for a prefix)' : 'must not contain "//"';
+    if (segment === '')
+      return last ? 'must not end with "/" (use "/*" for a prefix)' : 'must not contain "//"';
     if (segment === '*') {
       if (!last) return '"*" is only allowed as the last segment (prefix route)';
       if (params.size > 0) return 'a prefix route ("/*") cannot also have :parameters';
@@ -187,7 +199,8 @@ export function checkUpstreamUrl(raw: string): string | undefined {
     return 'must be an absolute http:// or https:// URL';
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http:// or https://';
-  if (url.username || url.password) return 'must not carry credentials (they would appear in exports and logs)';
+  if (url.username || url.password)
+    return 'must not carry credentials (they would appear in exports and logs)';
   if (url.search || url.hash) return 'must not have a query or fragment';
   return undefined;
 }

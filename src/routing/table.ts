@@ -136,7 +136,10 @@ export class RouteTable {
       if (kind === 'any') table = any ??= new PathTable();
       else if (kind === 'exact') {
         table = this.#exact.get(key);
-        if (!table) this.#exact.set(key, (table = new PathTable()));
+        if (!table) {
+          table = new PathTable();
+          this.#exact.set(key, table);
+        }
       } else {
         table = this.#wildcards.find((w) => w.suffix === key)?.table;
         if (!table) {

@@ -4,6 +4,12 @@
  * `memory.ts` (bounded, one process) and `redis.ts` (ioredis, shared by many instances).
  * Later issues add operations here; every operation is covered by the shared contract
  * suite in test/state/state-contract.ts, which both implementations must pass.
+ *
+ * Faults reject with a `StateError` (errors.ts) whose `code` tells them apart: the backend
+ * is down or slow (`ERR_STATE_UNAVAILABLE`, fail within the command timeout), the state is
+ * closed, `incr` met a non-integer, or the caller broke the argument rules below
+ * (`ERR_STATE_INVALID_ARGUMENT`): keys and channels at most 1024 characters, `ttlMs` a
+ * positive integer, `by` a safe integer. Counters are exact up to 2^53 on both backends.
  */
 export type StateKind = 'memory' | 'redis';
 

@@ -5,27 +5,62 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { runCli, tempDir } from '../helpers/gateway.js';
 
-const cli = (dir: string, args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: dir, env });
+const cli = (dir: string, args: string[], env: Record<string, string> = {}) =>
+  runCli(args, { cwd: dir, env });
 
 describe('portcullis routes', () => {
   it('adds, lists, shows, updates and removes a route', async () => {
     const dir = tempDir();
-    const added = await cli(dir, ['routes', 'add', '--id', 'orders', '--path', '/v1/orders/*', '--upstream', 'http://orders.internal:3000', '--methods', 'GET,POST', '--auth', 'api_key,jwt', '--method-auth', 'DELETE=hmac', '--strip-prefix', '/v1', '--json']);
+    const added = await cli(dir, [
+      'routes',
+      'add',
+      '--id',
+      'orders',
+      '--path',
+      '/v1/orders/*',
+      '--upstream',
+      'http://orders.internal:3000',
+      '--methods',
+      'GET,POST',
+      '--auth',
+      'api_key,jwt',
+      '--method-auth',
+      'DELETE=hmac',
+      '--strip-prefix',
+      '/v1',
+      '--json',
+    ]);
     assert.equal(added.code, 0, added.stderr);
     const spec = JSON.parse(added.stdout) as Record<string, unknown>;
-    assert.deepEqual(spec['methods'], { GET: ['api_key', 'jwt'], POST: ['api_key', 'jwt'], DELETE: ['hmac'] });
+    assert.deepEqual(spec['methods'], {
+      GET: ['api_key', 'jwt'],
+      POST: ['api_key', 'jwt'],
+      DELETE: ['hmac'],
+    });
 
     const table = await cli(dir, ['routes', 'list']);
     assert.match(table.stdout, /^ID\s+HOST\s+PATH\s+METHODS\s+UPSTREAM/m);
     assert.match(table.stdout, /orders\s+\*\s+\/v1\/orders\/\*\s+GET:api_key\|jwt/);
 
-    const updated = await cli(dir, ['routes', 'update', 'orders', '--timeout-ms', '2500', '--host', 'API.example.com']);
+    const updated = await cli(dir, [
+      'routes',
+      'update',
+      'orders',
+      '--timeout-ms',
+      '2500',
+      '--host',
+      'API.example.com',
+    ]);
     assert.equal(updated.code, 0, updated.stderr);
-    const shown = JSON.parse((await cli(dir, ['routes', 'show', 'orders', '--json'])).stdout) as Record<string, any>;
-    assert.equal(shown['host'], 'api.example.com');
-    assert.equal(shown['upstream']['timeout_ms'], 2500);
-    assert.equal(shown['upstream']['strip_prefix'], '/v1');
-    assert.deepEqual(shown['methods']['DELETE'], ['hmac'], 'update keeps what it was not told to change');
+    const shown = JSON.parse((await cli(dir, ['routes', 'show', 'orders', '--json'])).stdout) as {
+      host: string;
+      upstream: { timeout_ms: number; strip_prefix: string };
+      methods: Record<string, string[]>;
+    };
+    assert.equal(shown.host, 'api.example.com');
+    assert.equal(shown.upstream.timeout_ms, 2500);
+    assert.equal(shown.upstream.strip_prefix, '/v1');
+    assert.deepEqual(shown.methods['DELETE'], ['hmac'], 'update keeps what it was not told to change');
 
     const yaml = parse((await cli(dir, ['routes', 'show', 'orders'])).stdout) as Record<string, unknown>;
     assert.equal(yaml['id'], 'orders');
@@ -33,18 +68,41 @@ describe('portcullis routes', () => {
     assert.equal((await cli(dir, ['routes', 'remove', 'orders'])).code, 0);
     const missing = await cli(dir, ['routes', 'show', 'orders', '--json']);
     assert.equal(missing.code, 1);
-    assert.deepEqual(JSON.parse(missing.stdout), { error: { code: 'not_found', message: 'route "orders" not found' } });
+    assert.deepEqual(JSON.parse(missing.stdout), {
+      error: { code: 'not_found', message: 'route "orders" not found' },
+    });
   });
 
   it('defaults to requiring an API key (fail closed)', async () => {
     const dir = tempDir();
-    const added = await cli(dir, ['routes', 'add', '--id', 'x', '--path', '/x', '--upstream', 'http://u:1', '--json']);
+    const added = await cli(dir, [
+      'routes',
+      'add',
+      '--id',
+      'x',
+      '--path',
+      '/x',
+      '--upstream',
+      'http://u:1',
+      '--json',
+    ]);
     assert.deepEqual((JSON.parse(added.stdout) as { methods: unknown }).methods, { '*': ['api_key'] });
   });
 
   it('refuses bad input with exit 2 and changes nothing', async () => {
     const dir = tempDir();
-    const bad = await cli(dir, ['routes', 'add', '--id', 'x', '--path', 'no-slash', '--upstream', 'ftp://u', '--auth', 'public']);
+    const bad = await cli(dir, [
+      'routes',
+      'add',
+      '--id',
+      'x',
+      '--path',
+      'no-slash',
+      '--upstream',
+      'ftp://u',
+      '--auth',
+      'public',
+    ]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /route\.path: must start with "\/"/);
     assert.match(bad.stderr, /route\.upstream\.url: must use http:\/\/ or https:\/\//);
@@ -56,7 +114,16 @@ describe('portcullis routes', () => {
   it('refuses an ambiguous route naming both, and a duplicate id', async () => {
     const dir = tempDir();
     await cli(dir, ['routes', 'add', '--id', 'a', '--path', '/x/:id', '--upstream', 'http://u:1']);
-    const tie = await cli(dir, ['routes', 'add', '--id', 'b', '--path', '/x/:name', '--upstream', 'http://u:1']);
+    const tie = await cli(dir, [
+      'routes',
+      'add',
+      '--id',
+      'b',
+      '--path',
+      '/x/:name',
+      '--upstream',
+      'http://u:1',
+    ]);
     assert.equal(tie.code, 2);
     assert.match(tie.stderr, /routes "a" and "b" both match/);
     const dup = await cli(dir, ['routes', 'add', '--id', 'a', '--path', '/y', '--upstream', 'http://u:1']);
@@ -93,13 +160,15 @@ describe('portcullis apply and export', () => {
     const again = await cli(dir, ['apply', '-f', 'v1.yaml', '--json']);
     assert.equal((JSON.parse(again.stdout) as { changed: boolean }).changed, false);
 
-    const v2 = v1.replace('timeout_ms: 5000', 'timeout_ms: 9000').replace(/  - id: health[\s\S]*$/, '');
+    const v2 = v1.replace('timeout_ms: 5000', 'timeout_ms: 9000').replace(/ {2}- id: health[\s\S]*$/, '');
     const dry = await cli(dir, ['apply', '-f', file(dir, 'v2.yaml', v2), '--dry-run']);
     assert.equal(dry.code, 0);
     assert.match(dry.stdout, /~ route orders: upstream .*"timeout_ms":5000.*→.*"timeout_ms":9000/);
     assert.match(dry.stdout, /route health is not in the file \(kept; --prune removes it\)/);
     assert.match(dry.stdout, /dry run: nothing written/);
-    const unchanged = JSON.parse((await cli(dir, ['routes', 'show', 'orders', '--json'])).stdout) as { upstream: { timeout_ms: number } };
+    const unchanged = JSON.parse((await cli(dir, ['routes', 'show', 'orders', '--json'])).stdout) as {
+      upstream: { timeout_ms: number };
+    };
     assert.equal(unchanged.upstream.timeout_ms, 5000);
 
     const pruned = await cli(dir, ['apply', '-f', 'v2.yaml', '--prune', '--json']);
@@ -119,8 +188,13 @@ describe('portcullis apply and export', () => {
     assert.equal(exported.code, 0);
     const reapplied = await cli(dir, ['apply', '-f', 'exported.yaml', '--prune', '--json']);
     assert.equal((JSON.parse(reapplied.stdout) as { changed: boolean }).changed, false);
-    const json = JSON.parse((await cli(dir, ['export', '--format', 'json'])).stdout) as { routes: Array<{ id: string }> };
-    assert.deepEqual(json.routes.map((r) => r.id), ['health', 'orders']);
+    const json = JSON.parse((await cli(dir, ['export', '--format', 'json'])).stdout) as {
+      routes: Array<{ id: string }>;
+    };
+    assert.deepEqual(
+      json.routes.map((r) => r.id),
+      ['health', 'orders'],
+    );
   });
 
   it('refuses a file with problems as a whole, naming each problem', async () => {
@@ -140,7 +214,11 @@ clients: []
     assert.equal(result.code, 2);
     assert.match(result.stderr, /routes\[1\]\.path: must start with "\/"/);
     assert.match(result.stderr, /clients: unknown section/);
-    assert.deepEqual(JSON.parse((await cli(dir, ['routes', 'list', '--json'])).stdout), [], 'nothing applied');
+    assert.deepEqual(
+      JSON.parse((await cli(dir, ['routes', 'list', '--json'])).stdout),
+      [],
+      'nothing applied',
+    );
     const tie = `routes:
   - { id: a, path: /x, methods: { GET: public }, upstream: { url: "http://u:1" } }
   - { id: b, path: /x, methods: { POST: public }, upstream: { url: "http://u:1" } }
@@ -167,9 +245,16 @@ describe('portcullis config show and migrate', () => {
     assert.equal(shown.code, 0, shown.stderr);
     assert.ok(!shown.stdout.includes('c'.repeat(64)));
     assert.ok(!shown.stdout.includes('pa55word'));
-    const rows = (JSON.parse(shown.stdout) as { settings: Array<{ key: string; value: string; source: string }> }).settings;
+    const rows = (
+      JSON.parse(shown.stdout) as { settings: Array<{ key: string; value: string; source: string }> }
+    ).settings;
     const row = (key: string) => rows.find((r) => r.key === key);
-    assert.deepEqual(row('proxy_listen'), { key: 'proxy_listen', value: '127.0.0.1:9999', source: 'command-line flag --proxy-listen', env: 'PORTCULLIS_PROXY_LISTEN' });
+    assert.deepEqual(row('proxy_listen'), {
+      key: 'proxy_listen',
+      value: '127.0.0.1:9999',
+      source: 'command-line flag --proxy-listen',
+      env: 'PORTCULLIS_PROXY_LISTEN',
+    });
     assert.match(row('log_level')?.source ?? '', /settings\.log_level in .*portcullis\.yaml/);
     assert.match(row('secret_key')?.source ?? '', /PORTCULLIS_SECRET_KEY in .*\.env/);
     assert.equal(row('redis_url')?.value, 'redis://****@cache.internal:6379');

@@ -13,7 +13,8 @@ function dir(files: Record<string, string> = {}): string {
 
 describe('configuration precedence: flags → env → .env → file → preset', () => {
   const files = {
-    'portcullis.yaml': 'settings:\n  proxy_listen: "127.0.0.1:1001"\n  admin_listen: "127.0.0.1:2001"\n  log_level: debug\n  upstream_timeout_ms: 1111\n',
+    'portcullis.yaml':
+      'settings:\n  proxy_listen: "127.0.0.1:1001"\n  admin_listen: "127.0.0.1:2001"\n  log_level: debug\n  upstream_timeout_ms: 1111\n',
     '.env': 'PORTCULLIS_PROXY_LISTEN=127.0.0.1:1002\nPORTCULLIS_ADMIN_LISTEN=127.0.0.1:2002\n',
   };
 
@@ -36,7 +37,11 @@ describe('configuration precedence: flags → env → .env → file → preset',
 
   it('lets a flag win over everything', () => {
     const cwd = dir(files);
-    const config = loadConfig({ cwd, env: { PORTCULLIS_PROXY_LISTEN: '127.0.0.1:1003' }, flags: { proxyListen: '9999' } });
+    const config = loadConfig({
+      cwd,
+      env: { PORTCULLIS_PROXY_LISTEN: '127.0.0.1:1003' },
+      flags: { proxyListen: '9999' },
+    });
     assert.deepEqual(config.settings.proxyListen, { host: '0.0.0.0', port: 9999 });
     assert.equal(config.sources.proxyListen.kind, 'flag');
   });
@@ -67,21 +72,40 @@ describe('configuration precedence: flags → env → .env → file → preset',
 
 describe('configuration validation names the key, the source and the reason', () => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
-    ['bad port', { PORTCULLIS_PROXY_LISTEN: 'localhost:99999' }, /PORTCULLIS_PROXY_LISTEN \(from environment variable PORTCULLIS_PROXY_LISTEN\): port/],
-    ['bad preset', { PORTCULLIS_PRESET: 'fast' }, /PORTCULLIS_PRESET .*expected one of balanced, performance, strict/],
-    ['bad CIDR', { PORTCULLIS_TRUSTED_PROXIES: '10.0.0.0/8,banana' }, /PORTCULLIS_TRUSTED_PROXIES.*"banana" is not an IP address or CIDR/],
+    [
+      'bad port',
+      { PORTCULLIS_PROXY_LISTEN: 'localhost:99999' },
+      /PORTCULLIS_PROXY_LISTEN \(from environment variable PORTCULLIS_PROXY_LISTEN\): port/,
+    ],
+    [
+      'bad preset',
+      { PORTCULLIS_PRESET: 'fast' },
+      /PORTCULLIS_PRESET .*expected one of balanced, performance, strict/,
+    ],
+    [
+      'bad CIDR',
+      { PORTCULLIS_TRUSTED_PROXIES: '10.0.0.0/8,banana' },
+      /PORTCULLIS_TRUSTED_PROXIES.*"banana" is not an IP address or CIDR/,
+    ],
     ['bad prefix', { PORTCULLIS_TRUSTED_PROXIES: '10.0.0.0/33' }, /invalid prefix length/],
     ['bad number', { PORTCULLIS_SHUTDOWN_TIMEOUT_MS: '-5' }, /PORTCULLIS_SHUTDOWN_TIMEOUT_MS.*whole number/],
-    ['bad db scheme', { PORTCULLIS_DATABASE_URL: 'mysql://x' }, /PORTCULLIS_DATABASE_URL.*expected a URL starting with sqlite: or postgres: or postgresql:/],
+    [
+      'bad db scheme',
+      { PORTCULLIS_DATABASE_URL: 'mysql://x' },
+      /PORTCULLIS_DATABASE_URL.*expected a URL starting with sqlite: or postgres: or postgresql:/,
+    ],
     ['bad redis scheme', { PORTCULLIS_REDIS_URL: 'http://x' }, /PORTCULLIS_REDIS_URL/],
   ];
   for (const [name, env, pattern] of cases) {
     it(name, () => {
-      assert.throws(() => loadConfig({ cwd: dir(), env }), (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
-        assert.match(error.message, pattern);
-        return true;
-      });
+      assert.throws(
+        () => loadConfig({ cwd: dir(), env }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, pattern);
+          return true;
+        },
+      );
     });
   }
 
@@ -95,17 +119,29 @@ describe('configuration validation names the key, the source and the reason', ()
 
   it('refuses unknown settings in the file, naming the file', () => {
     const cwd = dir({ 'portcullis.yaml': 'settings:\n  proxy_lisen: ":8080"\n' });
-    assert.throws(() => loadConfig({ cwd, env: {} }), /settings\.proxy_lisen .*portcullis\.yaml.*unknown setting/);
+    assert.throws(
+      () => loadConfig({ cwd, env: {} }),
+      /settings\.proxy_lisen .*portcullis\.yaml.*unknown setting/,
+    );
   });
 
   it('refuses a broken YAML file and a non-mapping settings section', () => {
-    assert.throws(() => loadConfig({ cwd: dir({ 'portcullis.yaml': 'settings: [\n' }), env: {} }), /not valid YAML/);
-    assert.throws(() => loadConfig({ cwd: dir({ 'portcullis.yaml': 'settings: 3\n' }), env: {} }), /must be a mapping/);
+    assert.throws(
+      () => loadConfig({ cwd: dir({ 'portcullis.yaml': 'settings: [\n' }), env: {} }),
+      /not valid YAML/,
+    );
+    assert.throws(
+      () => loadConfig({ cwd: dir({ 'portcullis.yaml': 'settings: 3\n' }), env: {} }),
+      /must be a mapping/,
+    );
   });
 
   it('names the file for a bad value from the file', () => {
     const cwd = dir({ 'portcullis.yaml': 'settings:\n  log_level: loud\n' });
-    assert.throws(() => loadConfig({ cwd, env: {} }), /settings\.log_level \(from settings\.log_level in .*portcullis\.yaml\)/);
+    assert.throws(
+      () => loadConfig({ cwd, env: {} }),
+      /settings\.log_level \(from settings\.log_level in .*portcullis\.yaml\)/,
+    );
   });
 });
 

@@ -25,11 +25,22 @@ describe('first start', () => {
       assert.equal(protectedRes.statusCode, 401);
       await protectedRes.body.dump();
       const sse = await request(`${gw.proxyUrl}/demo/public/sse?events=2&intervalMs=10`);
-      assert.equal((((await sse.body.text()).match(/^data:/gm) ?? []).length), 2);
+      assert.equal(((await sse.body.text()).match(/^data:/gm) ?? []).length, 2);
       // Nothing was written: the database has no route.
       const listed = await gw.cli(['routes', 'list', '--json']);
       assert.deepEqual(JSON.parse(listed.stdout), []);
-      const added = await gw.cli(['routes', 'add', '--id', 'mine', '--path', '/mine/*', '--upstream', upstream.url, '--auth', 'public']);
+      const added = await gw.cli([
+        'routes',
+        'add',
+        '--id',
+        'mine',
+        '--path',
+        '/mine/*',
+        '--upstream',
+        upstream.url,
+        '--auth',
+        'public',
+      ]);
       assert.equal(added.code, 0, added.stderr);
       await new Promise((r) => setTimeout(r, 600));
       const demoGone = await request(`${gw.proxyUrl}/demo/public/hello`);
@@ -50,7 +61,10 @@ describe('first start', () => {
       const res = await request(`${gw.proxyUrl}/hello`);
       assert.equal(res.statusCode, 401);
       await res.body.dump();
-      const shown = JSON.parse((await gw.cli(['routes', 'show', 'default', '--json'])).stdout) as Record<string, unknown>;
+      const shown = JSON.parse((await gw.cli(['routes', 'show', 'default', '--json'])).stdout) as Record<
+        string,
+        unknown
+      >;
       assert.equal(shown['path'], '/*');
       assert.deepEqual(shown['methods'], { '*': ['api_key'] });
       assert.equal((await gw.cli(['routes', 'remove', 'default'])).code, 0);
@@ -71,10 +85,16 @@ describe('first start', () => {
     const dir = tempDir();
     const result = await runCli(['start'], { cwd: dir, env: { PORTCULLIS_PROXY_LISTEN: 'nonsense:port' } });
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /PORTCULLIS_PROXY_LISTEN \(from environment variable PORTCULLIS_PROXY_LISTEN\)/);
+    assert.match(
+      result.stderr,
+      /PORTCULLIS_PROXY_LISTEN \(from environment variable PORTCULLIS_PROXY_LISTEN\)/,
+    );
     const flag = await runCli(['start', '--failsafe', 'maybe'], { cwd: dir });
     assert.equal(flag.code, 2);
-    assert.match(flag.stderr, /--failsafe \(from command-line flag --failsafe\): expected one of open, closed/);
+    assert.match(
+      flag.stderr,
+      /--failsafe \(from command-line flag --failsafe\): expected one of open, closed/,
+    );
   });
 
   it('generates the secret key once with mode 0600 and refuses a different key later', async () => {
@@ -85,7 +105,10 @@ describe('first start', () => {
     assert.equal(list.code, 0, list.stderr);
     const { statSync } = await import('node:fs');
     assert.equal(statSync(`${dir}/data/secret.key`).mode & 0o777, 0o600);
-    const wrong = await runCli(['routes', 'list'], { cwd: dir, env: { PORTCULLIS_SECRET_KEY: 'b'.repeat(64) } });
+    const wrong = await runCli(['routes', 'list'], {
+      cwd: dir,
+      env: { PORTCULLIS_SECRET_KEY: 'b'.repeat(64) },
+    });
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /does not match/);
     assert.ok(!wrong.stderr.includes('b'.repeat(64)));

@@ -12,12 +12,17 @@ describe('graceful shutdown', () => {
   after(async () => {
     await upstream?.close();
   });
-  const document = () => ({ routes: [{ id: 'all', path: '/*', methods: { '*': 'public' }, upstream: { url: upstream.url } }] });
+  const document = () => ({
+    routes: [{ id: 'all', path: '/*', methods: { '*': 'public' }, upstream: { url: upstream.url } }],
+  });
 
   it('SIGTERM drains in-flight requests, refuses new connections and exits 0', async () => {
     const gw = await startGateway({ document: document() });
     const inFlight = Array.from({ length: 5 }, () =>
-      request(`${gw.proxyUrl}/slow?ms=800`).then(async (res) => ({ status: res.statusCode, body: await res.body.text() })),
+      request(`${gw.proxyUrl}/slow?ms=800`).then(async (res) => ({
+        status: res.statusCode,
+        body: await res.body.text(),
+      })),
     );
     await new Promise((r) => setTimeout(r, 200));
     gw.child.kill('SIGTERM');

@@ -14,11 +14,16 @@ describe('error catalog and docs/errors.md agree', () => {
 
   for (const [code, entry] of Object.entries(errorCatalog)) {
     it(`${code} is documented with status ${entry.status}`, () => {
-      assert.equal(documented.get(code), entry.status, `docs/errors.md must list \`${code}\` | ${entry.status}`);
+      assert.equal(
+        documented.get(code),
+        entry.status,
+        `docs/errors.md must list \`${code}\` | ${entry.status}`,
+      );
     });
   }
 
   it('documents no code the catalog lacks', () => {
-    for (const code of documented.keys()) assert.ok(Object.hasOwn(errorCatalog, code), `${code} is documented but not in the catalog`);
+    for (const code of documented.keys())
+      assert.ok(Object.hasOwn(errorCatalog, code), `${code} is documented but not in the catalog`);
   });
 });

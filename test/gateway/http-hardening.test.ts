@@ -11,7 +11,11 @@ describe('HTTP hardening: oversized, slow and smuggling-shaped requests', () => 
   before(async () => {
     upstream = await startExampleUpstream();
     gw = await startGateway({
-      env: { PORTCULLIS_MAX_HEADER_BYTES: '4096', PORTCULLIS_HEADERS_TIMEOUT_MS: '1000', PORTCULLIS_REQUEST_TIMEOUT_MS: '2000' },
+      env: {
+        PORTCULLIS_MAX_HEADER_BYTES: '4096',
+        PORTCULLIS_HEADERS_TIMEOUT_MS: '1000',
+        PORTCULLIS_REQUEST_TIMEOUT_MS: '2000',
+      },
       document: {
         routes: [
           { id: 'public', path: '/*', methods: { '*': 'public' }, upstream: { url: upstream.url } },
@@ -28,7 +32,10 @@ describe('HTTP hardening: oversized, slow and smuggling-shaped requests', () => 
   const problemCode = (body: string) => (JSON.parse(body) as { code: string }).code;
 
   it('answers 431 to a header block over the limit', async () => {
-    const res = await rawRequest(gw.proxyPort, `GET /echo HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(6000)}\r\n\r\n`);
+    const res = await rawRequest(
+      gw.proxyPort,
+      `GET /echo HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(6000)}\r\n\r\n`,
+    );
     assert.equal(res.status, 431);
     assert.equal(problemCode(res.body), 'request_header_fields_too_large');
   });
@@ -44,17 +51,26 @@ describe('HTTP hardening: oversized, slow and smuggling-shaped requests', () => 
   });
 
   it('refuses duplicate Content-Length', async () => {
-    const res = await rawRequest(gw.proxyPort, 'POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab');
+    const res = await rawRequest(
+      gw.proxyPort,
+      'POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+    );
     assert.equal(res.status, 400);
   });
 
   it('refuses an obfuscated Transfer-Encoding', async () => {
-    const res = await rawRequest(gw.proxyPort, 'POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n');
+    const res = await rawRequest(
+      gw.proxyPort,
+      'POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n',
+    );
     assert.equal(res.status, 400);
   });
 
   it('refuses invalid chunk framing', async () => {
-    const res = await rawRequest(gw.proxyPort, 'POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n');
+    const res = await rawRequest(
+      gw.proxyPort,
+      'POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+    );
     assert.equal(res.status, 400);
   });
 
@@ -94,7 +110,9 @@ describe('HTTP hardening: oversized, slow and smuggling-shaped requests', () => 
       data += d.toString();
       if (data.includes('100 Continue') && !data.includes('200 OK')) socket.write('hello');
     });
-    socket.write('POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
+    socket.write(
+      'POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+    );
     await new Promise((resolve) => socket.on('close', resolve));
     assert.match(data, /^HTTP\/1\.1 100 Continue/);
     const final = parseRawResponse(data.slice(data.indexOf('HTTP/1.1 200')));
@@ -103,7 +121,10 @@ describe('HTTP hardening: oversized, slow and smuggling-shaped requests', () => 
   });
 
   it('closes the connection after refusing a request whose body was not read', async () => {
-    const res = await rawRequest(gw.proxyPort, 'POST /private/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\npartial');
+    const res = await rawRequest(
+      gw.proxyPort,
+      'POST /private/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\npartial',
+    );
     assert.equal(res.status, 401);
     assert.equal(res.headers['connection'], 'close');
   });

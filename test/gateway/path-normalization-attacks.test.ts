@@ -107,9 +107,15 @@ describe('path normalization attacks through a real gateway', () => {
     assert.equal((await rawGet(port, '/echo', ['Host: a test'])).status, 400);
     assert.equal((await rawGet(port, '/echo', ['Host: a.test:99999'])).status, 400);
     assert.equal((await rawGet(port, '/echo', ['Host: 127.1'])).status, 400);
-    const absoluteOther = await rawRequest(port, 'GET http://other.test/admin/x HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n');
+    const absoluteOther = await rawRequest(
+      port,
+      'GET http://other.test/admin/x HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n',
+    );
     assert.equal(absoluteOther.status, 400);
-    const absoluteSame = await rawRequest(port, 'GET http://a.test/admin/x HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n');
+    const absoluteSame = await rawRequest(
+      port,
+      'GET http://a.test/admin/x HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n',
+    );
     assert.equal(absoluteSame.status, 401, 'absolute-form is matched on its path like origin-form');
     const http10 = await rawRequest(port, 'GET /echo HTTP/1.0\r\n\r\n');
     assert.equal(http10.status, 400, 'HTTP/1.0 without Host has no host to route on');
@@ -121,7 +127,10 @@ describe('case-insensitive paths (path_case_insensitive=true)', () => {
   let gw: GatewayProcess;
   before(async () => {
     upstream = await startExampleUpstream();
-    gw = await startGateway({ document: document(upstream.url), env: { PORTCULLIS_PATH_CASE_INSENSITIVE: 'true' } });
+    gw = await startGateway({
+      document: document(upstream.url),
+      env: { PORTCULLIS_PATH_CASE_INSENSITIVE: 'true' },
+    });
   });
   after(async () => {
     await gw?.stop();
@@ -143,7 +152,10 @@ describe('semicolons when allowed (path_allow_semicolons=true)', () => {
   let gw: GatewayProcess;
   before(async () => {
     upstream = await startExampleUpstream();
-    gw = await startGateway({ document: document(upstream.url), env: { PORTCULLIS_PATH_ALLOW_SEMICOLONS: 'true' } });
+    gw = await startGateway({
+      document: document(upstream.url),
+      env: { PORTCULLIS_PATH_ALLOW_SEMICOLONS: 'true' },
+    });
   });
   after(async () => {
     await gw?.stop();

@@ -38,14 +38,41 @@ describe('routing and header hygiene through a real gateway process', () => {
     gw = await startGateway({
       document: {
         routes: [
-          { id: 'pub', path: '/pub/*', methods: { GET: 'public', POST: 'public' }, upstream: { url: upstream.url, strip_prefix: '/pub' } },
-          { id: 'admin', path: '/admin/*', methods: { '*': ['api_key', 'jwt'] }, upstream: { url: upstream.url } },
+          {
+            id: 'pub',
+            path: '/pub/*',
+            methods: { GET: 'public', POST: 'public' },
+            upstream: { url: upstream.url, strip_prefix: '/pub' },
+          },
+          {
+            id: 'admin',
+            path: '/admin/*',
+            methods: { '*': ['api_key', 'jwt'] },
+            upstream: { url: upstream.url },
+          },
           { id: 'hmac-only', path: '/signed', methods: { POST: 'hmac' }, upstream: { url: upstream.url } },
           { id: 'any-echo', path: '/echo', methods: { '*': 'public' }, upstream: { url: upstream.url } },
-          { id: 'host-a', host: 'a.test', path: '/echo', methods: { GET: 'public' }, upstream: { url: upstream.url } },
-          { id: 'wild', host: '*.wild.test', path: '/echo', methods: { GET: 'public' }, upstream: { url: upstream.url } },
+          {
+            id: 'host-a',
+            host: 'a.test',
+            path: '/echo',
+            methods: { GET: 'public' },
+            upstream: { url: upstream.url },
+          },
+          {
+            id: 'wild',
+            host: '*.wild.test',
+            path: '/echo',
+            methods: { GET: 'public' },
+            upstream: { url: upstream.url },
+          },
           { id: 'order', path: '/orders/:id', methods: { GET: 'public' }, upstream: { url: upstream.url } },
-          { id: 'hop', path: '/hop', methods: { GET: 'public' }, upstream: { url: hopUrl, timeout_ms: 2000 } },
+          {
+            id: 'hop',
+            path: '/hop',
+            methods: { GET: 'public' },
+            upstream: { url: hopUrl, timeout_ms: 2000 },
+          },
         ],
       },
     });
@@ -144,12 +171,18 @@ describe('routing and header hygiene through a real gateway process', () => {
     assert.equal(h['x-route-id'], 'any-echo');
     assert.equal(h['host'], new URL(upstream.url).host);
     assert.equal(h['x-custom'], 'kept');
-    for (const gone of ['forwarded', 'x-real-ip', 'cf-connecting-ip', 'x-portcullis-client-id', 'x-client-id']) {
+    for (const gone of [
+      'forwarded',
+      'x-real-ip',
+      'cf-connecting-ip',
+      'x-portcullis-client-id',
+      'x-client-id',
+    ]) {
       assert.equal(h[gone], undefined, `${gone} must not reach the upstream`);
     }
   });
 
-  it('drops headers named in Connection, including an attempt to drop the gateway\'s own', async () => {
+  it("drops headers named in Connection, including an attempt to drop the gateway's own", async () => {
     const res = await rawRequest(
       gw.proxyPort,
       'GET /echo HTTP/1.1\r\nHost: x.test\r\nConnection: close, X-Secret-Hop, X-Forwarded-For, X-Request-Id\r\n' +
@@ -195,9 +228,19 @@ describe('routing and header hygiene through a real gateway process', () => {
     const before = await request(`${gw.proxyUrl}/late/hello`);
     assert.equal(before.statusCode, 404);
     await before.body.dump();
-    const current = JSON.parse((await gw.cli(['export', '--format', 'json'])).stdout) as { routes: unknown[] };
+    const current = JSON.parse((await gw.cli(['export', '--format', 'json'])).stdout) as {
+      routes: unknown[];
+    };
     const applied = await gw.apply({
-      routes: [...current.routes, { id: 'late', path: '/late/*', methods: { GET: 'public' }, upstream: { url: upstream.url, strip_prefix: '/late' } }],
+      routes: [
+        ...current.routes,
+        {
+          id: 'late',
+          path: '/late/*',
+          methods: { GET: 'public' },
+          upstream: { url: upstream.url, strip_prefix: '/late' },
+        },
+      ],
     });
     assert.equal(applied.code, 0, applied.stderr);
     const res = await request(`${gw.proxyUrl}/late/hello`);
@@ -214,7 +257,10 @@ describe('routing and header hygiene through a real gateway process', () => {
   it('reports readiness of each store on the admin listener and is not reachable through the proxy', async () => {
     const ready = await request(`${gw.adminUrl}/readyz`);
     assert.equal(ready.statusCode, 200);
-    const body = (await ready.body.json()) as { status: string; checks: Array<{ name: string; ok: boolean }> };
+    const body = (await ready.body.json()) as {
+      status: string;
+      checks: Array<{ name: string; ok: boolean }>;
+    };
     assert.equal(body.status, 'ready');
     assert.deepEqual(body.checks.map((c) => c.name).sort(), ['state:memory', 'store:sqlite']);
     const live = await request(`${gw.adminUrl}/healthz`);

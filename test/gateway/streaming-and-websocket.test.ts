@@ -16,7 +16,12 @@ describe('streaming and WebSocket pass-through', () => {
       document: {
         routes: [
           { id: 'public', path: '/*', methods: { '*': 'public' }, upstream: { url: upstream.url } },
-          { id: 'private-ws', path: '/private/*', methods: { GET: 'jwt' }, upstream: { url: upstream.url, strip_prefix: '/private' } },
+          {
+            id: 'private-ws',
+            path: '/private/*',
+            methods: { GET: 'jwt' },
+            upstream: { url: upstream.url, strip_prefix: '/private' },
+          },
         ],
       },
     });
@@ -41,7 +46,10 @@ describe('streaming and WebSocket pass-through', () => {
     // The stream takes ≥ 1.2 s upstream; the first event must arrive long before the end.
     const total = arrivals.at(-1) as number;
     assert.ok(total >= 1100, `stream lasted ${total} ms`);
-    assert.ok((arrivals[0] as number) < total - 800, `first event at ${arrivals[0]} ms, end at ${total} ms: buffered?`);
+    assert.ok(
+      (arrivals[0] as number) < total - 800,
+      `first event at ${arrivals[0]} ms, end at ${total} ms: buffered?`,
+    );
   });
 
   it('streams chunked responses chunk by chunk', async () => {
@@ -63,7 +71,11 @@ describe('streaming and WebSocket pass-through', () => {
       })(),
     );
     const res = await request(`${gw.proxyUrl}/echo/upload`, { method: 'POST', body });
-    const echo = (await res.body.json()) as { bodyBytes: number; bodySha256: string; headers: Record<string, string> };
+    const echo = (await res.body.json()) as {
+      bodyBytes: number;
+      bodySha256: string;
+      headers: Record<string, string>;
+    };
     assert.equal(res.statusCode, 200);
     assert.equal(echo.bodyBytes, payload.length);
     assert.equal(echo.bodySha256, expected);
@@ -82,7 +94,9 @@ describe('streaming and WebSocket pass-through', () => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    const reply = new Promise<string>((resolve) => ws.once('message', (data: Buffer) => resolve(data.toString())));
+    const reply = new Promise<string>((resolve) =>
+      ws.once('message', (data: Buffer) => resolve(data.toString())),
+    );
     ws.send('hello through the gateway');
     assert.equal(await reply, 'hello through the gateway');
     const binary = new Promise<Buffer>((resolve) => ws.once('message', (data: Buffer) => resolve(data)));

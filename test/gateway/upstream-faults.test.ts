@@ -8,7 +8,9 @@ import { type GatewayProcess, startGateway } from '../helpers/gateway.js';
 
 function listen(server: Server | TcpServer): Promise<string> {
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+    server.listen(0, '127.0.0.1', () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    ),
   );
 }
 
@@ -46,7 +48,12 @@ describe('upstream faults', () => {
       res.write('partial');
       setTimeout(() => res.socket?.resetAndDestroy(), 50);
     });
-    const [resetUrl, flakyUrl, hangingUrl, midBodyUrl] = await Promise.all([listen(resetting), listen(flaky), listen(hanging), listen(midBody)]);
+    const [resetUrl, flakyUrl, hangingUrl, midBodyUrl] = await Promise.all([
+      listen(resetting),
+      listen(flaky),
+      listen(hanging),
+      listen(midBody),
+    ]);
     const closed = createTcpServer();
     const downUrl = await listen(closed);
     await new Promise<void>((r) => closed.close(() => r()));
@@ -54,10 +61,25 @@ describe('upstream faults', () => {
       document: {
         routes: [
           { id: 'down', path: '/down', methods: { GET: 'public' }, upstream: { url: downUrl } },
-          { id: 'slow', path: '/slow', methods: { GET: 'public' }, upstream: { url: upstream.url, timeout_ms: 300 } },
+          {
+            id: 'slow',
+            path: '/slow',
+            methods: { GET: 'public' },
+            upstream: { url: upstream.url, timeout_ms: 300 },
+          },
           { id: 'reset', path: '/reset', methods: { GET: 'public' }, upstream: { url: resetUrl } },
-          { id: 'flaky', path: '/flaky', methods: { GET: 'public', POST: 'public' }, upstream: { url: flakyUrl, retries: 2 } },
-          { id: 'hanging', path: '/hang', methods: { GET: 'public' }, upstream: { url: hangingUrl, timeout_ms: 60000 } },
+          {
+            id: 'flaky',
+            path: '/flaky',
+            methods: { GET: 'public', POST: 'public' },
+            upstream: { url: flakyUrl, retries: 2 },
+          },
+          {
+            id: 'hanging',
+            path: '/hang',
+            methods: { GET: 'public' },
+            upstream: { url: hangingUrl, timeout_ms: 60000 },
+          },
           { id: 'midbody', path: '/midbody', methods: { GET: 'public' }, upstream: { url: midBodyUrl } },
         ],
       },

@@ -20,7 +20,10 @@ export interface CliResult {
 }
 
 /** Run the CLI to completion. */
-export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: string }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; input?: string },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd,
@@ -44,7 +47,8 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
 /** Environment for child processes: no inherited PORTCULLIS_* settings from the developer's shell. */
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('PORTCULLIS_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('PORTCULLIS_')) env[k] = v;
   env['PORTCULLIS_LOG_FORMAT'] = 'json';
   env['PORTCULLIS_PROXY_LISTEN'] = '127.0.0.1:0';
   env['PORTCULLIS_ADMIN_LISTEN'] = '127.0.0.1:0';
@@ -87,13 +91,21 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
   if (options.document !== undefined) {
     writeFileSync(join(dir, 'initial.yaml'), stringify(options.document));
     const applied = await runCli(['apply', '-f', 'initial.yaml'], { cwd: dir, env });
-    if (applied.code !== 0) throw new Error(`apply failed (${applied.code}): ${applied.stderr}${applied.stdout}`);
+    if (applied.code !== 0)
+      throw new Error(`apply failed (${applied.code}): ${applied.stderr}${applied.stdout}`);
   }
-  const child = spawn(process.execPath, [BIN, 'start'], { cwd: dir, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'start'], {
+    cwd: dir,
+    env: { ...baseEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const started = new Promise<{ proxy: string; admin: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start in time:\n${out}`)), options.startTimeoutMs ?? 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`gateway did not start in time:\n${out}`)),
+      options.startTimeoutMs ?? 15_000,
+    );
     const onData = (d: Buffer) => {
       out += d.toString();
       for (const line of out.split('\n')) {

@@ -20,7 +20,12 @@ export function parseRawResponse(raw: string): RawResponse {
     const i = line.indexOf(':');
     if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
   }
-  return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body: end === -1 ? '' : raw.slice(end + 4), raw };
+  return {
+    status: Number(statusLine.split(' ')[1] ?? 0),
+    headers,
+    body: end === -1 ? '' : raw.slice(end + 4),
+    raw,
+  };
 }
 
 /** Write `request` and collect everything until the server closes (or `timeoutMs`). */
@@ -44,6 +49,13 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 5
 }
 
 /** A GET with `Connection: close` for `path`, with extra header lines. */
-export function rawGet(port: number, path: string, headerLines: string[] = ['Host: localhost']): Promise<RawResponse> {
-  return rawRequest(port, `GET ${path} HTTP/1.1\r\n${[...headerLines, 'Connection: close'].join('\r\n')}\r\n\r\n`);
+export function rawGet(
+  port: number,
+  path: string,
+  headerLines: string[] = ['Host: localhost'],
+): Promise<RawResponse> {
+  return rawRequest(
+    port,
+    `GET ${path} HTTP/1.1\r\n${[...headerLines, 'Connection: close'].join('\r\n')}\r\n\r\n`,
+  );
 }

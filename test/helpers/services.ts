@@ -9,7 +9,8 @@ import { test } from 'node:test';
 export const inCI = process.env['CI'] === 'true';
 
 export const REDIS_URL = process.env['PORTCULLIS_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-export const POSTGRES_URL = process.env['PORTCULLIS_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const POSTGRES_URL =
+  process.env['PORTCULLIS_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 function reachable(url: string, defaultPort: number, timeoutMs = 1000): Promise<boolean> {
   const { hostname, port } = new URL(url);

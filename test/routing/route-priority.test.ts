@@ -6,7 +6,14 @@ import { parseRouteSpec, type RouteSpec } from '../../src/routing/spec.js';
 import { RouteTable } from '../../src/routing/table.js';
 
 const route = (id: string, host: string, path: string, extra: Record<string, unknown> = {}): RouteSpec =>
-  parseRouteSpec({ id, host, path, methods: { GET: 'public' }, upstream: { url: 'http://127.0.0.1:9' }, ...extra });
+  parseRouteSpec({
+    id,
+    host,
+    path,
+    methods: { GET: 'public' },
+    upstream: { url: 'http://127.0.0.1:9' },
+    ...extra,
+  });
 
 const defaults = { upstreamTimeoutMs: 1000 };
 
@@ -80,16 +87,28 @@ describe('ties are configuration errors naming both routes', () => {
     );
   });
   it('parameter names do not distinguish routes', () => {
-    assert.throws(() => RouteTable.compile([route('a', '*', '/x/:id'), route('b', '*', '/x/:name')], defaults), /"a" and "b"/);
+    assert.throws(
+      () => RouteTable.compile([route('a', '*', '/x/:id'), route('b', '*', '/x/:name')], defaults),
+      /"a" and "b"/,
+    );
   });
   it('same prefix', () => {
-    assert.throws(() => RouteTable.compile([route('a', '*.e.com', '/x/*'), route('b', '*.e.com', '/x/*')], defaults), SpecError);
+    assert.throws(
+      () => RouteTable.compile([route('a', '*.e.com', '/x/*'), route('b', '*.e.com', '/x/*')], defaults),
+      SpecError,
+    );
   });
   it('different hosts do not tie', () => {
-    RouteTable.compile([route('a', 'a.com', '/x'), route('b', 'b.com', '/x'), route('c', '*', '/x')], defaults);
+    RouteTable.compile(
+      [route('a', 'a.com', '/x'), route('b', 'b.com', '/x'), route('c', '*', '/x')],
+      defaults,
+    );
   });
   it('duplicate ids', () => {
-    assert.throws(() => RouteTable.compile([route('a', 'a.com', '/x'), route('a', 'b.com', '/y')], defaults), /used twice/);
+    assert.throws(
+      () => RouteTable.compile([route('a', 'a.com', '/x'), route('a', 'b.com', '/y')], defaults),
+      /used twice/,
+    );
   });
 });
 
@@ -132,13 +151,26 @@ describe('route validation', () => {
   for (const [name, patch, pattern] of bad) {
     it(`refuses ${name}`, () => {
       assert.throws(
-        () => parseRouteSpec({ id: 'r', path: '/a', methods: { GET: 'public' }, upstream: { url: 'http://x' }, ...patch }),
+        () =>
+          parseRouteSpec({
+            id: 'r',
+            path: '/a',
+            methods: { GET: 'public' },
+            upstream: { url: 'http://x' },
+            ...patch,
+          }),
         (e: unknown) => e instanceof SpecError && pattern.test(e.message),
       );
     });
   }
   it('canonicalizes methods and host', () => {
-    const spec = parseRouteSpec({ id: 'r', host: 'API.Example.com', path: '/a', methods: { get: 'jwt', post: ['api_key', 'hmac'] }, upstream: { url: 'http://x' } });
+    const spec = parseRouteSpec({
+      id: 'r',
+      host: 'API.Example.com',
+      path: '/a',
+      methods: { get: 'jwt', post: ['api_key', 'hmac'] },
+      upstream: { url: 'http://x' },
+    });
     assert.equal(spec.host, 'api.example.com');
     assert.deepEqual(spec.methods, { GET: ['jwt'], POST: ['api_key', 'hmac'] });
   });

@@ -22,44 +22,53 @@ export function registerDeclarative(program: Command): void {
     .option('--dry-run', 'show the changes without making them')
     .option('--prune', 'remove what the file no longer names')
     .option('--json', 'print JSON')
-    .action(async (flags: { file: string; dryRun?: boolean; prune?: boolean; json?: boolean }, command: Command) => {
-      let text: string;
-      try {
-        text = await readFile(flags.file, 'utf8');
-      } catch (error) {
-        throw new CliError('file_unreadable', `cannot read ${flags.file}: ${(error as Error).message}`, EXIT_INVALID);
-      }
-      const document = parseDocumentText(text, flags.file);
-      await withStore(command, async ({ store, config }) => {
-        const current = (await store.routes.list()).map((r) => r.spec);
-        const plan = planChanges(current, document, flags.prune === true, {
-          upstreamTimeoutMs: config.settings.upstreamTimeoutMs,
-        });
-        if (!flags.dryRun) await applyPlan(store, plan);
-        if (flags.json) {
-          printJson({
-            dryRun: flags.dryRun === true,
-            changed: !planIsEmpty(plan),
-            routes: {
-              create: plan.routes.create.map((c) => c.id),
-              update: plan.routes.update.map((c) => c.id),
-              remove: plan.routes.remove.map((c) => c.id),
-              kept: plan.routes.kept,
-              unchanged: plan.routes.unchanged,
-            },
-          });
-          return;
+    .action(
+      async (
+        flags: { file: string; dryRun?: boolean; prune?: boolean; json?: boolean },
+        command: Command,
+      ) => {
+        let text: string;
+        try {
+          text = await readFile(flags.file, 'utf8');
+        } catch (error) {
+          throw new CliError(
+            'file_unreadable',
+            `cannot read ${flags.file}: ${(error as Error).message}`,
+            EXIT_INVALID,
+          );
         }
-        printLines(describePlan(plan));
-        const verb = flags.dryRun ? 'would change' : 'changed';
-        const r = plan.routes;
-        process.stdout.write(
-          planIsEmpty(plan)
-            ? 'no changes\n'
-            : `${verb}: ${r.create.length} created, ${r.update.length} updated, ${r.remove.length} removed${flags.dryRun ? ' (dry run: nothing written)' : ''}\n`,
-        );
-      });
-    });
+        const document = parseDocumentText(text, flags.file);
+        await withStore(command, async ({ store, config }) => {
+          const current = (await store.routes.list()).map((r) => r.spec);
+          const plan = planChanges(current, document, flags.prune === true, {
+            upstreamTimeoutMs: config.settings.upstreamTimeoutMs,
+          });
+          if (!flags.dryRun) await applyPlan(store, plan);
+          if (flags.json) {
+            printJson({
+              dryRun: flags.dryRun === true,
+              changed: !planIsEmpty(plan),
+              routes: {
+                create: plan.routes.create.map((c) => c.id),
+                update: plan.routes.update.map((c) => c.id),
+                remove: plan.routes.remove.map((c) => c.id),
+                kept: plan.routes.kept,
+                unchanged: plan.routes.unchanged,
+              },
+            });
+            return;
+          }
+          printLines(describePlan(plan));
+          const verb = flags.dryRun ? 'would change' : 'changed';
+          const r = plan.routes;
+          process.stdout.write(
+            planIsEmpty(plan)
+              ? 'no changes\n'
+              : `${verb}: ${r.create.length} created, ${r.update.length} updated, ${r.remove.length} removed${flags.dryRun ? ' (dry run: nothing written)' : ''}\n`,
+          );
+        });
+      },
+    );
 
   program
     .command('export')
@@ -72,7 +81,8 @@ export function registerDeclarative(program: Command): void {
       }
       await withStore(command, async ({ store }) => {
         const document = await exportDocument(store);
-        const text = flags.format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : documentToYaml(document);
+        const text =
+          flags.format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : documentToYaml(document);
         if (flags.output) await writeFile(flags.output, text);
         else process.stdout.write(text);
       });

@@ -41,7 +41,8 @@ function collect(value: string, previous: string[] = []): string[] {
 
 function integerFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new CliError('invalid_input', `${name} must be a whole number`, EXIT_INVALID);
+  if (!/^\d+$/.test(value))
+    throw new CliError('invalid_input', `${name} must be a whole number`, EXIT_INVALID);
   return Number(value);
 }
 
@@ -53,7 +54,12 @@ function buildMethods(flags: RouteFlags, existing?: Record<string, AuthMethod[]>
   for (const name of names) methods[name] = auth ?? existing?.[name] ?? ['api_key'];
   for (const entry of flags.methodAuth ?? []) {
     const [method, value] = entry.split('=');
-    if (!method || !value) throw new CliError('invalid_input', `--method-auth expects METHOD=auth[,auth] (got "${entry}")`, EXIT_INVALID);
+    if (!method || !value)
+      throw new CliError(
+        'invalid_input',
+        `--method-auth expects METHOD=auth[,auth] (got "${entry}")`,
+        EXIT_INVALID,
+      );
     methods[method.toUpperCase()] = list(value) ?? [];
   }
   return methods;
@@ -76,7 +82,10 @@ function specFromFlags(flags: RouteFlags, base?: RouteSpec): unknown {
   if (flags.environment !== undefined) spec['environment'] = flags.environment;
   if (flags.scopes !== undefined) spec['scopes'] = list(flags.scopes);
   spec['upstream'] = upstream;
-  spec['methods'] = flags.methods || flags.auth || flags.methodAuth || !base ? buildMethods(flags, base?.methods) : base.methods;
+  spec['methods'] =
+    flags.methods || flags.auth || flags.methodAuth || !base
+      ? buildMethods(flags, base?.methods)
+      : base.methods;
   return spec;
 }
 
@@ -98,7 +107,10 @@ function addRouteFlags(command: Command): Command {
     .option('--path <path>', 'exact /v1/orders, parameter /v1/orders/:id, or prefix /v1/orders/*')
     .option('--upstream <url>', 'upstream URL, e.g. http://orders.internal:3000')
     .option('--methods <list>', 'methods served, comma-separated (default: all, written *)')
-    .option('--auth <list>', 'auth for those methods: public, api_key, hmac, jwt, or a comma list meaning any (default api_key)')
+    .option(
+      '--auth <list>',
+      'auth for those methods: public, api_key, hmac, jwt, or a comma list meaning any (default api_key)',
+    )
     .option('--method-auth <METHOD=auth>', 'auth for one method, repeatable (e.g. POST=hmac)', collect)
     .option('--strip-prefix <prefix>', 'path prefix removed before forwarding')
     .option('--timeout-ms <ms>', 'time to the upstream response headers')
@@ -113,31 +125,32 @@ function addRouteFlags(command: Command): Command {
 export function registerRoutes(program: Command): void {
   const routes = program.command('routes').description('manage routes');
 
-  addRouteFlags(routes.command('add').description('add a route').requiredOption('--id <id>', 'route id')).action(
-    async (flags: RouteFlags, command: Command) => {
-      const spec = parseRouteSpec(specFromFlags(flags));
-      await withStore(command, async ({ store }) => {
-        await checkTable(store, spec);
-        const record = await store.routes.insert(spec);
-        if (flags.json) printJson(record.spec);
-        else process.stdout.write(`route ${spec.id} added (${spec.host} ${spec.path} → ${spec.upstream.url})\n`);
-      });
-    },
-  );
+  addRouteFlags(
+    routes.command('add').description('add a route').requiredOption('--id <id>', 'route id'),
+  ).action(async (flags: RouteFlags, command: Command) => {
+    const spec = parseRouteSpec(specFromFlags(flags));
+    await withStore(command, async ({ store }) => {
+      await checkTable(store, spec);
+      const record = await store.routes.insert(spec);
+      if (flags.json) printJson(record.spec);
+      else
+        process.stdout.write(`route ${spec.id} added (${spec.host} ${spec.path} → ${spec.upstream.url})\n`);
+    });
+  });
 
-  addRouteFlags(routes.command('update').description('change fields of a route').argument('<id>', 'route id')).action(
-    async (id: string, flags: RouteFlags, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const existing = await store.routes.get(id);
-        if (!existing) throw new NotFoundError('route', id);
-        const spec = parseRouteSpec(specFromFlags({ ...flags, id }, existing.spec));
-        await checkTable(store, spec);
-        const record = await store.routes.replace(spec);
-        if (flags.json) printJson(record.spec);
-        else process.stdout.write(`route ${id} updated\n`);
-      });
-    },
-  );
+  addRouteFlags(
+    routes.command('update').description('change fields of a route').argument('<id>', 'route id'),
+  ).action(async (id: string, flags: RouteFlags, command: Command) => {
+    await withStore(command, async ({ store }) => {
+      const existing = await store.routes.get(id);
+      if (!existing) throw new NotFoundError('route', id);
+      const spec = parseRouteSpec(specFromFlags({ ...flags, id }, existing.spec));
+      await checkTable(store, spec);
+      const record = await store.routes.replace(spec);
+      if (flags.json) printJson(record.spec);
+      else process.stdout.write(`route ${id} updated\n`);
+    });
+  });
 
   routes
     .command('list')
@@ -172,7 +185,8 @@ export function registerRoutes(program: Command): void {
       await withStore(command, async ({ store }) => {
         const record = await store.routes.get(id);
         if (!record) throw new NotFoundError('route', id);
-        if (flags.json) printJson({ ...record.spec, created_at: record.createdAt, updated_at: record.updatedAt });
+        if (flags.json)
+          printJson({ ...record.spec, created_at: record.createdAt, updated_at: record.updatedAt });
         else process.stdout.write(stringifyYaml(record.spec, { lineWidth: 0 }));
       });
     });
@@ -190,5 +204,3 @@ export function registerRoutes(program: Command): void {
       });
     });
 }
-
-

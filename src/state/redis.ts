@@ -1,0 +1,534 @@
+/**
+ * Hot state shared by every gateway instance, over ioredis.
+ *
+ * Failure model: Redis sits on the request path, so a dead or slow Redis must cost a request
+ * at most `commandTimeoutMs`, never pile requests up behind it. The gateway turns a StateError
+ * into its failsafe decision; this file's job is to produce that error quickly and to
+ * reconnect in the background.
+ */
+import type { Cluster, RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
+import { checkChannel, checkIncrement, checkKey, checkTtl, positiveInteger } from './arguments.js';
+import { StateError } from './errors.js';
+import { Fanout } from './fanout.js';
+import { type StateLogger, silentLogger } from './logger.js';
+import type { HotState, StateHealth, Unsubscribe } from './types.js';
+
+export interface RedisStateOptions {
+  /**
+   * `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS: ioredis parses the
+   * URL (credentials, db), and TLS is switched on here from the scheme (see `tlsFor`).
+   */
+  url: string;
+  /** Prepended to every key and channel, so several deployments can share one Redis. Default 'pcl:'. */
+  keyPrefix?: string;
+  /** Longest a command may wait for its reply before it fails. Default 100 ms (see below). */
+  commandTimeoutMs?: number;
+  /** Start-up budget: connect (with a few retries) within this or fail. Default 2 000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * How often the pub/sub connection is probed with PING. Default 5 000 ms: a silently dead
+   * subscriber connection is replaced (and resubscribed) within about this plus one second.
+   */
+  subscriberHeartbeatMs?: number;
+  logger?: StateLogger;
+}
+
+/** The client types a RedisState can drive. A Cluster is accepted now so cluster support only adds a connect path. */
+export type RedisClient = Redis | Cluster;
+
+/** Connected clients for a RedisState: how `connect()` (and later a cluster connect) hands them over. */
+export interface RedisStateClients {
+  /** Connected, with the fail-fast options `connect()` sets (no offline queue, command timeout). */
+  client: RedisClient;
+  /** Opens and connects a separate connection for pub/sub (a subscribed connection cannot run commands). */
+  openSubscriber: () => Promise<RedisClient>;
+}
+
+/**
+ * 100 ms: a healthy Redis answers in well under a millisecond on a LAN and a few ms across
+ * zones, and event-loop or Redis fork (BGSAVE) hiccups stay in the tens of ms, so a timeout
+ * rarely fires on a live server (each false timeout becomes a failsafe decision). Yet a
+ * request stuck behind a dead Redis waits at most 100 ms, well under what a client notices.
+ */
+const DEFAULT_COMMAND_TIMEOUT_MS = 100;
+/** Covers a TCP + TLS handshake to a managed Redis across zones, with room for two retries on refusal. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
+const DEFAULT_KEY_PREFIX = 'pcl:';
+/** Start-up retries absorb a Redis that starts alongside the gateway (compose, k8s) without hiding a wrong URL for long. */
+const INITIAL_ATTEMPTS = 3;
+const INITIAL_RETRY_DELAY_MS = 100;
+/** Background reconnect backoff, capped so recovery is noticed within ~2 s of Redis coming back. */
+const RECONNECT_BASE_MS = 50;
+const RECONNECT_MAX_MS = 2_000;
+/**
+ * A subscribed connection sends nothing on its own, so a silently dead one (network
+ * partition, NAT entry dropped, no FIN) would go unnoticed and change events would stop. A
+ * periodic PING gives the socket timeout something to fire on; the reconnect then resubscribes.
+ */
+const DEFAULT_SUBSCRIBER_HEARTBEAT_MS = 5_000;
+
+/**
+ * INCRBY then PEXPIRE only when this call created the key, in one script: one round trip, and
+ * no window in which a crash leaves a counter without expiry. Not "PTTL == -1" (that would
+ * put a TTL on a key deliberately set without one) and not "result == by" (a counter that
+ * came back to 0 would get a fresh TTL, so a busy window could be extended forever).
+ * Lua numbers are doubles, so counters are exact to 2^53, as in MemoryState.
+ */
+const INCR_SCRIPT = `
+local existed = redis.call('EXISTS', KEYS[1])
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if existed == 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value
+`;
+
+interface ScriptCommands {
+  pclIncr(key: string, by: number, ttlMs: number): Promise<number>;
+}
+
+export class RedisState implements HotState {
+  readonly kind = 'redis' as const;
+  readonly shared = true;
+
+  readonly #client: RedisClient & ScriptCommands;
+  readonly #openSubscriber: () => Promise<RedisClient>;
+  readonly #prefix: string;
+  readonly #logger: StateLogger;
+  readonly #fanout: Fanout;
+  readonly #heartbeatMs: number;
+  /** Per channel, the SUBSCRIBE in flight or done: a second handler waits for the same acknowledgement. */
+  readonly #subscribed = new Map<string, Promise<void>>();
+  #subscriber: Promise<RedisClient> | undefined;
+  #subscriberClient: RedisClient | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /**
+   * Open a connection and fail fast when Redis is unreachable: the gateway must not start
+   * (or hang at start-up) believing it has shared state. Later outages are handled in the
+   * background (reconnect with backoff) while commands fail fast.
+   */
+  static async connect(options: RedisStateOptions): Promise<RedisState> {
+    const tls = tlsFor(options.url);
+    const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    if (typeof keyPrefix !== 'string') throw new TypeError('options.keyPrefix must be a string');
+    const commandTimeoutMs = positiveInteger(
+      options.commandTimeoutMs,
+      DEFAULT_COMMAND_TIMEOUT_MS,
+      'options.commandTimeoutMs',
+    );
+    const connectTimeoutMs = positiveInteger(
+      options.connectTimeoutMs,
+      DEFAULT_CONNECT_TIMEOUT_MS,
+      'options.connectTimeoutMs',
+    );
+    const subscriberHeartbeatMs = positiveInteger(
+      options.subscriberHeartbeatMs,
+      DEFAULT_SUBSCRIBER_HEARTBEAT_MS,
+      'options.subscriberHeartbeatMs',
+    );
+    const logger = options.logger ?? silentLogger;
+    const target = describeTarget(options.url);
+
+    const policy = new ReconnectPolicy();
+    const client = new Redis(options.url, {
+      ...failFastOptions(commandTimeoutMs, connectTimeoutMs, policy),
+      ...(tls === undefined ? {} : { tls }),
+      enableAutoPipelining: true,
+      connectionName: 'portcullis',
+    });
+    watchConnection(client, policy, logger, target, 'commands');
+    await connectWithin(client, policy, connectTimeoutMs, target);
+
+    const openSubscriber = async (): Promise<RedisClient> => {
+      const subscriberPolicy = new ReconnectPolicy();
+      // duplicate() copies URL, credentials, TLS and timeouts; only the per-connection policy differs.
+      // autoResubscribe (ioredis default: true) replays SUBSCRIBE for every channel after a reconnect.
+      const subscriber = client.duplicate({
+        ...failFastOptions(commandTimeoutMs, connectTimeoutMs, subscriberPolicy),
+        enableAutoPipelining: false,
+        autoResubscribe: true,
+        connectionName: 'portcullis:subscriber',
+      });
+      watchConnection(subscriber, subscriberPolicy, logger, target, 'subscriber');
+      await connectWithin(subscriber, subscriberPolicy, connectTimeoutMs, target);
+      return subscriber;
+    };
+    return new RedisState({ client, openSubscriber }, { keyPrefix, logger, subscriberHeartbeatMs });
+  }
+
+  /** Prefer `RedisState.connect`; this takes already-connected clients (tests, a future cluster connect). */
+  constructor(
+    clients: RedisStateClients,
+    options: { keyPrefix?: string; logger?: StateLogger; subscriberHeartbeatMs?: number } = {},
+  ) {
+    clients.client.defineCommand('pclIncr', { numberOfKeys: 1, lua: INCR_SCRIPT });
+    this.#client = clients.client as RedisClient & ScriptCommands;
+    this.#openSubscriber = clients.openSubscriber;
+    this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.#logger = options.logger ?? silentLogger;
+    this.#fanout = new Fanout(this.#logger);
+    this.#heartbeatMs = options.subscriberHeartbeatMs ?? DEFAULT_SUBSCRIBER_HEARTBEAT_MS;
+  }
+
+  async get(key: string): Promise<string | null> {
+    this.#assertOpen();
+    checkKey(key);
+    try {
+      return await this.#client.get(this.#prefix + key);
+    } catch (err) {
+      throw toStateError(err, 'get');
+    }
+  }
+
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    this.#assertOpen();
+    checkKey(key);
+    if (ttlMs !== undefined) checkTtl(ttlMs);
+    try {
+      if (ttlMs === undefined) await this.#client.set(this.#prefix + key, value);
+      else await this.#client.set(this.#prefix + key, value, 'PX', ttlMs);
+    } catch (err) {
+      throw toStateError(err, 'set');
+    }
+  }
+
+  async del(key: string): Promise<void> {
+    this.#assertOpen();
+    checkKey(key);
+    try {
+      await this.#client.del(this.#prefix + key);
+    } catch (err) {
+      throw toStateError(err, 'del');
+    }
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen();
+    checkKey(key);
+    checkTtl(ttlMs);
+    try {
+      // One atomic command: a GET-then-SET would let two instances accept the same nonce.
+      return (await this.#client.set(this.#prefix + key, value, 'PX', ttlMs, 'NX')) === 'OK';
+    } catch (err) {
+      throw toStateError(err, 'setIfAbsent');
+    }
+  }
+
+  async incr(key: string, by: number, ttlMs: number): Promise<number> {
+    this.#assertOpen();
+    checkKey(key);
+    checkIncrement(by);
+    checkTtl(ttlMs);
+    try {
+      return await this.#client.pclIncr(this.#prefix + key, by, ttlMs);
+    } catch (err) {
+      throw toStateError(err, 'incr');
+    }
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    this.#assertOpen();
+    checkChannel(channel);
+    try {
+      await this.#client.publish(this.#prefix + channel, message);
+    } catch (err) {
+      throw toStateError(err, 'publish');
+    }
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<Unsubscribe> {
+    this.#assertOpen();
+    checkChannel(channel);
+    const subscriber = await this.#ensureSubscriber();
+    this.#assertOpen();
+    // Registry change and SUBSCRIBE/UNSUBSCRIBE are issued in the same synchronous step, so
+    // the commands reach Redis in the order the handlers came and went on this one connection.
+    const { subscription, first } = this.#fanout.add(channel, onMessage);
+    if (first) {
+      this.#subscribed.set(
+        channel,
+        subscriber.subscribe(this.#prefix + channel).then(() => undefined),
+      );
+    }
+    try {
+      await this.#subscribed.get(channel);
+    } catch (err) {
+      if (this.#fanout.remove(subscription)) this.#subscribed.delete(channel);
+      throw toStateError(err, 'subscribe');
+    }
+    return async () => {
+      if (!this.#fanout.remove(subscription)) return;
+      this.#subscribed.delete(channel);
+      if (this.#closed) return;
+      try {
+        await subscriber.unsubscribe(this.#prefix + channel);
+      } catch (err) {
+        // Delivery already stopped locally; at worst Redis keeps sending messages nobody handles.
+        this.#logger.warn({ err, channel }, 'redis UNSUBSCRIBE failed; messages on the channel are ignored');
+      }
+    };
+  }
+
+  /** PING bounded by the command timeout; reports, never throws (a probe must not crash its caller). */
+  async health(): Promise<StateHealth> {
+    if (this.#closed) return { ok: false, kind: 'redis', error: 'closed' };
+    const started = performance.now();
+    try {
+      await this.#client.ping();
+    } catch (err) {
+      return { ok: false, kind: 'redis', error: `PING failed: ${messageOf(err)}` };
+    }
+    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+    const subscriber = this.#subscriberClient;
+    // Without the subscriber, change events from other instances stop and caches go stale.
+    if (subscriber !== undefined && subscriber.status !== 'ready') {
+      return { ok: false, kind: 'redis', latencyMs, error: `subscriber connection is ${subscriber.status}` };
+    }
+    return { ok: true, kind: 'redis', latencyMs };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    this.#fanout.clear();
+    this.#subscribed.clear();
+    const subscriber = this.#subscriber;
+    await Promise.all([shutdown(this.#client), subscriber?.then(shutdown, () => undefined)]);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StateError('ERR_STATE_CLOSED', 'RedisState is closed');
+  }
+
+  /** The pub/sub connection, opened on first subscribe: instances that never subscribe hold one connection. */
+  #ensureSubscriber(): Promise<RedisClient> {
+    if (this.#subscriber !== undefined) return this.#subscriber;
+    const opening = this.#openSubscriber().then((subscriber) => {
+      if (this.#closed) {
+        subscriber.disconnect();
+        throw new StateError('ERR_STATE_CLOSED', 'RedisState is closed');
+      }
+      const prefix = this.#prefix;
+      // One listener for all channels; handlers are looked up by channel in the fanout.
+      subscriber.on('message', (channel: string, message: string) => {
+        if (channel.startsWith(prefix)) this.#fanout.dispatch(channel.slice(prefix.length), message);
+      });
+      this.#heartbeat = setInterval(() => {
+        subscriber.ping().catch(() => undefined);
+      }, this.#heartbeatMs);
+      this.#heartbeat.unref();
+      this.#subscriberClient = subscriber;
+      return subscriber;
+    });
+    this.#subscriber = opening;
+    // A failed start must not poison later subscribes: the next one tries again.
+    opening.catch(() => {
+      if (this.#subscriber === opening) this.#subscriber = undefined;
+    });
+    return opening;
+  }
+}
+
+/**
+ * Decides whether ioredis reconnects. During start-up it does not (connectWithin drives a
+ * few bounded attempts and then reports the failure); once a connection has been ready,
+ * it always does, with capped exponential backoff.
+ */
+class ReconnectPolicy {
+  established = false;
+  readonly retryStrategy = (attempt: number): number | null => {
+    if (!this.established) return null;
+    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(attempt - 1, 16));
+    // Jitter spreads the reconnects of many gateway instances after a Redis restart.
+    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  };
+}
+
+/**
+ * The options that make a dead Redis cost little:
+ * - enableOfflineQueue false: while disconnected a command is rejected at once instead of
+ *   queued; a queue would hold every request of the outage and then flood Redis on recovery.
+ * - commandTimeout: bounds a command on a connection that is open but unresponsive
+ *   (partition, stopped server), which no queue setting can detect.
+ * - socketTimeout: when replies stop while commands are pending, the socket is declared dead
+ *   and destroyed, so the reconnect starts instead of every request timing out in turn.
+ * - maxRetriesPerRequest 0 and autoResendUnfulfilledCommands false: a command in flight when
+ *   the connection drops is failed, not replayed: its reply was lost, not necessarily the
+ *   command, and replaying INCR or SET NX could count twice or reject a legitimate nonce.
+ */
+function failFastOptions(
+  commandTimeoutMs: number,
+  connectTimeoutMs: number,
+  policy: ReconnectPolicy,
+): RedisOptions {
+  return {
+    lazyConnect: true,
+    connectTimeout: connectTimeoutMs,
+    commandTimeout: commandTimeoutMs,
+    socketTimeout: Math.max(1_000, commandTimeoutMs * 5),
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    keepAlive: 10_000,
+    retryStrategy: policy.retryStrategy,
+  };
+}
+
+/** Connect within `budgetMs`, retrying a few times; reject with the real cause (not "Connection is closed"). */
+async function connectWithin(
+  client: Redis,
+  policy: ReconnectPolicy,
+  budgetMs: number,
+  target: string,
+): Promise<void> {
+  const started = performance.now();
+  let attemptError: unknown;
+  let lastError: unknown;
+  const onError = (err: unknown): void => {
+    attemptError = err;
+  };
+  client.on('error', onError);
+  let attempts = 0;
+  try {
+    for (;;) {
+      attempts++;
+      attemptError = undefined;
+      const remaining = Math.max(1, budgetMs - (performance.now() - started));
+      try {
+        // The race also bounds a server that accepts TCP but never finishes the handshake
+        // (wrong service on the port, Redis still loading its dataset).
+        await withDeadline(client.connect(), remaining, `not ready within ${budgetMs} ms`);
+        policy.established = true;
+        return;
+      } catch (err) {
+        lastError = attemptError ?? err;
+        if (client.status !== 'end' && client.status !== 'wait') client.disconnect();
+      }
+      const delay = INITIAL_RETRY_DELAY_MS * 2 ** (attempts - 1);
+      if (attempts >= INITIAL_ATTEMPTS || performance.now() - started + delay >= budgetMs) break;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  } finally {
+    client.off('error', onError);
+  }
+  const elapsed = Math.round(performance.now() - started);
+  throw new StateError(
+    'ERR_STATE_CONNECT',
+    `cannot connect to Redis at ${target} (${attempts} attempt${attempts === 1 ? '' : 's'} in ${elapsed} ms): ${messageOf(lastError)}`,
+    { cause: lastError },
+  );
+}
+
+/**
+ * Keep an 'error' listener on every connection (an EventEmitter 'error' without one is a
+ * crash in Node; ioredis prints instead, but either way it must be ours) and log outages
+ * once per transition, not once per failed reconnect attempt.
+ */
+function watchConnection(
+  client: Redis,
+  policy: ReconnectPolicy,
+  logger: StateLogger,
+  target: string,
+  role: string,
+): void {
+  let down = false;
+  let lastError: unknown;
+  client.on('error', (err: unknown) => {
+    lastError = err;
+  });
+  client.on('reconnecting', () => {
+    if (down || !policy.established) return;
+    down = true;
+    logger.warn(
+      { target, role, err: lastError },
+      'redis connection lost; reconnecting in the background, commands fail fast meanwhile',
+    );
+  });
+  client.on('close', () => {
+    clearStaleSocketTimeout(client);
+  });
+  client.on('ready', () => {
+    lastError = undefined;
+    if (!down) return;
+    down = false;
+    logger.info({ target, role }, 'redis connection restored');
+  });
+}
+
+/**
+ * ioredis 5.11.1 keeps the socketTimeout timer on the client, not the socket: armed on a
+ * connection that then drops, it fires later and destroys the healthy replacement
+ * connection, failing the requests in flight just after a recovery (redis/ioredis#2147,
+ * fixed upstream by #2148 in a later major). Clearing it whenever a connection closes lets
+ * the next connection arm its own. Harmless once the fix is installed.
+ */
+function clearStaleSocketTimeout(client: Redis): void {
+  const internals = client as unknown as { socketTimeoutTimer?: NodeJS.Timeout };
+  if (internals.socketTimeoutTimer === undefined) return;
+  clearTimeout(internals.socketTimeoutTimer);
+  internals.socketTimeoutTimer = undefined;
+}
+
+async function shutdown(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // fall through: a QUIT that cannot be sent or answered is replaced by a hard close
+    }
+  }
+  client.disconnect();
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * TLS from the scheme. ioredis enables TLS only for a lowercase 'rediss://' prefix, so
+ * 'REDISS://' would silently connect in plaintext; the URL parser lowercases the scheme.
+ */
+function tlsFor(url: string): { servername?: string } | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError('options.url must be a redis:// or rediss:// URL');
+  }
+  if (parsed.protocol === 'redis:') return undefined;
+  if (parsed.protocol === 'rediss:') return {};
+  throw new TypeError(`options.url must be a redis:// or rediss:// URL (got scheme "${parsed.protocol}")`);
+}
+
+/** Host, port and db for messages and logs; never the credentials in the URL. */
+function describeTarget(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+}
+
+function toStateError(err: unknown, operation: string): StateError {
+  if (err instanceof StateError) return err;
+  const message = messageOf(err);
+  if (operation === 'incr' && /not an integer|out of range/i.test(message)) {
+    return new StateError('ERR_STATE_NOT_INTEGER', 'incr: the stored value is not an integer', {
+      cause: err,
+    });
+  }
+  if (err instanceof Error && err.name === 'ReplyError') {
+    return new StateError('ERR_STATE_BACKEND', `Redis ${operation} failed: ${message}`, { cause: err });
+  }
+  return new StateError('ERR_STATE_UNAVAILABLE', `Redis ${operation} failed: ${message}`, { cause: err });
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
