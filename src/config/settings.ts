@@ -4,7 +4,7 @@
  * `PORTCULLIS_PROXY_LISTEN` in the environment and `.env`, and `settings.proxy_listen` in
  * the config file. Presets only pick defaults; any explicitly set value wins.
  */
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 
 export const PRESETS = ['balanced', 'performance', 'strict'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -98,22 +98,6 @@ export function parseListen(raw: RawValue): ListenAddress {
   return { host, port };
 }
 
-export function parseCidrList(raw: RawValue): string[] {
-  const entries = list(raw);
-  const probe = new BlockList();
-  for (const entry of entries) {
-    const [address, prefix, extra] = entry.split('/');
-    const family = isIP(address ?? '');
-    if (family === 0 || extra !== undefined) throw new Error(`"${entry}" is not an IP address or CIDR`);
-    const bits = prefix === undefined ? (family === 4 ? 32 : 128) : Number(prefix);
-    if (!Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128) || prefix === '') {
-      throw new Error(`"${entry}" has an invalid prefix length`);
-    }
-    probe.addSubnet(address as string, bits, family === 4 ? 'ipv4' : 'ipv6');
-  }
-  return entries;
-}
-
 function url(schemes: readonly string[]) {
   return (raw: RawValue): string | undefined => {
     const s = optionalString(raw);
@@ -184,16 +168,6 @@ export const settingDefs = {
     description: 'Catch-all upstream created (requiring an API key) on first start',
     default: undefined,
     parse: url(['http', 'https']),
-  }),
-  trustedProxies: def<string[]>({
-    description: 'CIDRs whose forwarding headers are believed (comma-separated)',
-    default: [],
-    parse: parseCidrList,
-  }),
-  failsafe: def<'open' | 'closed'>({
-    description: 'What trust decisions do when shared state cannot answer: open or closed',
-    default: (preset) => (preset === 'strict' ? 'closed' : 'open'),
-    parse: oneOf(['open', 'closed'] as const),
   }),
   logLevel: def<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({
     description: 'fatal, error, warn, info, debug, trace or silent',

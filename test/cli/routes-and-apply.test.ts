@@ -258,7 +258,7 @@ describe('portcullis config show and migrate', () => {
     assert.match(row('log_level')?.source ?? '', /settings\.log_level in .*portcullis\.yaml/);
     assert.match(row('secret_key')?.source ?? '', /PORTCULLIS_SECRET_KEY in .*\.env/);
     assert.equal(row('redis_url')?.value, 'redis://****@cache.internal:6379');
-    assert.equal(row('failsafe')?.source, 'preset balanced');
+    assert.equal(row('max_header_bytes')?.source, 'preset balanced');
     const table = await cli(dir, ['config', 'show']);
     assert.match(table.stdout, /^KEY\s+VALUE\s+SOURCE/m);
   });

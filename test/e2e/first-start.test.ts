@@ -89,12 +89,9 @@ describe('first start', () => {
       result.stderr,
       /PORTCULLIS_PROXY_LISTEN \(from environment variable PORTCULLIS_PROXY_LISTEN\)/,
     );
-    const flag = await runCli(['start', '--failsafe', 'maybe'], { cwd: dir });
+    const flag = await runCli(['start', '--demo', 'maybe'], { cwd: dir });
     assert.equal(flag.code, 2);
-    assert.match(
-      flag.stderr,
-      /--failsafe \(from command-line flag --failsafe\): expected one of open, closed/,
-    );
+    assert.match(flag.stderr, /--demo \(from command-line flag --demo\): expected one of auto, on, off/);
   });
 
   it('generates the secret key once with mode 0600 and refuses a different key later', async () => {
