@@ -374,6 +374,9 @@ function failFastOptions(
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     keepAlive: 10_000,
+    // ioredis arms this timer (ref'd) on every disconnect, also for a socket that is already
+    // gone, where nothing clears it: the 2 s default would hold up process exit on shutdown.
+    disconnectTimeout: 500,
     retryStrategy: policy.retryStrategy,
   };
 }
