@@ -18,6 +18,8 @@ export interface DialectAdapter {
   readonly capabilities: StoreCapabilities;
   /** True when `error` is a primary-key or unique-constraint violation raised by the driver. */
   isUniqueViolation(error: unknown): boolean;
+  /** True when `error` is a foreign-key violation (a referenced row is missing). */
+  isForeignKeyViolation(error: unknown): boolean;
   /**
    * Run `fn` in one write transaction on `db` (which must not already be a transaction).
    * Rolls back and rethrows when `fn` throws.
@@ -47,6 +49,10 @@ class SqliteAdapter implements DialectAdapter {
   isUniqueViolation(error: unknown): boolean {
     const code = errorCode(error);
     return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+  }
+
+  isForeignKeyViolation(error: unknown): boolean {
+    return errorCode(error) === 'SQLITE_CONSTRAINT_FOREIGNKEY';
   }
 
   async transaction<T>(db: Kysely<Database>, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
@@ -119,6 +125,10 @@ class PostgresAdapter implements DialectAdapter {
 
   isUniqueViolation(error: unknown): boolean {
     return errorCode(error) === '23505';
+  }
+
+  isForeignKeyViolation(error: unknown): boolean {
+    return errorCode(error) === '23503';
   }
 
   transaction<T>(db: Kysely<Database>, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {

@@ -13,11 +13,17 @@ import { migrateToLatest } from './migrations/index.js';
 import { createRepositories } from './repositories/index.js';
 import { readConfigVersion } from './repositories/meta.js';
 import type {
+  ApiKeyRepository,
+  ClientRepository,
   Database,
+  GrantRepository,
+  HmacSecretRepository,
+  JwtProviderRepository,
   MetaRepository,
   MigrationReport,
   Repositories,
   RouteRepository,
+  ServiceTokenRepository,
   Store,
   StoreCapabilities,
   StoreDialect,
@@ -196,6 +202,12 @@ class SqlStore implements Store {
   readonly db: Kysely<Database>;
   readonly routes: RouteRepository;
   readonly meta: MetaRepository;
+  readonly clients: ClientRepository;
+  readonly apiKeys: ApiKeyRepository;
+  readonly grants: GrantRepository;
+  readonly hmacSecrets: HmacSecretRepository;
+  readonly jwtProviders: JwtProviderRepository;
+  readonly serviceTokens: ServiceTokenRepository;
   readonly #adapter: DialectAdapter;
   readonly #clock: Clock;
   readonly #release: () => Promise<void>;
@@ -211,6 +223,12 @@ class SqlStore implements Store {
     const repos = createRepositories({ db, adapter, clock, inTransaction: false });
     this.routes = repos.routes;
     this.meta = repos.meta;
+    this.clients = repos.clients;
+    this.apiKeys = repos.apiKeys;
+    this.grants = repos.grants;
+    this.hmacSecrets = repos.hmacSecrets;
+    this.jwtProviders = repos.jwtProviders;
+    this.serviceTokens = repos.serviceTokens;
   }
 
   write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

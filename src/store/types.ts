@@ -4,7 +4,7 @@
  * touches SQL; dialect differences live in `dialect.ts` as capability flags.
  * Every implementation passes the shared suite in test/store/store-contract.ts.
  */
-import type { Kysely } from 'kysely';
+import type { Generated, Kysely } from 'kysely';
 import type { RouteSpec } from '../routing/spec.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -55,6 +55,228 @@ export interface MetaRepository {
 export interface Repositories {
   readonly routes: RouteRepository;
   readonly meta: MetaRepository;
+  readonly clients: ClientRepository;
+  readonly apiKeys: ApiKeyRepository;
+  readonly grants: GrantRepository;
+  readonly hmacSecrets: HmacSecretRepository;
+  readonly jwtProviders: JwtProviderRepository;
+  readonly serviceTokens: ServiceTokenRepository;
+}
+
+// ---- identity (clients, API keys, grants, HMAC secrets, JWT providers, service tokens) ----
+
+export type ClientStatus = 'active' | 'suspended' | 'revoked';
+
+export interface ClientRecord {
+  id: string;
+  name: string;
+  status: ClientStatus;
+  /** Why the client was suspended or revoked (shown to admins, never to API callers). */
+  statusReason: string | null;
+  metadata: Record<string, string>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ClientRepository {
+  list(): Promise<ClientRecord[]>;
+  get(id: string): Promise<ClientRecord | undefined>;
+  /** Throws ConflictError when the id exists. */
+  insert(client: { id: string; name: string; metadata: Record<string, string> }): Promise<ClientRecord>;
+  /** Throws NotFoundError. Only the given fields change. */
+  update(
+    id: string,
+    patch: Partial<Pick<ClientRecord, 'name' | 'metadata' | 'status' | 'statusReason'>>,
+  ): Promise<ClientRecord>;
+  /** Removes the client and, in the same transaction, its keys (and their secrets), grants and HMAC secrets. */
+  remove(id: string): Promise<boolean>;
+}
+
+export type KeyEnvironment = 'live' | 'test';
+export type BindingMode = 'off' | 'single' | 'multiple' | 'all';
+
+/**
+ * An API key as a lasting identity: its id is the lineage id. Rotation adds a secret to the
+ * same key, so rate limits, quota, remaining uses and usage history follow the key, not the
+ * secret (PRODUCT.md §5).
+ */
+export interface ApiKeyRecord {
+  id: string;
+  clientId: string;
+  name: string | null;
+  environment: KeyEnvironment;
+  scopes: string[];
+  /** Epoch ms after which every secret of the key is refused; null = never. */
+  expiresAt: number | null;
+  /** CIDRs the key may be used from; empty = anywhere. */
+  ipAllow: string[];
+  bindingMode: BindingMode;
+  maxIps: number | null;
+  /** Rate-limit policy id overriding the route's, or null. */
+  policy: string | null;
+  /** Remaining-uses budget as set by an admin (null = unlimited); consumption is counted in hot state. */
+  usesBudget: number | null;
+  /** Bumped whenever the budget is (re)set, so consumption counters start over. */
+  budgetVersion: number;
+  /** Uses consumed of the current budget as last flushed from hot state (for display and restarts). */
+  usesConsumed: number;
+  status: 'active' | 'revoked';
+  revokedReason: string | null;
+  revokedAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  lastUsedAt: number | null;
+}
+
+export type NewApiKey = Omit<
+  ApiKeyRecord,
+  | 'createdAt'
+  | 'updatedAt'
+  | 'lastUsedAt'
+  | 'budgetVersion'
+  | 'usesConsumed'
+  | 'status'
+  | 'revokedReason'
+  | 'revokedAt'
+>;
+
+/** One secret of a key. Only its keyed hash is stored; the plaintext is shown once. */
+export interface KeySecretRecord {
+  /** Hex HMAC-SHA256 of the full key string under the secret key. Primary key. */
+  hash: string;
+  keyId: string;
+  /** First characters of the key (prefix, environment and a few random ones) for people. */
+  displayPrefix: string;
+  createdAt: number;
+  /** End of validity of this secret (rotation grace period); null = as long as the key. */
+  expiresAt: number | null;
+}
+
+export interface ApiKeyRepository {
+  list(filter?: { clientId?: string }): Promise<ApiKeyRecord[]>;
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Insert a key with its first secret. Throws NotFoundError when the client does not exist. */
+  insert(key: NewApiKey, secret: { hash: string; displayPrefix: string }): Promise<ApiKeyRecord>;
+  /** Throws NotFoundError. Setting `usesBudget` bumps `budgetVersion` and resets `usesConsumed`. */
+  update(
+    id: string,
+    patch: Partial<
+      Pick<
+        ApiKeyRecord,
+        | 'name'
+        | 'scopes'
+        | 'expiresAt'
+        | 'ipAllow'
+        | 'bindingMode'
+        | 'maxIps'
+        | 'policy'
+        | 'usesBudget'
+        | 'status'
+        | 'revokedReason'
+        | 'revokedAt'
+      >
+    >,
+  ): Promise<ApiKeyRecord>;
+  /**
+   * Rotation: add a new secret to the key and make every current secret without an earlier
+   * end expire at `retireAt`. Both in one transaction. Throws NotFoundError.
+   */
+  rotate(
+    keyId: string,
+    secret: { hash: string; displayPrefix: string },
+    retireAt: number,
+  ): Promise<KeySecretRecord>;
+  secrets(keyId: string): Promise<KeySecretRecord[]>;
+  /** The request-path lookup (on cache miss): the key and the secret a hash belongs to. */
+  findByHash(hash: string): Promise<{ key: ApiKeyRecord; secret: KeySecretRecord } | undefined>;
+  /** Batched bookkeeping (not a configuration change: does not bump the config version). */
+  recordUsage(
+    entries: ReadonlyArray<{
+      keyId: string;
+      lastUsedAt: number;
+      usesConsumed?: { budgetVersion: number; value: number };
+    }>,
+  ): Promise<void>;
+}
+
+export interface GrantRecord {
+  clientId: string;
+  routeId: string;
+  /** Upper-case methods, or ['*'] for all the route serves. */
+  methods: string[];
+  createdAt: number;
+}
+
+export interface GrantRepository {
+  list(filter?: { clientId?: string; routeId?: string }): Promise<GrantRecord[]>;
+  /** Create or replace the grant of a client on a route. Throws NotFoundError when the client is unknown. */
+  upsert(grant: { clientId: string; routeId: string; methods: string[] }): Promise<GrantRecord>;
+  remove(clientId: string, routeId: string): Promise<boolean>;
+}
+
+export interface HmacSecretRecord {
+  id: string;
+  clientId: string;
+  /** AES-256-GCM ciphertext (base64 of iv|tag|data) of the secret under the secret key. */
+  ciphertext: string;
+  createdAt: number;
+  /** End of the overlap after a newer secret was issued; null = current. */
+  expiresAt: number | null;
+}
+
+export interface HmacSecretRepository {
+  list(filter?: { clientId?: string }): Promise<HmacSecretRecord[]>;
+  /** Add a secret; every current secret of the client without an earlier end expires at `retireAt`. */
+  add(
+    secret: { id: string; clientId: string; ciphertext: string },
+    retireAt: number,
+  ): Promise<HmacSecretRecord>;
+  remove(id: string): Promise<boolean>;
+}
+
+/** A JWT provider as configured; HS secrets are stored encrypted in `spec.secret_encrypted`. */
+export interface JwtProviderRecord {
+  id: string;
+  /** Validated provider spec (see auth/jwt/spec.ts), stored as JSON. */
+  spec: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface JwtProviderRepository {
+  list(): Promise<JwtProviderRecord[]>;
+  get(id: string): Promise<JwtProviderRecord | undefined>;
+  /** Throws ConflictError. */
+  insert(id: string, spec: Record<string, unknown>): Promise<JwtProviderRecord>;
+  /** Throws NotFoundError. */
+  replace(id: string, spec: Record<string, unknown>): Promise<JwtProviderRecord>;
+  remove(id: string): Promise<boolean>;
+}
+
+export type ServiceTokenRole = 'admin' | 'viewer' | 'verifier';
+
+export interface ServiceTokenRecord {
+  id: string;
+  name: string;
+  role: ServiceTokenRole;
+  /** Hex HMAC-SHA256 of the token under the secret key. */
+  hash: string;
+  displayPrefix: string;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+export interface ServiceTokenRepository {
+  list(): Promise<ServiceTokenRecord[]>;
+  insert(
+    token: Omit<ServiceTokenRecord, 'createdAt' | 'revokedAt' | 'lastUsedAt'>,
+  ): Promise<ServiceTokenRecord>;
+  findByHash(hash: string): Promise<ServiceTokenRecord | undefined>;
+  revoke(id: string): Promise<boolean>;
+  /** Bookkeeping; does not bump the config version. */
+  touch(id: string, at: number): Promise<void>;
 }
 
 export interface MigrationReport {
@@ -101,7 +323,89 @@ export interface RoutesTable {
   updated_at: number;
 }
 
+/** JSON columns (`metadata`, `scopes`, `ip_allow`, `methods`, `spec`) hold JSON text. */
+export interface ClientsTable {
+  id: string;
+  name: string;
+  status: ClientStatus;
+  status_reason: string | null;
+  metadata: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  client_id: string;
+  name: string | null;
+  environment: KeyEnvironment;
+  scopes: string;
+  expires_at: number | null;
+  ip_allow: string;
+  binding_mode: BindingMode;
+  max_ips: number | null;
+  policy: string | null;
+  uses_budget: number | null;
+  budget_version: Generated<number>;
+  uses_consumed: Generated<number>;
+  status: ApiKeyRecord['status'];
+  revoked_reason: string | null;
+  revoked_at: number | null;
+  created_at: number;
+  updated_at: number;
+  last_used_at: number | null;
+}
+
+export interface ApiKeySecretsTable {
+  hash: string;
+  key_id: string;
+  display_prefix: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+export interface GrantsTable {
+  client_id: string;
+  route_id: string;
+  methods: string;
+  created_at: number;
+}
+
+export interface HmacSecretsTable {
+  id: string;
+  client_id: string;
+  ciphertext: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+export interface JwtProvidersTable {
+  id: string;
+  spec: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ServiceTokensTable {
+  id: string;
+  name: string;
+  role: ServiceTokenRole;
+  hash: string;
+  display_prefix: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
 export interface Database {
   meta: MetaTable;
   routes: RoutesTable;
+  clients: ClientsTable;
+  api_keys: ApiKeysTable;
+  api_key_secrets: ApiKeySecretsTable;
+  grants: GrantsTable;
+  hmac_secrets: HmacSecretsTable;
+  jwt_providers: JwtProvidersTable;
+  service_tokens: ServiceTokensTable;
 }

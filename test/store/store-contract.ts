@@ -2,15 +2,17 @@
  * The store contract: every backend (SQLite file, SQLite :memory:, PostgreSQL) must pass this
  * one suite. `open` is called several times; unless `sharesDatabase` is false, every call must
  * open the SAME, initially empty database (that is how concurrent openers are tested). Tests
- * share that database, so each uses its own route ids and measures version deltas.
+ * share that database, so each uses its own ids (routes, clients, keys…) and measures version
+ * deltas.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Clock, ManualClock } from '../../src/core/clock.js';
 import type { RouteSpec } from '../../src/routing/spec.js';
+import { postgresAdapter, sqliteAdapter } from '../../src/store/dialect.js';
 import { ConflictError, NotFoundError } from '../../src/store/errors.js';
 import { MIGRATIONS } from '../../src/store/migrations/index.js';
-import type { MigrationReport, Store } from '../../src/store/types.js';
+import type { MigrationReport, NewApiKey, Store } from '../../src/store/types.js';
 
 export type OpenForContract = (options: { clock: Clock }) => Promise<Store>;
 
@@ -32,6 +34,27 @@ function route(id: string, extra: Partial<RouteSpec> = {}): RouteSpec {
   };
 }
 
+function newKey(id: string, clientId: string, extra: Partial<NewApiKey> = {}): NewApiKey {
+  return {
+    id,
+    clientId,
+    name: null,
+    environment: 'live',
+    scopes: [],
+    expiresAt: null,
+    ipAllow: [],
+    bindingMode: 'off',
+    maxIps: null,
+    policy: null,
+    usesBudget: null,
+    ...extra,
+  };
+}
+
+function secret(hash: string, displayPrefix = 'pc_live_x'): { hash: string; displayPrefix: string } {
+  return { hash, displayPrefix };
+}
+
 let sequence = 0;
 /** Route ids unique within the run, valid per ROUTE_ID_PATTERN. */
 function uid(name: string): string {
@@ -49,6 +72,13 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
     let other: Store;
     let reports: MigrationReport[];
     let versionAfterMigrate: number;
+
+    /** A fresh client (its id unique within the run). */
+    async function newClient(): Promise<string> {
+      const id = uid('client');
+      await store.clients.insert({ id, name: id, metadata: {} });
+      return id;
+    }
 
     before(async () => {
       store = await open({ clock });
@@ -335,6 +365,934 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
           other.meta.setIfAbsent(key, 'b'),
         ]);
         assert.equal(values[0], values[1]);
+      });
+    });
+
+    describe('clients', () => {
+      it('inserts active clients with clock timestamps and round-trips metadata', async () => {
+        const id = uid('client');
+        const metadata = { team: 'Billing — ünïcödé', note: '"quoted" \\ back', empty: '' };
+        const v0 = await store.configVersion();
+        const inserted = await store.clients.insert({ id, name: 'Billing', metadata });
+        assert.deepEqual(inserted, {
+          id,
+          name: 'Billing',
+          status: 'active',
+          statusReason: null,
+          metadata,
+          createdAt: clock.now(),
+          updatedAt: clock.now(),
+        });
+        assert.deepEqual(await store.clients.get(id), inserted);
+        assert.equal(await store.clients.get(uid('absent')), undefined);
+        assert.equal(await store.configVersion(), v0 + 1);
+        if (shared) assert.deepEqual(await other.clients.get(id), inserted, 'read back by another opener');
+      });
+
+      it('lists clients ordered by id, byte-wise', async () => {
+        const base = uid('corder');
+        const ids = [`${base}b`, `${base}-b`, `${base}.b`, `${base}_b`, `${base}0`, `${base}A`];
+        for (const id of ids) await store.clients.insert({ id, name: id, metadata: {} });
+        const listed = (await store.clients.list()).map((c) => c.id);
+        assert.deepEqual(listed, [...listed].sort(), 'whole list sorted by code point');
+        assert.deepEqual(
+          listed.filter((id) => ids.includes(id)),
+          [...ids].sort(),
+        );
+      });
+
+      it('insert of an existing id throws ConflictError, keeps the original, no bump', async () => {
+        const id = uid('cdup');
+        await store.clients.insert({ id, name: 'original', metadata: { a: '1' } });
+        const v0 = await store.configVersion();
+        await assert.rejects(store.clients.insert({ id, name: 'second', metadata: {} }), (error: unknown) => {
+          assert.ok(error instanceof ConflictError);
+          assert.equal(error.resource, 'client');
+          assert.equal(error.id, id);
+          return true;
+        });
+        assert.equal((await store.clients.get(id))?.name, 'original');
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('update changes only the given fields, keeps createdAt and bumps the version', async () => {
+        const id = uid('cupdate');
+        const created = await store.clients.insert({ id, name: 'before', metadata: { a: '1' } });
+        clock.advance(1000);
+        const v0 = await store.configVersion();
+        const suspended = await store.clients.update(id, { status: 'suspended', statusReason: 'unpaid' });
+        assert.deepEqual(suspended, {
+          ...created,
+          status: 'suspended',
+          statusReason: 'unpaid',
+          updatedAt: clock.now(),
+        });
+        assert.equal(await store.configVersion(), v0 + 1);
+        clock.advance(1000);
+        const renamed = await store.clients.update(id, {
+          name: 'after',
+          metadata: { b: '2' },
+          status: 'active',
+          statusReason: null,
+        });
+        assert.deepEqual(renamed, {
+          ...created,
+          name: 'after',
+          metadata: { b: '2' },
+          updatedAt: clock.now(),
+        });
+        assert.deepEqual(await store.clients.get(id), renamed);
+        assert.equal(await store.configVersion(), v0 + 2);
+      });
+
+      it('update with an empty patch changes nothing and does not bump', async () => {
+        const id = uid('cnoop');
+        const created = await store.clients.insert({ id, name: 'same', metadata: {} });
+        clock.advance(1000);
+        const v0 = await store.configVersion();
+        assert.deepEqual(await store.clients.update(id, {}), created);
+        assert.equal(await store.configVersion(), v0);
+        await assert.rejects(store.clients.update(uid('cnone'), {}), NotFoundError);
+      });
+
+      it('update of a missing client throws NotFoundError without bumping', async () => {
+        const id = uid('cmissing');
+        const v0 = await store.configVersion();
+        await assert.rejects(store.clients.update(id, { name: 'x' }), (error: unknown) => {
+          assert.ok(error instanceof NotFoundError);
+          assert.equal(error.resource, 'client');
+          assert.equal(error.id, id);
+          return true;
+        });
+        assert.equal(await store.clients.get(id), undefined);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('remove cascades to keys, key secrets, grants and HMAC secrets, in one bump', async () => {
+        const [gone, kept] = [uid('cgone'), uid('ckept')];
+        await store.clients.insert({ id: gone, name: 'gone', metadata: {} });
+        await store.clients.insert({ id: kept, name: 'kept', metadata: {} });
+        const goneKey = uid('kgone');
+        const keptKey = uid('kkept');
+        const [hashA, hashB, hashKept] = [uid('h'), uid('h'), uid('h')];
+        await store.apiKeys.insert(newKey(goneKey, gone), secret(hashA));
+        await store.apiKeys.rotate(goneKey, secret(hashB), clock.now() + 60_000);
+        await store.apiKeys.insert(newKey(uid('kgone2'), gone), secret(uid('h')));
+        await store.apiKeys.insert(newKey(keptKey, kept), secret(hashKept));
+        const route = uid('groute');
+        await store.grants.upsert({ clientId: gone, routeId: route, methods: ['GET'] });
+        await store.grants.upsert({ clientId: kept, routeId: route, methods: ['GET'] });
+        await store.hmacSecrets.add({ id: uid('hgone'), clientId: gone, ciphertext: 'c1' }, clock.now());
+        await store.hmacSecrets.add({ id: uid('hkept'), clientId: kept, ciphertext: 'c2' }, clock.now());
+
+        const v0 = await store.configVersion();
+        assert.equal(await store.clients.remove(gone), true);
+        assert.equal(await store.configVersion(), v0 + 1);
+        assert.equal(await store.clients.get(gone), undefined);
+        assert.deepEqual(await store.apiKeys.list({ clientId: gone }), []);
+        assert.equal(await store.apiKeys.get(goneKey), undefined);
+        assert.deepEqual(await store.apiKeys.secrets(goneKey), []);
+        assert.equal(await store.apiKeys.findByHash(hashA), undefined);
+        assert.equal(await store.apiKeys.findByHash(hashB), undefined);
+        assert.deepEqual(await store.grants.list({ clientId: gone }), []);
+        assert.deepEqual(await store.hmacSecrets.list({ clientId: gone }), []);
+        const orphans = await store.db
+          .selectFrom('api_key_secrets')
+          .select('hash')
+          .where('key_id', 'not in', store.db.selectFrom('api_keys').select('id'))
+          .execute();
+        assert.deepEqual(orphans, [], 'no secret outlives its key');
+
+        assert.ok(await store.clients.get(kept), 'other clients are untouched');
+        assert.equal((await store.apiKeys.findByHash(hashKept))?.key.id, keptKey);
+        assert.equal((await store.grants.list({ clientId: kept })).length, 1);
+        assert.equal((await store.hmacSecrets.list({ clientId: kept })).length, 1);
+
+        assert.equal(await store.clients.remove(gone), false);
+        assert.equal(await store.configVersion(), v0 + 1, 'removing nothing changes nothing');
+      });
+      it('the database itself refuses rows of an absent client, and the adapter recognises it', async () => {
+        // The repositories check the client first; the foreign key is what guarantees no orphan
+        // when the client disappears concurrently (and is mapped to NotFoundError then).
+        const adapter = [sqliteAdapter, postgresAdapter].find((a) => a.dialect === store.dialect);
+        const nobody = uid('nobody');
+        const now = clock.now();
+        await assert.rejects(
+          store.db
+            .insertInto('hmac_secrets')
+            .values({ id: uid('raw'), client_id: nobody, ciphertext: 'x', created_at: now, expires_at: null })
+            .execute(),
+          (error: unknown) => adapter?.isForeignKeyViolation(error) === true,
+        );
+        await assert.rejects(
+          store.db
+            .insertInto('grants')
+            .values({ client_id: nobody, route_id: 'r', methods: '[]', created_at: now })
+            .execute(),
+          (error: unknown) => adapter?.isForeignKeyViolation(error) === true,
+        );
+        assert.deepEqual(await store.hmacSecrets.list({ clientId: nobody }), []);
+      });
+    });
+
+    describe('api keys', () => {
+      it('insert stores the key with its first secret, defaults and JSON fields', async () => {
+        const client = await newClient();
+        const id = uid('key');
+        const hash = uid('hash');
+        const spec = newKey(id, client, {
+          name: 'CI — deploy',
+          environment: 'test',
+          scopes: ['orders:read', 'orders:write', 'ünï'],
+          expiresAt: clock.now() + 86_400_000,
+          ipAllow: ['10.0.0.0/8', '2001:db8::/32'],
+          bindingMode: 'multiple',
+          maxIps: 3,
+          policy: 'per-key-100rps',
+          usesBudget: 1000,
+        });
+        const v0 = await store.configVersion();
+        const inserted = await store.apiKeys.insert(spec, secret(hash, 'pc_test_ab12'));
+        assert.deepEqual(inserted, {
+          ...spec,
+          budgetVersion: 0,
+          usesConsumed: 0,
+          status: 'active',
+          revokedReason: null,
+          revokedAt: null,
+          createdAt: clock.now(),
+          updatedAt: clock.now(),
+          lastUsedAt: null,
+        });
+        assert.deepEqual(await store.apiKeys.get(id), inserted);
+        assert.deepEqual(await store.apiKeys.secrets(id), [
+          { hash, keyId: id, displayPrefix: 'pc_test_ab12', createdAt: clock.now(), expiresAt: null },
+        ]);
+        assert.equal(await store.configVersion(), v0 + 1, 'key and secret are one change');
+        assert.equal(await store.apiKeys.get(uid('absent')), undefined);
+      });
+
+      it('insert for an unknown client throws NotFoundError and leaves no orphan', async () => {
+        const client = uid('nobody');
+        const id = uid('orphan');
+        const hash = uid('hash');
+        const v0 = await store.configVersion();
+        await assert.rejects(store.apiKeys.insert(newKey(id, client), secret(hash)), (error: unknown) => {
+          assert.ok(error instanceof NotFoundError);
+          assert.equal(error.resource, 'client');
+          assert.equal(error.id, client);
+          return true;
+        });
+        assert.equal(await store.apiKeys.get(id), undefined);
+        assert.equal(await store.apiKeys.findByHash(hash), undefined);
+        assert.deepEqual(await store.apiKeys.secrets(id), []);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('insert of an existing id or secret hash throws ConflictError and keeps nothing new', async () => {
+        const client = await newClient();
+        const [id, hash] = [uid('kdup'), uid('hash')];
+        await store.apiKeys.insert(newKey(id, client, { name: 'original' }), secret(hash));
+        const v0 = await store.configVersion();
+        await assert.rejects(
+          store.apiKeys.insert(newKey(id, client, { name: 'second' }), secret(uid('hash'))),
+          (error: unknown) =>
+            error instanceof ConflictError && error.resource === 'api key' && error.id === id,
+        );
+        assert.equal((await store.apiKeys.get(id))?.name, 'original');
+        const other = uid('kdup-hash');
+        await assert.rejects(store.apiKeys.insert(newKey(other, client), secret(hash)), ConflictError);
+        assert.equal(await store.apiKeys.get(other), undefined, 'the key row is not kept without its secret');
+        assert.equal((await store.apiKeys.findByHash(hash))?.key.id, id);
+        // Same inside write(), where the caller may catch the error and commit the rest.
+        await store.write(async (repos) => {
+          await assert.rejects(repos.apiKeys.insert(newKey(other, client), secret(hash)), ConflictError);
+        });
+        assert.equal(await store.apiKeys.get(other), undefined);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('list filters by client and orders by id byte-wise', async () => {
+        const [a, b] = [await newClient(), await newClient()];
+        const base = uid('klist');
+        const ids = [`${base}b`, `${base}-b`, `${base}_b`, `${base}0`];
+        for (const id of ids) await store.apiKeys.insert(newKey(id, a), secret(uid('hash')));
+        await store.apiKeys.insert(newKey(`${base}x`, b), secret(uid('hash')));
+        assert.deepEqual(
+          (await store.apiKeys.list({ clientId: a })).map((k) => k.id),
+          [...ids].sort(),
+        );
+        const all = (await store.apiKeys.list()).map((k) => k.id);
+        assert.deepEqual(all, [...all].sort());
+        assert.ok(all.includes(`${base}x`));
+        assert.deepEqual(await store.apiKeys.list({ clientId: uid('nobody') }), []);
+      });
+
+      it('update changes only the given fields and bumps the version', async () => {
+        const client = await newClient();
+        const id = uid('kupdate');
+        const created = await store.apiKeys.insert(newKey(id, client), secret(uid('hash')));
+        clock.advance(1000);
+        const v0 = await store.configVersion();
+        const updated = await store.apiKeys.update(id, {
+          name: 'renamed',
+          scopes: ['a:b'],
+          expiresAt: clock.now() + 5000,
+          ipAllow: ['192.0.2.1/32'],
+          bindingMode: 'single',
+          maxIps: 1,
+          policy: 'strict',
+        });
+        assert.deepEqual(updated, {
+          ...created,
+          name: 'renamed',
+          scopes: ['a:b'],
+          expiresAt: clock.now() + 5000,
+          ipAllow: ['192.0.2.1/32'],
+          bindingMode: 'single',
+          maxIps: 1,
+          policy: 'strict',
+          updatedAt: clock.now(),
+        });
+        assert.equal(await store.configVersion(), v0 + 1);
+        const revoked = await store.apiKeys.update(id, {
+          status: 'revoked',
+          revokedReason: 'leaked',
+          revokedAt: clock.now(),
+          expiresAt: null,
+          maxIps: null,
+          policy: null,
+        });
+        assert.equal(revoked.status, 'revoked');
+        assert.equal(revoked.revokedReason, 'leaked');
+        assert.equal(revoked.revokedAt, clock.now());
+        assert.equal(revoked.expiresAt, null);
+        assert.equal(revoked.maxIps, null);
+        assert.equal(revoked.policy, null);
+        assert.equal(revoked.budgetVersion, 0, 'budget untouched');
+        assert.deepEqual(await store.apiKeys.get(id), revoked);
+        assert.equal(await store.configVersion(), v0 + 2);
+        await assert.rejects(store.apiKeys.update(uid('kmissing'), { name: 'x' }), (error: unknown) => {
+          assert.ok(error instanceof NotFoundError);
+          assert.equal(error.resource, 'api key');
+          return true;
+        });
+        assert.equal(await store.configVersion(), v0 + 2);
+      });
+
+      it('setting usesBudget (even to the same value) bumps budgetVersion and resets usesConsumed', async () => {
+        const client = await newClient();
+        const id = uid('kbudget');
+        await store.apiKeys.insert(newKey(id, client, { usesBudget: 100 }), secret(uid('hash')));
+        await store.apiKeys.recordUsage([
+          { keyId: id, lastUsedAt: clock.now(), usesConsumed: { budgetVersion: 0, value: 40 } },
+        ]);
+        assert.equal((await store.apiKeys.get(id))?.usesConsumed, 40);
+
+        const v0 = await store.configVersion();
+        const same = await store.apiKeys.update(id, { usesBudget: 100 });
+        assert.deepEqual([same.usesBudget, same.budgetVersion, same.usesConsumed], [100, 1, 0]);
+        assert.equal(await store.configVersion(), v0 + 1);
+
+        const renamed = await store.apiKeys.update(id, { name: 'no budget change' });
+        assert.deepEqual([renamed.budgetVersion, renamed.usesConsumed], [1, 0]);
+
+        await store.apiKeys.recordUsage([
+          { keyId: id, lastUsedAt: clock.now(), usesConsumed: { budgetVersion: 1, value: 7 } },
+        ]);
+        const unlimited = await store.apiKeys.update(id, { usesBudget: null });
+        assert.deepEqual(
+          [unlimited.usesBudget, unlimited.budgetVersion, unlimited.usesConsumed],
+          [null, 2, 0],
+        );
+        const raised = await store.apiKeys.update(id, { usesBudget: 5000 });
+        assert.deepEqual([raised.usesBudget, raised.budgetVersion, raised.usesConsumed], [5000, 3, 0]);
+        assert.deepEqual(await store.apiKeys.get(id), raised);
+      });
+
+      it('rotate adds a secret and retires the current ones at retireAt, never later', async () => {
+        const client = await newClient();
+        const id = uid('krotate');
+        const neighbour = uid('kneighbour');
+        const [h1, h2, h3, hn] = [uid('h1'), uid('h2'), uid('h3'), uid('hn')];
+        await store.apiKeys.insert(newKey(id, client), secret(h1, 'p1'));
+        await store.apiKeys.insert(newKey(neighbour, client), secret(hn));
+        const t1 = clock.now();
+
+        clock.advance(1000);
+        const t2 = clock.now();
+        const v0 = await store.configVersion();
+        const retire1 = t2 + 3_600_000;
+        const second = await store.apiKeys.rotate(id, secret(h2, 'p2'), retire1);
+        assert.deepEqual(second, {
+          hash: h2,
+          keyId: id,
+          displayPrefix: 'p2',
+          createdAt: t2,
+          expiresAt: null,
+        });
+        assert.equal(await store.configVersion(), v0 + 1);
+        assert.deepEqual(await store.apiKeys.secrets(id), [
+          { hash: h1, keyId: id, displayPrefix: 'p1', createdAt: t1, expiresAt: retire1 },
+          second,
+        ]);
+
+        // A later retirement does not extend h1's earlier end; h2 (current) gets it.
+        clock.advance(1000);
+        const t3 = clock.now();
+        const retire2 = t3 + 7_200_000;
+        await store.apiKeys.rotate(id, secret(h3, 'p3'), retire2);
+        assert.deepEqual(
+          (await store.apiKeys.secrets(id)).map((s) => [s.hash, s.expiresAt]),
+          [
+            [h1, retire1],
+            [h2, retire2],
+            [h3, null],
+          ],
+        );
+        // An immediate retirement (earlier than every end) cuts them all short.
+        await store.apiKeys.rotate(id, secret(uid('h4')), t3);
+        assert.deepEqual(
+          (await store.apiKeys.secrets(id)).slice(0, 3).map((s) => s.expiresAt),
+          [t3, t3, t3],
+        );
+        assert.equal((await store.apiKeys.secrets(neighbour))[0]?.expiresAt, null, 'other keys untouched');
+        assert.equal(await store.configVersion(), v0 + 3);
+      });
+
+      it('rotate of an unknown key or to an existing hash fails without any change', async () => {
+        const client = await newClient();
+        const id = uid('krotfail');
+        const hash = uid('hash');
+        await store.apiKeys.insert(newKey(id, client), secret(hash));
+        const v0 = await store.configVersion();
+        const missing = uid('kmissing');
+        await assert.rejects(
+          store.apiKeys.rotate(missing, secret(uid('hash')), clock.now()),
+          (error: unknown) => {
+            assert.ok(error instanceof NotFoundError);
+            assert.equal(error.resource, 'api key');
+            assert.equal(error.id, missing);
+            return true;
+          },
+        );
+        await assert.rejects(store.apiKeys.rotate(id, secret(hash), clock.now()), ConflictError);
+        assert.deepEqual(
+          (await store.apiKeys.secrets(id)).map((s) => [s.hash, s.expiresAt]),
+          [[hash, null]],
+          'nothing retired',
+        );
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('findByHash returns the key and the secret the hash belongs to', async () => {
+        const client = await newClient();
+        const id = uid('kfind');
+        const [h1, h2] = [uid('hash'), uid('hash')];
+        const created = await store.apiKeys.insert(newKey(id, client, { scopes: ['x'] }), secret(h1, 'old'));
+        clock.advance(10);
+        const rotated = await store.apiKeys.rotate(id, secret(h2, 'new'), clock.now() + 1000);
+        const key = await store.apiKeys.get(id);
+        assert.deepEqual(await store.apiKeys.findByHash(h2), { key, secret: rotated });
+        assert.deepEqual(await store.apiKeys.findByHash(h1), {
+          key,
+          secret: {
+            hash: h1,
+            keyId: id,
+            displayPrefix: 'old',
+            createdAt: created.createdAt,
+            expiresAt: clock.now() + 1000,
+          },
+        });
+        assert.equal(await store.apiKeys.findByHash(uid('unknown')), undefined);
+        await store.apiKeys.update(id, { scopes: ['y', 'z'] });
+        assert.deepEqual((await store.apiKeys.findByHash(h1))?.key.scopes, ['y', 'z']);
+      });
+
+      it('recordUsage is bookkeeping: no version bump, no updatedAt, lastUsedAt only moves forward', async () => {
+        const client = await newClient();
+        const [a, b] = [uid('kusage'), uid('kusage')];
+        const createdA = await store.apiKeys.insert(newKey(a, client), secret(uid('hash')));
+        await store.apiKeys.insert(newKey(b, client), secret(uid('hash')));
+        const v0 = await store.configVersion();
+        const t = clock.now() + 5000;
+        await store.apiKeys.recordUsage([
+          { keyId: a, lastUsedAt: t },
+          { keyId: b, lastUsedAt: t - 100, usesConsumed: { budgetVersion: 0, value: 3 } },
+          { keyId: uid('kgone'), lastUsedAt: t },
+          { keyId: a, lastUsedAt: t - 1000 },
+        ]);
+        await store.apiKeys.recordUsage([]);
+        const keyA = await store.apiKeys.get(a);
+        assert.deepEqual(keyA, { ...createdA, lastUsedAt: t });
+        assert.equal((await store.apiKeys.get(b))?.lastUsedAt, t - 100);
+        assert.equal((await store.apiKeys.get(b))?.usesConsumed, 3);
+        await store.apiKeys.recordUsage([{ keyId: a, lastUsedAt: t - 1 }]);
+        assert.equal((await store.apiKeys.get(a))?.lastUsedAt, t, 'an older flush does not move it back');
+        await store.apiKeys.recordUsage([{ keyId: a, lastUsedAt: t + 1 }]);
+        assert.equal((await store.apiKeys.get(a))?.lastUsedAt, t + 1);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('recordUsage ignores consumption counted against a previous budget version', async () => {
+        const client = await newClient();
+        const id = uid('kstale');
+        await store.apiKeys.insert(newKey(id, client, { usesBudget: 10 }), secret(uid('hash')));
+        await store.apiKeys.recordUsage([
+          { keyId: id, lastUsedAt: clock.now(), usesConsumed: { budgetVersion: 0, value: 9 } },
+        ]);
+        await store.apiKeys.update(id, { usesBudget: 10 });
+        const v0 = await store.configVersion();
+        await store.apiKeys.recordUsage([
+          { keyId: id, lastUsedAt: clock.now() + 1, usesConsumed: { budgetVersion: 0, value: 10 } },
+        ]);
+        const afterStale = await store.apiKeys.get(id);
+        assert.equal(afterStale?.usesConsumed, 0, 'stale flush did not overwrite the reset');
+        assert.equal(afterStale?.lastUsedAt, clock.now() + 1, 'last use is still recorded');
+        await store.apiKeys.recordUsage([
+          { keyId: id, lastUsedAt: clock.now() + 2, usesConsumed: { budgetVersion: 1, value: 2 } },
+        ]);
+        assert.equal((await store.apiKeys.get(id))?.usesConsumed, 2);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('recordUsage inside write() rolls back with the rest', async () => {
+        const client = await newClient();
+        const id = uid('kusagetx');
+        await store.apiKeys.insert(newKey(id, client), secret(uid('hash')));
+        await assert.rejects(
+          store.write(async (repos) => {
+            await repos.apiKeys.recordUsage([{ keyId: id, lastUsedAt: clock.now() + 1 }]);
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        assert.equal((await store.apiKeys.get(id))?.lastUsedAt, null);
+      });
+    });
+
+    describe('grants', () => {
+      it('upsert creates, then replaces the methods keeping createdAt; each bumps', async () => {
+        const client = await newClient();
+        const route = uid('route');
+        const v0 = await store.configVersion();
+        const created = await store.grants.upsert({
+          clientId: client,
+          routeId: route,
+          methods: ['GET', 'POST'],
+        });
+        assert.deepEqual(created, {
+          clientId: client,
+          routeId: route,
+          methods: ['GET', 'POST'],
+          createdAt: clock.now(),
+        });
+        assert.equal(await store.configVersion(), v0 + 1);
+        clock.advance(1000);
+        const replaced = await store.grants.upsert({ clientId: client, routeId: route, methods: ['*'] });
+        assert.deepEqual(replaced, { ...created, methods: ['*'] });
+        assert.deepEqual(await store.grants.list({ clientId: client }), [replaced]);
+        assert.equal(await store.configVersion(), v0 + 2);
+      });
+
+      it('upsert for an unknown client throws NotFoundError; an absent route is fine', async () => {
+        const client = uid('nobody');
+        const v0 = await store.configVersion();
+        await assert.rejects(
+          store.grants.upsert({ clientId: client, routeId: uid('route'), methods: ['GET'] }),
+          (error: unknown) =>
+            error instanceof NotFoundError && error.resource === 'client' && error.id === client,
+        );
+        assert.deepEqual(await store.grants.list({ clientId: client }), []);
+        assert.equal(await store.configVersion(), v0);
+        const known = await newClient();
+        const route = uid('no-such-route');
+        await store.grants.upsert({ clientId: known, routeId: route, methods: ['GET'] });
+        assert.equal((await store.grants.list({ routeId: route })).length, 1);
+      });
+
+      it('list filters by client, route or both, ordered by (client, route) byte-wise', async () => {
+        const base = uid('gl');
+        const clients = [`${base}b`, `${base}-b`, `${base}_b`];
+        for (const id of clients) await store.clients.insert({ id, name: id, metadata: {} });
+        const routes = [`${base}r`, `${base}-r`, `${base}.r`];
+        for (const clientId of clients)
+          for (const routeId of routes) await store.grants.upsert({ clientId, routeId, methods: ['GET'] });
+        const pairs = (list: { clientId: string; routeId: string }[]) =>
+          list.map((g) => `${g.clientId} ${g.routeId}`);
+        const expected = [...clients].sort().flatMap((c) => [...routes].sort().map((r) => `${c} ${r}`));
+        const all = pairs(await store.grants.list());
+        assert.deepEqual(
+          all.filter((p) => p.startsWith(base)),
+          expected,
+        );
+        const first = clients[0] as string;
+        const route = routes[0] as string;
+        assert.deepEqual(
+          pairs(await store.grants.list({ clientId: first })),
+          [...routes].sort().map((r) => `${first} ${r}`),
+        );
+        assert.deepEqual(
+          pairs(await store.grants.list({ routeId: route })),
+          [...clients].sort().map((c) => `${c} ${route}`),
+        );
+        assert.deepEqual(pairs(await store.grants.list({ clientId: first, routeId: route })), [
+          `${first} ${route}`,
+        ]);
+      });
+
+      it('remove returns true once (bumping), then false (not bumping)', async () => {
+        const client = await newClient();
+        const route = uid('route');
+        await store.grants.upsert({ clientId: client, routeId: route, methods: ['GET'] });
+        const v0 = await store.configVersion();
+        assert.equal(await store.grants.remove(client, route), true);
+        assert.deepEqual(await store.grants.list({ clientId: client }), []);
+        assert.equal(await store.configVersion(), v0 + 1);
+        assert.equal(await store.grants.remove(client, route), false);
+        assert.equal(await store.configVersion(), v0 + 1);
+      });
+    });
+
+    describe('hmac secrets', () => {
+      it('add retires the current secrets of that client only, never extending an earlier end', async () => {
+        const [client, neighbour] = [await newClient(), await newClient()];
+        const [s1, s2, s3, sn] = [uid('s1'), uid('s2'), uid('s3'), uid('sn')];
+        const v0 = await store.configVersion();
+        const first = await store.hmacSecrets.add({ id: s1, clientId: client, ciphertext: 'iv|tag|one' }, 0);
+        assert.deepEqual(first, {
+          id: s1,
+          clientId: client,
+          ciphertext: 'iv|tag|one',
+          createdAt: clock.now(),
+          expiresAt: null,
+        });
+        await store.hmacSecrets.add({ id: sn, clientId: neighbour, ciphertext: 'n' }, 0);
+        clock.advance(1000);
+        const retire1 = clock.now() + 60_000;
+        await store.hmacSecrets.add({ id: s2, clientId: client, ciphertext: 'two' }, retire1);
+        clock.advance(1000);
+        const retire2 = clock.now() + 120_000;
+        await store.hmacSecrets.add({ id: s3, clientId: client, ciphertext: 'three' }, retire2);
+        assert.deepEqual(
+          (await store.hmacSecrets.list({ clientId: client })).map((s) => [s.id, s.expiresAt]),
+          [
+            [s1, retire1],
+            [s2, retire2],
+            [s3, null],
+          ],
+        );
+        assert.equal((await store.hmacSecrets.list({ clientId: neighbour }))[0]?.expiresAt, null);
+        assert.equal(await store.configVersion(), v0 + 4);
+      });
+
+      it('lists by created_at then id', async () => {
+        const client = await newClient();
+        const base = uid('sorder');
+        clock.advance(1000);
+        for (const id of [`${base}b`, `${base}-b`, `${base}_b`])
+          await store.hmacSecrets.add({ id, clientId: client, ciphertext: 'x' }, clock.now());
+        clock.advance(1000);
+        await store.hmacSecrets.add({ id: `${base}0`, clientId: client, ciphertext: 'x' }, clock.now());
+        assert.deepEqual(
+          (await store.hmacSecrets.list({ clientId: client })).map((s) => s.id),
+          [...[`${base}b`, `${base}-b`, `${base}_b`].sort(), `${base}0`],
+        );
+        const all = await store.hmacSecrets.list();
+        const keys = all.map((s) => [s.createdAt, s.id] as const);
+        assert.deepEqual(
+          keys,
+          [...keys].sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0)),
+        );
+      });
+
+      it('add for an unknown client or an existing id fails without any change', async () => {
+        const client = await newClient();
+        const id = uid('sdup');
+        await store.hmacSecrets.add({ id, clientId: client, ciphertext: 'original' }, 0);
+        const v0 = await store.configVersion();
+        const nobody = uid('nobody');
+        await assert.rejects(
+          store.hmacSecrets.add({ id: uid('s'), clientId: nobody, ciphertext: 'x' }, 0),
+          (error: unknown) =>
+            error instanceof NotFoundError && error.resource === 'client' && error.id === nobody,
+        );
+        await assert.rejects(
+          store.hmacSecrets.add({ id, clientId: client, ciphertext: 'second' }, 0),
+          (error: unknown) =>
+            error instanceof ConflictError && error.resource === 'hmac secret' && error.id === id,
+        );
+        assert.deepEqual(
+          (await store.hmacSecrets.list({ clientId: client })).map((s) => [s.ciphertext, s.expiresAt]),
+          [['original', null]],
+        );
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('remove returns true once, then false', async () => {
+        const client = await newClient();
+        const id = uid('srm');
+        await store.hmacSecrets.add({ id, clientId: client, ciphertext: 'x' }, 0);
+        const v0 = await store.configVersion();
+        assert.equal(await store.hmacSecrets.remove(id), true);
+        assert.equal(await store.hmacSecrets.remove(id), false);
+        assert.deepEqual(await store.hmacSecrets.list({ clientId: client }), []);
+        assert.equal(await store.configVersion(), v0 + 1);
+      });
+    });
+
+    describe('jwt providers', () => {
+      const spec = (issuer: string): Record<string, unknown> => ({
+        issuer,
+        audience: ['api', 'ünï'],
+        jwks_url: 'https://idp.example.com/.well-known/jwks.json',
+        algorithms: ['RS256'],
+        clock_skew_s: 30,
+        nested: { secret_encrypted: 'iv|tag|data', flags: [true, false, null] },
+      });
+
+      it('insert, get, replace (keeping createdAt) and remove, each bumping once', async () => {
+        const id = uid('jwt');
+        const v0 = await store.configVersion();
+        const created = await store.jwtProviders.insert(id, spec('https://a'));
+        assert.deepEqual(created, {
+          id,
+          spec: spec('https://a'),
+          createdAt: clock.now(),
+          updatedAt: clock.now(),
+        });
+        assert.deepEqual(await store.jwtProviders.get(id), created);
+        clock.advance(1000);
+        const replaced = await store.jwtProviders.replace(id, { issuer: 'https://b' });
+        assert.deepEqual(replaced, {
+          id,
+          spec: { issuer: 'https://b' },
+          createdAt: created.createdAt,
+          updatedAt: clock.now(),
+        });
+        assert.deepEqual(await store.jwtProviders.get(id), replaced);
+        assert.equal(await store.jwtProviders.remove(id), true);
+        assert.equal(await store.jwtProviders.get(id), undefined);
+        assert.equal(await store.jwtProviders.remove(id), false);
+        assert.equal(await store.configVersion(), v0 + 3);
+      });
+
+      it('conflicts on an existing id, NotFoundError on replacing a missing one, no bump', async () => {
+        const id = uid('jwtdup');
+        await store.jwtProviders.insert(id, spec('https://original'));
+        const v0 = await store.configVersion();
+        await assert.rejects(
+          store.jwtProviders.insert(id, spec('https://second')),
+          (error: unknown) =>
+            error instanceof ConflictError && error.resource === 'jwt provider' && error.id === id,
+        );
+        const missing = uid('jwtmissing');
+        await assert.rejects(
+          store.jwtProviders.replace(missing, spec('https://x')),
+          (error: unknown) =>
+            error instanceof NotFoundError && error.resource === 'jwt provider' && error.id === missing,
+        );
+        assert.equal(await store.jwtProviders.get(missing), undefined);
+        assert.deepEqual((await store.jwtProviders.get(id))?.spec, spec('https://original'));
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('lists ordered by id, byte-wise', async () => {
+        const base = uid('jorder');
+        const ids = [`${base}b`, `${base}-b`, `${base}.b`, `${base}_b`];
+        for (const id of ids) await store.jwtProviders.insert(id, spec(id));
+        const listed = (await store.jwtProviders.list()).map((p) => p.id);
+        assert.deepEqual(listed, [...listed].sort());
+        assert.deepEqual(
+          listed.filter((id) => ids.includes(id)),
+          [...ids].sort(),
+        );
+      });
+    });
+
+    describe('service tokens', () => {
+      const token = (id: string, hash: string) => ({
+        id,
+        name: `token ${id}`,
+        role: 'viewer' as const,
+        hash,
+        displayPrefix: 'pcs_ab12',
+        expiresAt: clock.now() + 86_400_000,
+      });
+
+      it('insert and findByHash, bumping once', async () => {
+        const [id, hash] = [uid('tok'), uid('thash')];
+        const v0 = await store.configVersion();
+        const inserted = await store.serviceTokens.insert(token(id, hash));
+        assert.deepEqual(inserted, {
+          ...token(id, hash),
+          createdAt: clock.now(),
+          revokedAt: null,
+          lastUsedAt: null,
+        });
+        assert.deepEqual(await store.serviceTokens.findByHash(hash), inserted);
+        assert.equal(await store.serviceTokens.findByHash(uid('thash')), undefined);
+        assert.equal(await store.configVersion(), v0 + 1);
+      });
+
+      it('insert of an existing id or hash throws ConflictError without any change', async () => {
+        const [id, hash] = [uid('tokdup'), uid('thash')];
+        await store.serviceTokens.insert({ ...token(id, hash), role: 'admin' });
+        const v0 = await store.configVersion();
+        await assert.rejects(
+          store.serviceTokens.insert(token(id, uid('thash'))),
+          (error: unknown) =>
+            error instanceof ConflictError && error.resource === 'service token' && error.id === id,
+        );
+        const other = uid('tokdup');
+        await assert.rejects(store.serviceTokens.insert(token(other, hash)), (error: unknown) => {
+          assert.ok(error instanceof ConflictError);
+          assert.match(error.message, /hash/);
+          return true;
+        });
+        assert.equal((await store.serviceTokens.findByHash(hash))?.role, 'admin');
+        assert.ok(!(await store.serviceTokens.list()).some((t) => t.id === other));
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('revoke sets revokedAt once; false when absent or already revoked', async () => {
+        const [id, hash] = [uid('tokrev'), uid('thash')];
+        await store.serviceTokens.insert(token(id, hash));
+        clock.advance(1000);
+        const v0 = await store.configVersion();
+        assert.equal(await store.serviceTokens.revoke(id), true);
+        const revokedAt = clock.now();
+        assert.equal((await store.serviceTokens.findByHash(hash))?.revokedAt, revokedAt);
+        clock.advance(1000);
+        assert.equal(await store.serviceTokens.revoke(id), false);
+        assert.equal(
+          (await store.serviceTokens.findByHash(hash))?.revokedAt,
+          revokedAt,
+          'first revocation kept',
+        );
+        assert.equal(await store.serviceTokens.revoke(uid('toknone')), false);
+        assert.equal(await store.configVersion(), v0 + 1);
+      });
+
+      it('touch is bookkeeping: no bump, lastUsedAt only moves forward', async () => {
+        const [id, hash] = [uid('toktouch'), uid('thash')];
+        await store.serviceTokens.insert(token(id, hash));
+        const v0 = await store.configVersion();
+        const t = clock.now() + 500;
+        await store.serviceTokens.touch(id, t);
+        assert.equal((await store.serviceTokens.findByHash(hash))?.lastUsedAt, t);
+        await store.serviceTokens.touch(id, t - 100);
+        assert.equal((await store.serviceTokens.findByHash(hash))?.lastUsedAt, t);
+        await store.serviceTokens.touch(uid('toknone'), t);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('lists ordered by id, byte-wise', async () => {
+        const base = uid('torder');
+        const ids = [`${base}b`, `${base}-b`, `${base}.b`, `${base}_b`];
+        for (const id of ids) await store.serviceTokens.insert(token(id, uid('thash')));
+        const listed = (await store.serviceTokens.list()).map((t) => t.id);
+        assert.deepEqual(listed, [...listed].sort());
+        assert.deepEqual(
+          listed.filter((id) => ids.includes(id)),
+          [...ids].sort(),
+        );
+      });
+    });
+
+    describe('write() across identity repositories', () => {
+      it('commits a multi-repository change with one bump per mutation', async () => {
+        const [client, key, route, hmac] = [uid('wc'), uid('wk'), uid('wr'), uid('wh')];
+        const v0 = await store.configVersion();
+        await store.write(async (repos) => {
+          await repos.clients.insert({ id: client, name: 'w', metadata: {} });
+          await repos.apiKeys.insert(newKey(key, client), secret(uid('hash')));
+          await repos.grants.upsert({ clientId: client, routeId: route, methods: ['GET'] });
+          await repos.hmacSecrets.add({ id: hmac, clientId: client, ciphertext: 'x' }, 0);
+          assert.equal((await repos.apiKeys.list({ clientId: client })).length, 1, 'sees its own changes');
+        });
+        assert.ok(await store.clients.get(client));
+        assert.ok(await store.apiKeys.get(key));
+        assert.equal((await store.grants.list({ clientId: client })).length, 1);
+        assert.equal((await store.hmacSecrets.list({ clientId: client })).length, 1);
+        assert.equal(await store.configVersion(), v0 + 4);
+      });
+
+      it('rolls back a multi-repository change as a whole', async () => {
+        const existing = await newClient();
+        const existingKey = uid('wkeep');
+        await store.apiKeys.insert(newKey(existingKey, existing, { name: 'before' }), secret(uid('hash')));
+        const [client, key, keyHash, route, hmac, jwt, tok, tokHash] = [
+          uid('wc'),
+          uid('wk'),
+          uid('hash'),
+          uid('wr'),
+          uid('wh'),
+          uid('wj'),
+          uid('wt'),
+          uid('thash'),
+        ];
+        const v0 = await store.configVersion();
+        const boom = new Error('boom');
+        await assert.rejects(
+          store.write(async (repos) => {
+            await repos.clients.insert({ id: client, name: 'w', metadata: {} });
+            await repos.apiKeys.insert(newKey(key, client), secret(keyHash));
+            await repos.apiKeys.update(existingKey, { name: 'after', usesBudget: 5 });
+            await repos.grants.upsert({ clientId: client, routeId: route, methods: ['GET'] });
+            await repos.hmacSecrets.add({ id: hmac, clientId: client, ciphertext: 'x' }, 0);
+            await repos.jwtProviders.insert(jwt, { issuer: 'https://w' });
+            await repos.serviceTokens.insert({
+              id: tok,
+              name: 't',
+              role: 'admin',
+              hash: tokHash,
+              displayPrefix: 'p',
+              expiresAt: null,
+            });
+            await repos.clients.update(existing, { status: 'revoked', statusReason: 'x' });
+            throw boom;
+          }),
+          (error) => error === boom,
+        );
+        assert.equal(await store.clients.get(client), undefined);
+        assert.equal(await store.apiKeys.get(key), undefined);
+        assert.equal(await store.apiKeys.findByHash(keyHash), undefined);
+        const kept = await store.apiKeys.get(existingKey);
+        assert.deepEqual([kept?.name, kept?.budgetVersion], ['before', 0]);
+        assert.deepEqual(await store.grants.list({ clientId: client }), []);
+        assert.deepEqual(await store.hmacSecrets.list({ clientId: client }), []);
+        assert.equal(await store.jwtProviders.get(jwt), undefined);
+        assert.equal(await store.serviceTokens.findByHash(tokHash), undefined);
+        assert.equal((await store.clients.get(existing))?.status, 'active');
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('NotFoundError and ConflictError caught inside fn do not poison the transaction', async () => {
+        const client = await newClient();
+        const hash = uid('hash');
+        await store.apiKeys.insert(newKey(uid('wp'), client), secret(hash));
+        const added = uid('wadded');
+        const v0 = await store.configVersion();
+        await store.write(async (repos) => {
+          await assert.rejects(
+            repos.apiKeys.insert(newKey(uid('wx'), uid('nobody')), secret(uid('h'))),
+            NotFoundError,
+          );
+          await assert.rejects(
+            repos.clients.insert({ id: client, name: 'dup', metadata: {} }),
+            ConflictError,
+          );
+          await assert.rejects(repos.apiKeys.rotate(uid('wnone'), secret(uid('h')), 0), NotFoundError);
+          await assert.rejects(
+            repos.grants.upsert({ clientId: uid('nobody'), routeId: 'r', methods: ['GET'] }),
+            NotFoundError,
+          );
+          await assert.rejects(repos.apiKeys.insert(newKey(uid('wy'), client), secret(hash)), ConflictError);
+          await repos.apiKeys.insert(newKey(added, client), secret(uid('hash')));
+        });
+        assert.ok(await store.apiKeys.get(added));
+        assert.equal(await store.configVersion(), v0 + 1);
       });
     });
 

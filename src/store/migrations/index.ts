@@ -8,9 +8,11 @@ import { type Kysely, type Migration, Migrator } from 'kysely';
 import type { DialectAdapter } from '../dialect.js';
 import type { Database, MigrationReport } from '../types.js';
 import { core0001 } from './0001-core.js';
+import { identity0002 } from './0002-identity.js';
 
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001_core', core0001],
+  ['0002_identity', identity0002],
 ];
 
 /** Apply every pending migration; safe to call from several processes at once. */

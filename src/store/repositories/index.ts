@@ -1,12 +1,24 @@
 import type { Repositories } from '../types.js';
+import { SqlApiKeyRepository } from './api-keys.js';
+import { SqlClientRepository } from './clients.js';
 import type { RepositoryContext } from './context.js';
+import { SqlGrantRepository } from './grants.js';
+import { SqlHmacSecretRepository } from './hmac-secrets.js';
+import { SqlJwtProviderRepository } from './jwt-providers.js';
 import { SqlMetaRepository } from './meta.js';
 import { SqlRouteRepository } from './routes.js';
+import { SqlServiceTokenRepository } from './service-tokens.js';
 
 /** Every repository over one executor. A new repository is one line here and one in types.ts. */
 export function createRepositories(ctx: RepositoryContext): Repositories {
   return Object.freeze({
     routes: new SqlRouteRepository(ctx),
     meta: new SqlMetaRepository(ctx),
+    clients: new SqlClientRepository(ctx),
+    apiKeys: new SqlApiKeyRepository(ctx),
+    grants: new SqlGrantRepository(ctx),
+    hmacSecrets: new SqlHmacSecretRepository(ctx),
+    jwtProviders: new SqlJwtProviderRepository(ctx),
+    serviceTokens: new SqlServiceTokenRepository(ctx),
   });
 }
