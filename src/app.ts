@@ -9,14 +9,23 @@ import { createAdminServer, type ReadinessCheck } from './admin/server.js';
 import type { LoadedConfig } from './config/load.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { announceConfigChange, ConfigWatcher } from './core/config-watcher.js';
+import { deriveSecretKeys } from './core/crypto.js';
 import { checkKeyFingerprint, loadSecretKey } from './core/secret-key.js';
 import { VERSION } from './core/version.js';
 import { type Demo, startDemo } from './demo/demo.js';
 import { createProxyServer, type Outcome, type ProxyServer } from './gateway/proxy-server.js';
 import { UpstreamPools } from './gateway/upstreams.js';
+import { AUTHZ_PATH, createForwardAuth } from './forward-auth/authz.js';
+import { IdentityCatalog } from './identity/catalog.js';
+import { KeyUsage } from './identity/usage.js';
+import { compileCidrs, createClientIpResolver } from './net/client-ip.js';
 import { createPipeline } from './pipeline/pipeline.js';
 import { authenticateStage } from './pipeline/stages/authenticate.js';
+import { authorizeStage } from './pipeline/stages/authorize.js';
+import { budgetStage } from './pipeline/stages/budget.js';
+import { credentialStage } from './pipeline/stages/credentials.js';
 import { routeStage } from './pipeline/stages/route.js';
+import { createVerifyApi, VERIFY_PATH } from './verify/verify-api.js';
 import { RouteCatalog } from './routing/catalog.js';
 import type { RouteSpec } from './routing/spec.js';
 import { openState } from './state/open-state.js';
@@ -73,6 +82,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     const migrated = await store.migrate();
     if (migrated.applied.length > 0) logger.info({ migrations: migrated.applied }, 'database migrated');
     await checkKeyFingerprint(store, secret.key);
+    const keys = deriveSecretKeys(secret.key);
 
     const state = await openState({ redisUrl: settings.redisUrl, clock, logger });
     cleanups.push(() => state.close());
@@ -82,7 +92,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     let demo: Demo | undefined;
     const routeCount = (await store.routes.list()).length;
     if (settings.demo === 'on' || (settings.demo === 'auto' && routeCount === 0 && !settings.upstreamUrl)) {
-      demo = await startDemo();
+      demo = await startDemo({ keyPrefix: settings.keyPrefix, keys, clock });
       const d = demo;
       cleanups.push(() => d.close());
     }
@@ -94,25 +104,54 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       fallback: demo?.routes ?? [],
     });
     await catalog.refresh();
+    const identity = new IdentityCatalog({
+      store,
+      keys,
+      clock,
+      logger,
+      cacheTtlMs: settings.keyCacheTtlMs,
+      cacheSize: settings.keyCacheSize,
+      overlay: demo?.identity,
+    });
+    await identity.refresh();
+    const usage = new KeyUsage({ store, state, clock, logger });
+    usage.start(5_000);
+    cleanups.push(() => usage.stop());
     const pools = new UpstreamPools({ connections: settings.upstreamConnections });
     cleanups.push(() => pools.close());
     const watcher = new ConfigWatcher({ store, state, pollMs: settings.configPollMs, logger });
     watcher.onChange(async () => {
-      await catalog.refresh();
+      await Promise.all([catalog.refresh(), identity.refresh()]);
       pools.retain(new Set(catalog.table.routes.map((r) => r.upstream.origin)));
     });
     await watcher.start();
     cleanups.push(() => watcher.stop());
 
     // The decision pipeline: the order of stages lives here and nowhere else.
-    const decide = createPipeline([routeStage(catalog.current), authenticateStage()]);
+    const decide = createPipeline([
+      routeStage(catalog.current),
+      credentialStage({ keyPrefix: settings.keyPrefix, queryParam: settings.apiKeyQueryParam }),
+      authenticateStage({
+        identity,
+        keys,
+        state,
+        clock,
+        logger,
+        keyPrefix: settings.keyPrefix,
+        hmacWindowS: settings.hmacWindowS,
+        hmacBodyLimitBytes: settings.hmacBodyLimitBytes,
+      }),
+      authorizeStage(identity),
+      budgetStage(usage, logger),
+    ]);
+    const resolveClientIp = createClientIpResolver(settings.trustedProxies, settings.clientIpHeader);
+    const pathOptions = { pathCaseInsensitive: settings.pathCaseInsensitive, pathAllowSemicolons: settings.pathAllowSemicolons };
+    let forwardAuth: ReturnType<typeof createForwardAuth> | undefined;
+    let verifyApi: ReturnType<typeof createVerifyApi> | undefined;
 
     const proxy: ProxyServer = createProxyServer({
       decide,
-      facts: {
-        pathCaseInsensitive: settings.pathCaseInsensitive,
-        pathAllowSemicolons: settings.pathAllowSemicolons,
-      },
+      facts: { ...pathOptions, resolveClientIp },
       limits: {
         maxHeaderBytes: settings.maxHeaderBytes,
         headersTimeoutMs: settings.headersTimeoutMs,
@@ -123,12 +162,31 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       bodyIdleTimeoutMs: settings.upstreamIdleTimeoutMs,
       logger,
       onOutcome: options.onOutcome,
-      reserved: (_req, res, facts) => {
-        if (facts.path !== '/_portcullis/health') return false;
-        const ok = !proxy.draining;
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        res.end(JSON.stringify({ status: ok ? 'ok' : 'draining' }));
-        return true;
+      reserved: (req, res, facts, context) => {
+        if (facts.path === '/_portcullis/health') {
+          const ok = !proxy.draining;
+          res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+          res.end(JSON.stringify({ status: ok ? 'ok' : 'draining' }));
+          return true;
+        }
+        if (facts.path === AUTHZ_PATH || facts.path.startsWith(`${AUTHZ_PATH}/`)) {
+          forwardAuth ??= createForwardAuth({
+            decide,
+            trusted: settings.trustedProxies.length > 0 ? compileCidrs(settings.trustedProxies) : undefined,
+            resolveClientIp,
+            ...pathOptions,
+            report: context.report,
+            onFault: context.fault,
+          });
+          forwardAuth(req, res, facts);
+          return true;
+        }
+        if (facts.path === VERIFY_PATH) {
+          verifyApi ??= createVerifyApi({ decide, identity, keys, clock, ...pathOptions, report: context.report, onFault: context.fault });
+          void verifyApi(req, res, facts);
+          return true;
+        }
+        return false;
       },
     });
 

@@ -7,7 +7,10 @@
 import type { Command } from 'commander';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { type SettingKey, settingKeys } from '../config/settings.js';
+import { systemClock } from '../core/clock.js';
 import { announceConfigChange } from '../core/config-watcher.js';
+import { deriveSecretKeys, type SecretKeys } from '../core/crypto.js';
+import type { IdentityContext } from '../identity/operations.js';
 import { createLogger } from '../core/logger.js';
 import { checkKeyFingerprint, loadSecretKey } from '../core/secret-key.js';
 import { openState } from '../state/open-state.js';
@@ -28,6 +31,9 @@ export function configFromCommand(command: Command): LoadedConfig {
 export interface StoreContext {
   config: LoadedConfig;
   store: Store;
+  keys: SecretKeys;
+  /** What identity operations need (store, derived keys, clock, key prefix). */
+  identity: IdentityContext;
 }
 
 /** Open the store for one command; announce a configuration change if the command made one. */
@@ -45,7 +51,9 @@ export async function withStore<T>(command: Command, fn: (ctx: StoreContext) => 
     await store.migrate();
     await checkKeyFingerprint(store, secret.key);
     const before = await store.configVersion();
-    const result = await fn({ config, store });
+    const keys = deriveSecretKeys(secret.key);
+    const identity: IdentityContext = { store, keys, clock: systemClock, keyPrefix: config.settings.keyPrefix };
+    const result = await fn({ config, store, keys, identity });
     const after = await store.configVersion();
     if (after !== before && config.settings.redisUrl) {
       // Best effort: gateways also notice through their version poll within a second.

@@ -9,6 +9,12 @@ import { SpecError } from '../core/spec-error.js';
 import { VERSION } from '../core/version.js';
 import { ConflictError, NotFoundError } from '../store/errors.js';
 import { registerConfig, registerMigrate } from './commands/admin-db.js';
+import { registerAdmin } from './commands/admin-tokens.js';
+import { registerClients } from './commands/clients.js';
+import { registerGrants } from './commands/grants.js';
+import { registerJwt } from './commands/jwt.js';
+import { registerKeys } from './commands/keys.js';
+import { registerSign } from './commands/sign.js';
 import { registerDeclarative } from './commands/declarative.js';
 import { registerRoutes } from './commands/routes.js';
 import { registerStart } from './commands/start.js';
@@ -29,10 +35,17 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerRoutes(program);
   registerDeclarative(program);
-  for (const command of program.commands) {
+  registerClients(program);
+  registerKeys(program);
+  registerGrants(program);
+  registerJwt(program);
+  registerSign(program);
+  registerAdmin(program);
+  const overrideAll = (command: Command) => {
     command.exitOverride();
-    for (const sub of command.commands) sub.exitOverride();
-  }
+    for (const sub of command.commands) overrideAll(sub);
+  };
+  overrideAll(program);
   return program;
 }
 

@@ -4,7 +4,7 @@
  * `PORTCULLIS_PROXY_LISTEN` in the environment and `.env`, and `settings.proxy_listen` in
  * the config file. Presets only pick defaults; any explicitly set value wins.
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 export const PRESETS = ['balanced', 'performance', 'strict'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -98,6 +98,22 @@ export function parseListen(raw: RawValue): ListenAddress {
   return { host, port };
 }
 
+export function parseCidrList(raw: RawValue): string[] {
+  const entries = list(raw);
+  const probe = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    if (family === 0 || extra !== undefined) throw new Error(`"${entry}" is not an IP address or CIDR`);
+    const bits = prefix === undefined ? (family === 4 ? 32 : 128) : Number(prefix);
+    if (prefix === '' || !Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128)) {
+      throw new Error(`"${entry}" has an invalid prefix length`);
+    }
+    probe.addSubnet(address as string, bits, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return entries;
+}
+
 function url(schemes: readonly string[]) {
   return (raw: RawValue): string | undefined => {
     const s = optionalString(raw);
@@ -168,6 +184,54 @@ export const settingDefs = {
     description: 'Catch-all upstream created (requiring an API key) on first start',
     default: undefined,
     parse: url(['http', 'https']),
+  }),
+  trustedProxies: def<string[]>({
+    description: 'CIDRs whose forwarding headers are believed (comma-separated); forward-auth callers must be in it',
+    default: [],
+    parse: parseCidrList,
+  }),
+  clientIpHeader: def<'x-forwarded-for' | 'x-real-ip' | 'cf-connecting-ip' | 'x-original-client-ip'>({
+    description: 'Header a trusted proxy names the client in: x-forwarded-for, x-real-ip, cf-connecting-ip or x-original-client-ip',
+    default: 'x-forwarded-for',
+    parse: oneOf(['x-forwarded-for', 'x-real-ip', 'cf-connecting-ip', 'x-original-client-ip'] as const),
+  }),
+  keyPrefix: def<string>({
+    description: 'Prefix of issued API keys ({prefix}_{env}_…); changing it invalidates no key but new keys use it',
+    default: 'pcl',
+    parse: (raw) => {
+      const s = asString(raw);
+      if (!/^[a-z][a-z0-9]{1,15}$/.test(s)) throw new Error('expected 2-16 lower-case letters or digits, starting with a letter');
+      return s;
+    },
+  }),
+  apiKeyQueryParam: def<string | undefined>({
+    description: 'Query parameter accepted as an API key (unset: keys are only read from headers)',
+    default: undefined,
+    parse: (raw) => {
+      const s = optionalString(raw);
+      if (s !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(s)) throw new Error('expected a plain parameter name');
+      return s;
+    },
+  }),
+  hmacWindowS: def<number>({
+    description: 'Allowed clock difference for HMAC-signed requests, seconds either way (nonces are kept twice as long)',
+    default: (preset) => (preset === 'strict' ? 60 : 300),
+    parse: integer(1, 3600),
+  }),
+  hmacBodyLimitBytes: def<number>({
+    description: 'Largest body read to verify an HMAC signature (bigger gets 413)',
+    default: 1_048_576,
+    parse: integer(0, 104_857_600),
+  }),
+  keyCacheTtlMs: def<number>({
+    description: 'How long a looked-up API key (or an unknown one) is cached; changes also clear the cache',
+    default: (preset) => (preset === 'strict' ? 5_000 : preset === 'performance' ? 120_000 : 30_000),
+    parse: integer(0, 3_600_000),
+  }),
+  keyCacheSize: def<number>({
+    description: 'Most API keys (and unknown keys) held in the lookup cache',
+    default: 10_000,
+    parse: integer(0, 10_000_000),
   }),
   logLevel: def<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({
     description: 'fatal, error, warn, info, debug, trace or silent',

@@ -5,18 +5,61 @@
  * soon as a real route exists.
  */
 import { startExampleUpstream } from '../../examples/upstream/server.js';
+import { generateApiKey } from '../auth/api-key/format.js';
 import type { ListenAddress } from '../config/settings.js';
+import type { Clock } from '../core/clock.js';
+import { credentialHash, type SecretKeys } from '../core/crypto.js';
+import type { IdentityCatalogOptions } from '../identity/catalog.js';
 import type { RouteSpec } from '../routing/spec.js';
 
 export interface Demo {
   readonly upstreamUrl: string;
   readonly routes: readonly RouteSpec[];
+  /** The demo client and key, served from memory only. */
+  readonly identity: NonNullable<IdentityCatalogOptions['overlay']>;
+  /** The demo API key in plaintext (printed in the banner; valid while this process runs). */
+  readonly key: string;
   banner(proxy: ListenAddress, admin: ListenAddress): string;
   close(): Promise<void>;
 }
 
-export async function startDemo(): Promise<Demo> {
+export async function startDemo(options: { keyPrefix: string; keys: SecretKeys; clock: Clock }): Promise<Demo> {
   const upstream = await startExampleUpstream({ host: '127.0.0.1', port: 0 });
+  const now = options.clock.now();
+  const { key, displayPrefix } = generateApiKey(options.keyPrefix, 'live');
+  const identity: Demo['identity'] = {
+    clients: [{ id: 'demo-client', name: 'Demo client', status: 'active', statusReason: null, metadata: {}, createdAt: now, updatedAt: now }],
+    grants: [{ clientId: 'demo-client', routeId: 'demo-orders', methods: ['*'] }],
+    keys: [
+      {
+        hash: credentialHash(options.keys, key),
+        entry: {
+          key: {
+            id: 'key_demo',
+            clientId: 'demo-client',
+            name: 'demo key',
+            environment: 'live',
+            scopes: ['orders:read'],
+            expiresAt: null,
+            ipAllow: [],
+            bindingMode: 'off',
+            maxIps: null,
+            policy: null,
+            usesBudget: null,
+            budgetVersion: 0,
+            usesConsumed: 0,
+            status: 'active',
+            revokedReason: null,
+            revokedAt: null,
+            createdAt: now,
+            updatedAt: now,
+            lastUsedAt: null,
+          },
+          secret: { hash: credentialHash(options.keys, key), keyId: 'key_demo', displayPrefix, createdAt: now, expiresAt: null },
+        },
+      },
+    ],
+  };
   const routes: RouteSpec[] = [
     {
       id: 'demo-public',
@@ -38,6 +81,8 @@ export async function startDemo(): Promise<Demo> {
   return {
     upstreamUrl: upstream.url,
     routes,
+    identity,
+    key,
     banner(proxy, admin) {
       const base = `http://${displayHost(proxy.host)}:${proxy.port}`;
       const adminBase = `http://${displayHost(admin.host)}:${admin.port}`;
@@ -47,13 +92,15 @@ export async function startDemo(): Promise<Demo> {
         '  │ No route is configured, so Portcullis is serving demo routes to its   │',
         '  │ bundled example upstream. Nothing is stored; the demo disappears when  │',
         '  │ you add a route (portcullis routes add / apply) or set                │',
-        '  │ PORTCULLIS_UPSTREAM_URL.                                              │',
+        '  │ PORTCULLIS_UPSTREAM_URL. The demo key below works only while this     │',
+        '  │ process runs.                                                         │',
         '  └───────────────────────────────────────────────────────────────────────┘',
         '',
         '  Try it (in another terminal):',
         `    curl -i ${base}/demo/public/hello                # 200 public route`,
         `    curl -N ${base}/demo/public/sse                  # 200 server-sent events, streamed`,
         `    curl -i ${base}/demo/orders                      # 401 missing_credentials`,
+        `    curl -i -H 'Authorization: Bearer ${key}' ${base}/demo/orders   # 200 with the demo key`,
         `    curl -i ${base}/demo/nowhere                     # 404 no_route`,
         `    curl -s ${adminBase}/readyz                      # readiness of each store`,
         '',

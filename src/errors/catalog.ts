@@ -10,8 +10,20 @@ export const errorCatalog = {
   // 401 — no usable credential
   missing_credentials: { status: 401, title: 'Missing credentials' },
   invalid_credentials: { status: 401, title: 'Invalid credentials' },
+  key_expired: { status: 401, title: 'Key expired' },
+  key_revoked: { status: 401, title: 'Key revoked' },
+  signature_expired: { status: 401, title: 'Signature expired' },
+  replayed_request: { status: 401, title: 'Replayed request' },
   // 403 — credential understood, access refused
+  forbidden: { status: 403, title: 'Forbidden' },
   forbidden_route: { status: 403, title: 'Forbidden route' },
+  client_suspended: { status: 403, title: 'Client suspended' },
+  client_revoked: { status: 403, title: 'Client revoked' },
+  environment_mismatch: { status: 403, title: 'Environment mismatch' },
+  insufficient_scope: { status: 403, title: 'Insufficient scope' },
+  ip_not_allowed: { status: 403, title: 'IP not allowed' },
+  usage_exhausted: { status: 403, title: 'Usage exhausted' },
+  untrusted_proxy: { status: 403, title: 'Untrusted proxy' },
   // 404 / 405
   no_route: { status: 404, title: 'No route' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
@@ -23,6 +35,7 @@ export const errorCatalog = {
   internal_error: { status: 500, title: 'Internal error' },
   upstream_unavailable: { status: 502, title: 'Upstream unavailable' },
   failsafe_closed: { status: 503, title: 'Service unavailable (failsafe closed)' },
+  store_unavailable: { status: 503, title: 'Store unavailable' },
   shutting_down: { status: 503, title: 'Shutting down' },
   upstream_timeout: { status: 504, title: 'Upstream timeout' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -11,6 +11,7 @@ import type { Allow, RequestFacts } from '../pipeline/types.js';
 import { upstreamPath } from '../routing/compile.js';
 import { IDEMPOTENT_METHODS } from '../routing/spec.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { withoutQueryParam } from './identity-headers.js';
 import { writeDeny } from './problem-response.js';
 import type { UpstreamPools } from './upstreams.js';
 
@@ -42,6 +43,15 @@ function classify(error: unknown): ErrorCode {
   return TIMEOUTS.has(errorCodeOf(error) ?? '') ? 'upstream_timeout' : 'upstream_unavailable';
 }
 
+/** The query forwarded upstream: unchanged, unless it carried the API key that was checked. */
+export function upstreamQuery(facts: RequestFacts, decision: Allow): string {
+  const credential = decision.credential;
+  if (credential?.kind === 'api_key' && credential.from === 'query' && decision.match.route.spec.keep_credential !== true) {
+    return withoutQueryParam(facts.query, credential.param);
+  }
+  return facts.query;
+}
+
 function hasRequestBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
@@ -60,7 +70,7 @@ export function createForwarder(options: ForwardOptions) {
     const route = decision.match.route;
     const upstream = route.upstream;
     const pool = pools.get(upstream.origin);
-    const withBody = hasRequestBody(req);
+    const withBody = decision.body !== undefined ? decision.body.length > 0 : hasRequestBody(req);
     // A request whose body has been streamed cannot be replayed; only body-less idempotent
     // requests are retried, and only on connection failures before any response.
     let retriesLeft = !withBody && IDEMPOTENT_METHODS.has(facts.method) ? upstream.retries : 0;
@@ -77,9 +87,10 @@ export function createForwarder(options: ForwardOptions) {
 
     const requestOptions: Dispatcher.RequestOptions = {
       method: facts.method as Dispatcher.HttpMethod,
-      path: upstreamPath(route, facts.path) + facts.query,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, route),
-      body: withBody ? req : null,
+      path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision),
+      // A body a stage has read (HMAC verification) is forwarded from memory, byte for byte.
+      body: decision.body ?? (withBody ? req : null),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: bodyIdleTimeoutMs,
       signal: abort.signal,

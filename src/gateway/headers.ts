@@ -6,8 +6,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { connectionTokens, HOP_BY_HOP } from '../net/hop-by-hop.js';
-import type { RequestFacts } from '../pipeline/types.js';
-import type { CompiledRoute } from '../routing/compile.js';
+import type { Allow, RequestFacts } from '../pipeline/types.js';
+import { identityHeaders } from './identity-headers.js';
 
 const INBOUND_DROP: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP,
@@ -36,15 +36,19 @@ export function upstreamRequestHeaders(
   raw: readonly string[],
   connection: string | string[] | undefined,
   facts: RequestFacts,
-  route: CompiledRoute,
+  decision: Allow,
 ): string[] {
+  const route = decision.match.route;
   const named = connection === undefined ? undefined : connectionTokens(connection);
+  // The credential Portcullis checked is its business, not the upstream's, unless the route keeps it.
+  const dropCredential = decision.credential !== undefined && route.spec.keep_credential !== true;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (INBOUND_DROP.has(lower) || lower.startsWith('x-portcullis-')) continue;
     if (named?.has(lower)) continue;
+    if (dropCredential && (lower === 'authorization' || lower === 'x-api-key')) continue;
     out.push(name, raw[i + 1] as string);
   }
   out.push(
@@ -58,10 +62,7 @@ export function upstreamRequestHeaders(
     facts.host,
     'x-request-id',
     facts.requestId,
-    'x-portcullis-route-id',
-    route.id,
-    'x-route-id',
-    route.id,
+    ...identityHeaders(decision.principal, route.id),
   );
   return out;
 }

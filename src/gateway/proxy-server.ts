@@ -15,6 +15,7 @@ import type { Decision, Deny, RequestFacts } from '../pipeline/types.js';
 import { createForwarder, type ForwardResult } from './forward.js';
 import { writeDeny, writeRawProblem } from './problem-response.js';
 import { type FactsOptions, readFacts } from './request-facts.js';
+import { readRequestBody } from './read-body.js';
 import { requestIdFor } from './request-id.js';
 import type { UpstreamPools } from './upstreams.js';
 import { relayUpgrade } from './websocket.js';
@@ -37,8 +38,14 @@ export interface Outcome {
   totalMs: number;
 }
 
+/** What a reserved-path handler may use to answer like the gateway does. */
+export interface ReservedContext {
+  report(facts: RequestFacts | undefined, decision: Decision | undefined, status: number): void;
+  fault(res: ServerResponse, requestId: string, error: unknown, facts?: RequestFacts): void;
+}
+
 /** Handler for paths under the reserved prefix; return false to answer 404. */
-export type ReservedHandler = (req: IncomingMessage, res: ServerResponse, facts: RequestFacts) => boolean;
+export type ReservedHandler = (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, context: ReservedContext) => boolean;
 
 export interface ProxyServerOptions {
   decide: Decide;
@@ -72,6 +79,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const upgraded = new Set<Duplex>();
+  // Requests whose 100 Continue was already sent because a stage read the body.
+  const continued = new WeakSet<IncomingMessage>();
 
   const forward = createForwarder({
     pools: options.pools,
@@ -134,7 +143,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       refuse(req, res, decision, facts.requestId, facts);
       return;
     }
-    if (expectsContinue) res.writeContinue();
+    if (expectsContinue && !continued.has(req)) res.writeContinue();
     forward(req, res, facts, decision, (result: ForwardResult) =>
       report(facts, decision, result.status, result.upstreamMs),
     );
@@ -146,6 +155,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     else res.destroy();
     report(facts, undefined, 500);
   };
+
+  const reservedContext: ReservedContext = { report, fault };
 
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
     const startedAt = performance.now();
@@ -160,13 +171,21 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     }
     const f = facts as RequestFacts;
     if (f.path.startsWith(RESERVED_PREFIX)) {
-      if (!options.reserved?.(req, res, f))
+      if (!options.reserved?.(req, res, f, reservedContext)) {
         refuse(req, res, deny('no_route', 'unknown /_portcullis/ endpoint'), requestId, f);
+      }
       return;
     }
+    const readBody = (limit: number) => {
+      if (expectsContinue && !continued.has(req)) {
+        continued.add(req);
+        res.writeContinue();
+      }
+      return readRequestBody(req, limit);
+    };
     let decision: Decision | Promise<Decision>;
     try {
-      decision = decide(f);
+      decision = decide(f, readBody);
     } catch (error) {
       fault(res, requestId, error, f);
       return;

@@ -4,6 +4,7 @@
  * facts, so the path that is matched is exactly the path that is forwarded.
  */
 import type { IncomingMessage } from 'node:http';
+import type { ClientIpResolver } from '../net/client-ip.js';
 import { normalizeHost } from '../net/host.js';
 import { normalizeIp } from '../net/ip.js';
 import { normalizePath } from '../net/path.js';
@@ -14,6 +15,7 @@ import type { Deny, Door, RequestFacts } from '../pipeline/types.js';
 export interface FactsOptions {
   readonly pathCaseInsensitive: boolean;
   readonly pathAllowSemicolons: boolean;
+  readonly resolveClientIp: ClientIpResolver;
 }
 
 /**
@@ -61,6 +63,7 @@ export function readFacts(
   });
   if (!path.ok) return deny('bad_request_path', path.reason);
   const peerIp = normalizeIp(req.socket.remoteAddress) ?? '';
+  const { resolveClientIp } = options;
   return {
     requestId,
     door,
@@ -71,7 +74,9 @@ export function readFacts(
     path: path.path,
     query: target.query,
     headers: req.headers,
-    clientIp: peerIp,
+    rawHeaders: req.rawHeaders,
+    rawTarget: req.url ?? '',
+    clientIp: resolveClientIp(peerIp, req.headers),
     peerIp,
     protocol: secure ? 'https' : 'http',
     startedAt,

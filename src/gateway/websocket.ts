@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Allow, RequestFacts } from '../pipeline/types.js';
 import { upstreamPath } from '../routing/compile.js';
+import { upstreamQuery } from './forward.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { writeRawProblem } from './problem-response.js';
 import type { UpstreamPools } from './upstreams.js';
@@ -35,9 +36,9 @@ export function relayUpgrade(
   pools
     .get(route.upstream.origin)
     .upgrade({
-      path: upstreamPath(route, facts.path) + facts.query,
+      path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),
       method: facts.method,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, route),
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision),
       protocol,
       signal: abort.signal,
     })

@@ -4,16 +4,28 @@
  * no Promise at all.
  */
 import { anonymous } from './principal.js';
-import type { Decision, Deny, Exchange, RequestFacts, Stage } from './types.js';
+import type { BodyReader, Decision, Deny, Exchange, RequestFacts, Stage } from './types.js';
 
-export type Decide = (facts: RequestFacts) => Decision | Promise<Decision>;
+export type Decide = (facts: RequestFacts, readBody?: BodyReader) => Decision | Promise<Decision>;
+
+/** Records who was refused, when that is known (a denial after authentication). */
+function withPrincipal(decision: Deny, exchange: Exchange): Deny {
+  return exchange.principal ? { ...decision, principal: exchange.principal } : decision;
+}
 
 export function createPipeline(stages: readonly Stage[]): Decide {
   const count = stages.length;
 
   const finish = (exchange: Exchange): Decision => {
     if (!exchange.match) throw new Error('pipeline finished without a route match');
-    return { kind: 'allow', match: exchange.match, principal: exchange.principal ?? anonymous };
+    return {
+      kind: 'allow',
+      match: exchange.match,
+      principal: exchange.principal ?? anonymous,
+      credential: exchange.credential,
+      remaining: exchange.remaining,
+      body: exchange.body,
+    };
   };
 
   const resume = async (
@@ -22,21 +34,31 @@ export function createPipeline(stages: readonly Stage[]): Decide {
     pending: Promise<Deny | undefined>,
   ): Promise<Decision> => {
     const first = await pending;
-    if (first) return first;
+    if (first) return withPrincipal(first, exchange);
     for (let i = from; i < count; i++) {
       const result = await (stages[i] as Stage)(exchange);
-      if (result) return result;
+      if (result) return withPrincipal(result, exchange);
     }
     return finish(exchange);
   };
 
-  return (facts) => {
-    const exchange: Exchange = { facts, match: undefined, requirement: undefined, principal: undefined };
+  return (facts, readBody) => {
+    const exchange: Exchange = {
+      facts,
+      match: undefined,
+      requirement: undefined,
+      credential: undefined,
+      principal: undefined,
+      key: undefined,
+      remaining: null,
+      body: undefined,
+      readBody,
+    };
     for (let i = 0; i < count; i++) {
       const result = (stages[i] as Stage)(exchange);
       if (result === undefined) continue;
       if (result instanceof Promise) return resume(exchange, i + 1, result);
-      return result;
+      return withPrincipal(result, exchange);
     }
     return finish(exchange);
   };

@@ -26,6 +26,10 @@ export interface RequestFacts {
   /** Raw query string including the leading '?', or ''. */
   readonly query: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Header lines as received (name, value, name, value…): duplicates are visible here. */
+  readonly rawHeaders: readonly string[];
+  /** The request target exactly as sent (path and query), which HMAC signatures cover. */
+  readonly rawTarget: string;
   /** The caller's IP as resolved from the socket (and trusted proxies). */
   readonly clientIp: string;
   /** The TCP peer's IP. */
@@ -33,10 +37,33 @@ export interface RequestFacts {
   readonly protocol: 'http' | 'https';
   /** Monotonic start time in ms (performance.now()). */
   readonly startedAt: number;
+  /** Set by the verification API when the caller names the route instead of a host and path. */
+  readonly routeId?: string;
 }
 
 /** Who is calling, once authenticated. Anonymous on public routes. */
-export type Principal = { readonly kind: 'anonymous' };
+export interface Principal {
+  readonly kind: 'anonymous' | 'api_key' | 'hmac' | 'jwt';
+  readonly clientId?: string;
+  readonly clientName?: string;
+  /** The API key's id (its lineage: the same across rotations). */
+  readonly keyId?: string;
+  readonly userId?: string;
+  readonly environment?: 'live' | 'test';
+  readonly scopes: readonly string[];
+  /** JWT provider that vouched for the caller. */
+  readonly providerId?: string;
+}
+
+/** A credential as presented, before verification. */
+export type Credential =
+  | { readonly kind: 'api_key'; readonly value: string; readonly from: 'authorization' | 'x-api-key' }
+  | { readonly kind: 'api_key'; readonly value: string; readonly from: 'query'; readonly param: string }
+  | { readonly kind: 'jwt'; readonly value: string }
+  | { readonly kind: 'hmac'; readonly value: string };
+
+/** Reads the request body once, up to a limit (for HMAC verification). */
+export type BodyReader = (limit: number) => Promise<Buffer | 'too_large'>;
 
 /** Mutable per-request state that stages fill in, in pipeline order. */
 export interface Exchange {
@@ -44,7 +71,15 @@ export interface Exchange {
   match: RouteMatch | undefined;
   /** Accepted auth methods for this route and method. */
   requirement: readonly AuthMethod[] | undefined;
+  credential: Credential | undefined;
   principal: Principal | undefined;
+  /** The verified API key (for authorization, IP allow-list and budget stages). */
+  key: import('../identity/catalog.js').KeyEntry | undefined;
+  /** Remaining uses after this request, when the key has a budget. */
+  remaining: number | null;
+  /** The body, when a stage had to read it; forwarded instead of the stream. */
+  body: Buffer | undefined;
+  readonly readBody: BodyReader | undefined;
 }
 
 export interface Deny {
@@ -55,12 +90,18 @@ export interface Deny {
   readonly detail: string | undefined;
   /** Extra response headers (WWW-Authenticate, Allow, Retry-After…). */
   readonly headers: ReadonlyArray<readonly [string, string]> | undefined;
+  /** Who was calling, when known by the time of the refusal (for records). */
+  principal?: Principal;
 }
 
 export interface Allow {
   readonly kind: 'allow';
   readonly match: RouteMatch;
   readonly principal: Principal;
+  readonly credential: Credential | undefined;
+  readonly remaining: number | null;
+  /** The request body if a stage read it (it must then be forwarded from here). */
+  readonly body: Buffer | undefined;
 }
 
 export type Decision = Allow | Deny;

@@ -126,9 +126,11 @@ export class RouteTable {
   /** Suffixes like ".example.com", longest first. */
   readonly #wildcards: Array<{ suffix: string; table: PathTable }> = [];
   readonly #any: PathTable | undefined;
+  readonly #byId: Map<string, CompiledRoute>;
 
   private constructor(routes: CompiledRoute[]) {
     this.routes = Object.freeze(routes);
+    this.#byId = new Map(routes.map((r) => [r.id, r]));
     let any: PathTable | undefined;
     for (const route of routes) {
       const { kind, key } = hostKey(route.spec.host);
@@ -172,6 +174,11 @@ export class RouteTable {
     }
     if (issues.length > 0) throw new SpecError(issues);
     return new RouteTable(specs.map((s) => compileRoute(s, defaults)));
+  }
+
+  /** A route by id (the verification API may name the route instead of a host and path). */
+  byId(id: string): CompiledRoute | undefined {
+    return this.#byId.get(id);
   }
 
   static empty(): RouteTable {

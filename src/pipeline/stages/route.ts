@@ -1,5 +1,5 @@
 import { authFor } from '../../routing/compile.js';
-import type { RouteTable } from '../../routing/table.js';
+import type { RouteMatch, RouteTable } from '../../routing/table.js';
 import { deny } from '../decision.js';
 import type { Stage } from '../types.js';
 
@@ -10,7 +10,14 @@ import type { Stage } from '../types.js';
 export function routeStage(currentTable: () => RouteTable): Stage {
   return (exchange) => {
     const { facts } = exchange;
-    const match = currentTable().match(facts.hostname, facts.port, facts.path);
+    const table = currentTable();
+    let match: RouteMatch | undefined;
+    if (facts.routeId !== undefined) {
+      const route = table.byId(facts.routeId);
+      match = route ? { route, params: undefined } : undefined;
+    } else {
+      match = table.match(facts.hostname, facts.port, facts.path);
+    }
     if (!match) return deny('no_route', 'no route matches this host and path');
     const requirement = authFor(match.route, facts.method);
     if (!requirement) {

@@ -1,0 +1,45 @@
+/**
+ * The identity headers an upstream (gateway mode) or a proxy (forward-auth mode) receives
+ * (PRODUCT.md §5). Inbound copies are always removed first (headers.ts), so an upstream can
+ * trust them. Values come from our own records (client names are validated at creation) or
+ * from JWT claims, which an identity provider could fill with anything: a value that is not
+ * plain visible ASCII is percent-encoded, so no claim can inject a header line.
+ */
+import type { Principal } from '../pipeline/types.js';
+
+const PLAIN = /^[\x20-\x7e]*$/;
+
+export function headerSafe(value: string): string {
+  return PLAIN.test(value) ? value : encodeURIComponent(value);
+}
+
+/** Flat [name, value, …] list; API Gatekeeper aliases (X-Client-ID, X-Client-Name, X-Route-ID) included. */
+export function identityHeaders(principal: Principal, routeId: string): string[] {
+  const out: string[] = ['x-portcullis-route-id', routeId, 'x-route-id', routeId];
+  if (principal.kind === 'anonymous') return out;
+  if (principal.clientId !== undefined) {
+    const id = headerSafe(principal.clientId);
+    out.push('x-portcullis-client-id', id, 'x-client-id', id);
+  }
+  if (principal.clientName !== undefined) {
+    const name = headerSafe(principal.clientName);
+    out.push('x-portcullis-client-name', name, 'x-client-name', name);
+  }
+  if (principal.keyId !== undefined) out.push('x-portcullis-key-id', principal.keyId);
+  if (principal.userId !== undefined) out.push('x-portcullis-user-id', headerSafe(principal.userId));
+  if (principal.scopes.length > 0) out.push('x-portcullis-scopes', headerSafe(principal.scopes.join(' ')));
+  return out;
+}
+
+/** The query string without the API-key parameter (when the key came from the URL). */
+export function withoutQueryParam(query: string, name: string): string {
+  if (query.length < 2) return query;
+  const kept = query
+    .slice(1)
+    .split('&')
+    .filter((pair) => {
+      const eq = pair.indexOf('=');
+      return (eq === -1 ? pair : pair.slice(0, eq)) !== name;
+    });
+  return kept.length === 0 ? '' : `?${kept.join('&')}`;
+}

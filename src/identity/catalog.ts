@@ -1,0 +1,160 @@
+/**
+ * Everything the request path needs to know about callers, held in memory and refreshed on
+ * configuration change: clients, grants, decrypted HMAC secrets, the JWT verifier, and
+ * caches of API keys and service tokens looked up by hash (positive and negative entries,
+ * bounded, short-lived; cleared on every change so a revocation takes effect at once).
+ * Store faults on a lookup propagate as exceptions: the caller answers 503, never 401.
+ */
+import type { BlockList } from 'node:net';
+import type { Logger } from 'pino';
+import { JwtVerifier } from '../auth/jwt/verifier.js';
+import { parseJwtProviderSpec } from '../auth/jwt/spec.js';
+import type { Clock } from '../core/clock.js';
+import { decryptSecret, type SecretKeys } from '../core/crypto.js';
+import { LruCache } from '../core/lru-cache.js';
+import { compileCidrs } from '../net/client-ip.js';
+import type { ApiKeyRecord, ClientRecord, KeySecretRecord, ServiceTokenRecord, Store } from '../store/types.js';
+
+export interface KeyEntry {
+  readonly key: ApiKeyRecord;
+  readonly secret: KeySecretRecord;
+  /** The key's IP allow-list compiled once; undefined when the key may be used from anywhere. */
+  readonly ipAllow: BlockList | undefined;
+}
+
+interface HmacSecret {
+  secret: string;
+  expiresAt: number | null;
+}
+
+export interface IdentityCatalogOptions {
+  store: Store;
+  keys: SecretKeys;
+  clock: Clock;
+  logger: Logger;
+  cacheTtlMs: number;
+  cacheSize: number;
+  /** Demo credentials served in memory only (never stored). */
+  overlay?: { clients: ClientRecord[]; keys: Array<{ hash: string; entry: Omit<KeyEntry, 'ipAllow'> }>; grants: Array<{ clientId: string; routeId: string; methods: string[] }> };
+}
+
+export class IdentityCatalog {
+  readonly #options: IdentityCatalogOptions;
+  #clients = new Map<string, ClientRecord>();
+  #grants = new Map<string, Map<string, ReadonlySet<string>>>();
+  #hmac = new Map<string, HmacSecret[]>();
+  #jwt: JwtVerifier | undefined;
+  readonly #keyCache: LruCache<string, KeyEntry | null>;
+  readonly #tokenCache: LruCache<string, ServiceTokenRecord | null>;
+  readonly #inflight = new Map<string, Promise<KeyEntry | undefined>>();
+  #generation = 0;
+
+  constructor(options: IdentityCatalogOptions) {
+    this.#options = options;
+    const cache = { maxEntries: options.cacheSize, ttlMs: options.cacheTtlMs, clock: options.clock };
+    this.#keyCache = new LruCache(cache);
+    this.#tokenCache = new LruCache(cache);
+  }
+
+  async refresh(): Promise<void> {
+    const { store, keys, logger, clock, overlay } = this.#options;
+    const [clients, grants, secrets, providers] = await Promise.all([
+      store.clients.list(),
+      store.grants.list(),
+      store.hmacSecrets.list(),
+      store.jwtProviders.list(),
+    ]);
+    const clientMap = new Map<string, ClientRecord>();
+    for (const client of [...(overlay?.clients ?? []), ...clients]) clientMap.set(client.id, client);
+    const grantMap = new Map<string, Map<string, ReadonlySet<string>>>();
+    for (const grant of [...(overlay?.grants ?? []), ...grants]) {
+      let byRoute = grantMap.get(grant.clientId);
+      if (!byRoute) grantMap.set(grant.clientId, (byRoute = new Map()));
+      byRoute.set(grant.routeId, new Set(grant.methods));
+    }
+    const hmac = new Map<string, HmacSecret[]>();
+    for (const record of secrets) {
+      let plain: string;
+      try {
+        plain = decryptSecret(keys, record.ciphertext);
+      } catch {
+        // Undecryptable under this key: skip it (the key fingerprint check makes this rare).
+        logger.error({ client: record.clientId, secret: record.id }, 'HMAC secret cannot be decrypted; ignored');
+        continue;
+      }
+      const list = hmac.get(record.clientId) ?? [];
+      list.push({ secret: plain, expiresAt: record.expiresAt });
+      hmac.set(record.clientId, list);
+    }
+    let jwt: JwtVerifier | undefined;
+    const specs = [];
+    for (const provider of providers) {
+      try {
+        specs.push(parseJwtProviderSpec(provider.spec, `jwt_providers.${provider.id}`));
+      } catch (error) {
+        logger.error({ provider: provider.id, err: error }, 'JWT provider is invalid; ignored');
+      }
+    }
+    if (specs.length > 0) jwt = await JwtVerifier.create(specs, { keys, clock, logger });
+    this.#clients = clientMap;
+    this.#grants = grantMap;
+    this.#hmac = hmac;
+    this.#jwt = jwt;
+    this.#generation++;
+    this.#keyCache.clear();
+    this.#tokenCache.clear();
+  }
+
+  client(id: string): ClientRecord | undefined {
+    return this.#clients.get(id);
+  }
+
+  /** Methods granted to a client on a route ('*' = every method), or undefined. */
+  grant(clientId: string, routeId: string): ReadonlySet<string> | undefined {
+    return this.#grants.get(clientId)?.get(routeId);
+  }
+
+  /** The client's HMAC secrets still valid now (current, and older ones inside their overlap). */
+  hmacSecrets(clientId: string): string[] {
+    const now = this.#options.clock.now();
+    return (this.#hmac.get(clientId) ?? []).filter((s) => s.expiresAt === null || s.expiresAt > now).map((s) => s.secret);
+  }
+
+  get jwt(): JwtVerifier | undefined {
+    return this.#jwt;
+  }
+
+  /** Find a key by the hash of a presented secret. Cached (including misses); store faults throw. */
+  lookupKey(hash: string): Promise<KeyEntry | undefined> | KeyEntry | undefined {
+    const cached = this.#keyCache.lookup(hash);
+    if (cached.hit) return cached.value ?? undefined;
+    const overlay = this.#options.overlay?.keys.find((k) => k.hash === hash);
+    if (overlay) return { ...overlay.entry, ipAllow: undefined };
+    let pending = this.#inflight.get(hash);
+    if (!pending) {
+      const generation = this.#generation;
+      pending = this.#options.store.apiKeys
+        .findByHash(hash)
+        .then((found) => {
+          const entry = found
+            ? { key: found.key, secret: found.secret, ipAllow: found.key.ipAllow.length > 0 ? compileCidrs(found.key.ipAllow) : undefined }
+            : undefined;
+          // A refresh while the query ran may have revoked the key: do not cache a stale answer.
+          if (generation === this.#generation) this.#keyCache.set(hash, entry ?? null);
+          return entry;
+        })
+        .finally(() => this.#inflight.delete(hash));
+      this.#inflight.set(hash, pending);
+    }
+    return pending;
+  }
+
+  async lookupServiceToken(hash: string): Promise<ServiceTokenRecord | undefined> {
+    const cached = this.#tokenCache.lookup(hash);
+    if (cached.hit) return cached.value ?? undefined;
+    const generation = this.#generation;
+    const found = await this.#options.store.serviceTokens.findByHash(hash);
+    if (generation === this.#generation) this.#tokenCache.set(hash, found ?? null);
+    return found;
+  }
+}
