@@ -13,9 +13,9 @@ import { deriveSecretKeys } from './core/crypto.js';
 import { checkKeyFingerprint, loadSecretKey } from './core/secret-key.js';
 import { VERSION } from './core/version.js';
 import { type Demo, startDemo } from './demo/demo.js';
+import { AUTHZ_PATH, createForwardAuth } from './forward-auth/authz.js';
 import { createProxyServer, type Outcome, type ProxyServer } from './gateway/proxy-server.js';
 import { UpstreamPools } from './gateway/upstreams.js';
-import { AUTHZ_PATH, createForwardAuth } from './forward-auth/authz.js';
 import { IdentityCatalog } from './identity/catalog.js';
 import { KeyUsage } from './identity/usage.js';
 import { compileCidrs, createClientIpResolver } from './net/client-ip.js';
@@ -25,13 +25,13 @@ import { authorizeStage } from './pipeline/stages/authorize.js';
 import { budgetStage } from './pipeline/stages/budget.js';
 import { credentialStage } from './pipeline/stages/credentials.js';
 import { routeStage } from './pipeline/stages/route.js';
-import { createVerifyApi, VERIFY_PATH } from './verify/verify-api.js';
 import { RouteCatalog } from './routing/catalog.js';
 import type { RouteSpec } from './routing/spec.js';
 import { openState } from './state/open-state.js';
 import type { HotState } from './state/types.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/types.js';
+import { createVerifyApi, VERIFY_PATH } from './verify/verify-api.js';
 
 export interface AppOptions {
   config: LoadedConfig;
@@ -145,7 +145,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       budgetStage(usage, logger),
     ]);
     const resolveClientIp = createClientIpResolver(settings.trustedProxies, settings.clientIpHeader);
-    const pathOptions = { pathCaseInsensitive: settings.pathCaseInsensitive, pathAllowSemicolons: settings.pathAllowSemicolons };
+    const pathOptions = {
+      pathCaseInsensitive: settings.pathCaseInsensitive,
+      pathAllowSemicolons: settings.pathAllowSemicolons,
+    };
     let forwardAuth: ReturnType<typeof createForwardAuth> | undefined;
     let verifyApi: ReturnType<typeof createVerifyApi> | undefined;
 
@@ -182,7 +185,15 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
           return true;
         }
         if (facts.path === VERIFY_PATH) {
-          verifyApi ??= createVerifyApi({ decide, identity, keys, clock, ...pathOptions, report: context.report, onFault: context.fault });
+          verifyApi ??= createVerifyApi({
+            decide,
+            identity,
+            keys,
+            clock,
+            ...pathOptions,
+            report: context.report,
+            onFault: context.fault,
+          });
           void verifyApi(req, res, facts);
           return true;
         }

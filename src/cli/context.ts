@@ -10,9 +10,9 @@ import { type SettingKey, settingKeys } from '../config/settings.js';
 import { systemClock } from '../core/clock.js';
 import { announceConfigChange } from '../core/config-watcher.js';
 import { deriveSecretKeys, type SecretKeys } from '../core/crypto.js';
-import type { IdentityContext } from '../identity/operations.js';
 import { createLogger } from '../core/logger.js';
 import { checkKeyFingerprint, loadSecretKey } from '../core/secret-key.js';
+import type { IdentityContext } from '../identity/operations.js';
 import { openState } from '../state/open-state.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/types.js';
@@ -52,7 +52,12 @@ export async function withStore<T>(command: Command, fn: (ctx: StoreContext) => 
     await checkKeyFingerprint(store, secret.key);
     const before = await store.configVersion();
     const keys = deriveSecretKeys(secret.key);
-    const identity: IdentityContext = { store, keys, clock: systemClock, keyPrefix: config.settings.keyPrefix };
+    const identity: IdentityContext = {
+      store,
+      keys,
+      clock: systemClock,
+      keyPrefix: config.settings.keyPrefix,
+    };
     const result = await fn({ config, store, keys, identity });
     const after = await store.configVersion();
     if (after !== before && config.settings.redisUrl) {

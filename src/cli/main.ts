@@ -11,12 +11,12 @@ import { ConflictError, NotFoundError } from '../store/errors.js';
 import { registerConfig, registerMigrate } from './commands/admin-db.js';
 import { registerAdmin } from './commands/admin-tokens.js';
 import { registerClients } from './commands/clients.js';
+import { registerDeclarative } from './commands/declarative.js';
 import { registerGrants } from './commands/grants.js';
 import { registerJwt } from './commands/jwt.js';
 import { registerKeys } from './commands/keys.js';
-import { registerSign } from './commands/sign.js';
-import { registerDeclarative } from './commands/declarative.js';
 import { registerRoutes } from './commands/routes.js';
+import { registerSign } from './commands/sign.js';
 import { registerStart } from './commands/start.js';
 import { CliError, EXIT_FAILURE, EXIT_INVALID } from './errors.js';
 

@@ -186,21 +186,25 @@ export const settingDefs = {
     parse: url(['http', 'https']),
   }),
   trustedProxies: def<string[]>({
-    description: 'CIDRs whose forwarding headers are believed (comma-separated); forward-auth callers must be in it',
+    description:
+      'CIDRs whose forwarding headers are believed (comma-separated); forward-auth callers must be in it',
     default: [],
     parse: parseCidrList,
   }),
   clientIpHeader: def<'x-forwarded-for' | 'x-real-ip' | 'cf-connecting-ip' | 'x-original-client-ip'>({
-    description: 'Header a trusted proxy names the client in: x-forwarded-for, x-real-ip, cf-connecting-ip or x-original-client-ip',
+    description:
+      'Header a trusted proxy names the client in: x-forwarded-for, x-real-ip, cf-connecting-ip or x-original-client-ip',
     default: 'x-forwarded-for',
     parse: oneOf(['x-forwarded-for', 'x-real-ip', 'cf-connecting-ip', 'x-original-client-ip'] as const),
   }),
   keyPrefix: def<string>({
-    description: 'Prefix of issued API keys ({prefix}_{env}_…); changing it invalidates no key but new keys use it',
+    description:
+      'Prefix of issued API keys ({prefix}_{env}_…); changing it invalidates no key but new keys use it',
     default: 'pcl',
     parse: (raw) => {
       const s = asString(raw);
-      if (!/^[a-z][a-z0-9]{1,15}$/.test(s)) throw new Error('expected 2-16 lower-case letters or digits, starting with a letter');
+      if (!/^[a-z][a-z0-9]{1,15}$/.test(s))
+        throw new Error('expected 2-16 lower-case letters or digits, starting with a letter');
       return s;
     },
   }),
@@ -209,12 +213,14 @@ export const settingDefs = {
     default: undefined,
     parse: (raw) => {
       const s = optionalString(raw);
-      if (s !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(s)) throw new Error('expected a plain parameter name');
+      if (s !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(s))
+        throw new Error('expected a plain parameter name');
       return s;
     },
   }),
   hmacWindowS: def<number>({
-    description: 'Allowed clock difference for HMAC-signed requests, seconds either way (nonces are kept twice as long)',
+    description:
+      'Allowed clock difference for HMAC-signed requests, seconds either way (nonces are kept twice as long)',
     default: (preset) => (preset === 'strict' ? 60 : 300),
     parse: integer(1, 3600),
   }),

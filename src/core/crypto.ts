@@ -3,7 +3,14 @@
  * directly: HKDF derives one sub-key per purpose, so a key hash can never double as an
  * encryption key (NIST SP 800-108 separation of keys by purpose).
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 export interface SecretKeys {
   /** HMAC key for hashes of API keys and service tokens stored at rest. */
@@ -42,7 +49,9 @@ export function decryptSecret(keys: SecretKeys, encoded: string): string {
   if (raw.length < IV_BYTES + TAG_BYTES) throw new Error('ciphertext too short');
   const decipher = createDecipheriv('aes-256-gcm', keys.encryptionKey, raw.subarray(0, IV_BYTES));
   decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-  return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
+  return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString(
+    'utf8',
+  );
 }
 
 /** Constant-time comparison of two strings; different lengths compare unequal without leaking where. */

@@ -23,12 +23,26 @@ export interface Demo {
   close(): Promise<void>;
 }
 
-export async function startDemo(options: { keyPrefix: string; keys: SecretKeys; clock: Clock }): Promise<Demo> {
+export async function startDemo(options: {
+  keyPrefix: string;
+  keys: SecretKeys;
+  clock: Clock;
+}): Promise<Demo> {
   const upstream = await startExampleUpstream({ host: '127.0.0.1', port: 0 });
   const now = options.clock.now();
   const { key, displayPrefix } = generateApiKey(options.keyPrefix, 'live');
   const identity: Demo['identity'] = {
-    clients: [{ id: 'demo-client', name: 'Demo client', status: 'active', statusReason: null, metadata: {}, createdAt: now, updatedAt: now }],
+    clients: [
+      {
+        id: 'demo-client',
+        name: 'Demo client',
+        status: 'active',
+        statusReason: null,
+        metadata: {},
+        createdAt: now,
+        updatedAt: now,
+      },
+    ],
     grants: [{ clientId: 'demo-client', routeId: 'demo-orders', methods: ['*'] }],
     keys: [
       {
@@ -55,7 +69,13 @@ export async function startDemo(options: { keyPrefix: string; keys: SecretKeys; 
             updatedAt: now,
             lastUsedAt: null,
           },
-          secret: { hash: credentialHash(options.keys, key), keyId: 'key_demo', displayPrefix, createdAt: now, expiresAt: null },
+          secret: {
+            hash: credentialHash(options.keys, key),
+            keyId: 'key_demo',
+            displayPrefix,
+            createdAt: now,
+            expiresAt: null,
+          },
         },
       },
     ],

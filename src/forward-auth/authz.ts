@@ -10,6 +10,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
+import { identityHeaders } from '../gateway/identity-headers.js';
+import { writeDeny } from '../gateway/problem-response.js';
 import { type ClientIpResolver, cidrContains } from '../net/client-ip.js';
 import { normalizeHost } from '../net/host.js';
 import { normalizePath } from '../net/path.js';
@@ -17,8 +19,6 @@ import { splitTarget } from '../net/target.js';
 import { deny } from '../pipeline/decision.js';
 import type { Decide } from '../pipeline/pipeline.js';
 import type { Decision, Deny, RequestFacts } from '../pipeline/types.js';
-import { identityHeaders } from '../gateway/identity-headers.js';
-import { writeDeny } from '../gateway/problem-response.js';
 
 export const AUTHZ_PATH = '/_portcullis/authz';
 
@@ -96,7 +96,11 @@ export function createForwardAuth(options: ForwardAuthOptions) {
   return function handle(req: IncomingMessage, res: ServerResponse, authzFacts: RequestFacts): void {
     const requestId = authzFacts.requestId;
     if (!options.trusted || !cidrContains(options.trusted, authzFacts.peerIp)) {
-      refuse(res, deny('untrusted_proxy', 'forward-auth requests are accepted from trusted proxies only'), requestId);
+      refuse(
+        res,
+        deny('untrusted_proxy', 'forward-auth requests are accepted from trusted proxies only'),
+        requestId,
+      );
       return;
     }
     const original = originalRequest(req, authzFacts);

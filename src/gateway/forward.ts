@@ -46,7 +46,11 @@ function classify(error: unknown): ErrorCode {
 /** The query forwarded upstream: unchanged, unless it carried the API key that was checked. */
 export function upstreamQuery(facts: RequestFacts, decision: Allow): string {
   const credential = decision.credential;
-  if (credential?.kind === 'api_key' && credential.from === 'query' && decision.match.route.spec.keep_credential !== true) {
+  if (
+    credential?.kind === 'api_key' &&
+    credential.from === 'query' &&
+    decision.match.route.spec.keep_credential !== true
+  ) {
     return withoutQueryParam(facts.query, credential.param);
   }
   return facts.query;

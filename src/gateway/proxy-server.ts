@@ -14,8 +14,8 @@ import type { Decide } from '../pipeline/pipeline.js';
 import type { Decision, Deny, RequestFacts } from '../pipeline/types.js';
 import { createForwarder, type ForwardResult } from './forward.js';
 import { writeDeny, writeRawProblem } from './problem-response.js';
-import { type FactsOptions, readFacts } from './request-facts.js';
 import { readRequestBody } from './read-body.js';
+import { type FactsOptions, readFacts } from './request-facts.js';
 import { requestIdFor } from './request-id.js';
 import type { UpstreamPools } from './upstreams.js';
 import { relayUpgrade } from './websocket.js';
@@ -45,7 +45,12 @@ export interface ReservedContext {
 }
 
 /** Handler for paths under the reserved prefix; return false to answer 404. */
-export type ReservedHandler = (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, context: ReservedContext) => boolean;
+export type ReservedHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  facts: RequestFacts,
+  context: ReservedContext,
+) => boolean;
 
 export interface ProxyServerOptions {
   decide: Decide;

@@ -7,13 +7,19 @@
  */
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
+import { type JwtProviderSpec, parseJwtProviderSpec } from '../auth/jwt/spec.js';
 import { JwtVerifier } from '../auth/jwt/verifier.js';
-import { parseJwtProviderSpec } from '../auth/jwt/spec.js';
 import type { Clock } from '../core/clock.js';
 import { decryptSecret, type SecretKeys } from '../core/crypto.js';
 import { LruCache } from '../core/lru-cache.js';
 import { compileCidrs } from '../net/client-ip.js';
-import type { ApiKeyRecord, ClientRecord, KeySecretRecord, ServiceTokenRecord, Store } from '../store/types.js';
+import type {
+  ApiKeyRecord,
+  ClientRecord,
+  KeySecretRecord,
+  ServiceTokenRecord,
+  Store,
+} from '../store/types.js';
 
 export interface KeyEntry {
   readonly key: ApiKeyRecord;
@@ -35,7 +41,46 @@ export interface IdentityCatalogOptions {
   cacheTtlMs: number;
   cacheSize: number;
   /** Demo credentials served in memory only (never stored). */
-  overlay?: { clients: ClientRecord[]; keys: Array<{ hash: string; entry: Omit<KeyEntry, 'ipAllow'> }>; grants: Array<{ clientId: string; routeId: string; methods: string[] }> };
+  overlay?: {
+    clients: ClientRecord[];
+    keys: Array<{ hash: string; entry: Omit<KeyEntry, 'ipAllow'> }>;
+    grants: Array<{ clientId: string; routeId: string; methods: string[] }>;
+  };
+}
+
+/**
+ * Build the verifier from every usable provider. `JwtVerifier.create` refuses a set with any
+ * unusable provider as a whole; one bad provider must not disable the others, so on failure
+ * each is tried alone and only the usable ones are kept.
+ */
+async function createVerifier(
+  specs: JwtProviderSpec[],
+  options: { keys: SecretKeys; clock: Clock; logger: Logger },
+): Promise<JwtVerifier | undefined> {
+  try {
+    return await JwtVerifier.create(specs, options);
+  } catch {
+    const usable: JwtProviderSpec[] = [];
+    for (const spec of specs) {
+      try {
+        await JwtVerifier.create([spec], options);
+        usable.push(spec);
+      } catch (error) {
+        options.logger.error({ provider: spec.id, err: error }, 'JWT provider cannot be used; ignored');
+      }
+    }
+    if (usable.length === 0) return undefined;
+    try {
+      return await JwtVerifier.create(usable, options);
+    } catch (error) {
+      // Individually fine but conflicting together (e.g. two providers for one issuer).
+      options.logger.error(
+        { err: error },
+        'JWT providers conflict; JWT authentication is disabled until fixed',
+      );
+      return undefined;
+    }
+  }
 }
 
 export class IdentityCatalog {
@@ -69,7 +114,10 @@ export class IdentityCatalog {
     const grantMap = new Map<string, Map<string, ReadonlySet<string>>>();
     for (const grant of [...(overlay?.grants ?? []), ...grants]) {
       let byRoute = grantMap.get(grant.clientId);
-      if (!byRoute) grantMap.set(grant.clientId, (byRoute = new Map()));
+      if (!byRoute) {
+        byRoute = new Map();
+        grantMap.set(grant.clientId, byRoute);
+      }
       byRoute.set(grant.routeId, new Set(grant.methods));
     }
     const hmac = new Map<string, HmacSecret[]>();
@@ -79,7 +127,10 @@ export class IdentityCatalog {
         plain = decryptSecret(keys, record.ciphertext);
       } catch {
         // Undecryptable under this key: skip it (the key fingerprint check makes this rare).
-        logger.error({ client: record.clientId, secret: record.id }, 'HMAC secret cannot be decrypted; ignored');
+        logger.error(
+          { client: record.clientId, secret: record.id },
+          'HMAC secret cannot be decrypted; ignored',
+        );
         continue;
       }
       const list = hmac.get(record.clientId) ?? [];
@@ -95,7 +146,7 @@ export class IdentityCatalog {
         logger.error({ provider: provider.id, err: error }, 'JWT provider is invalid; ignored');
       }
     }
-    if (specs.length > 0) jwt = await JwtVerifier.create(specs, { keys, clock, logger });
+    if (specs.length > 0) jwt = await createVerifier(specs, { keys, clock, logger });
     this.#clients = clientMap;
     this.#grants = grantMap;
     this.#hmac = hmac;
@@ -117,7 +168,9 @@ export class IdentityCatalog {
   /** The client's HMAC secrets still valid now (current, and older ones inside their overlap). */
   hmacSecrets(clientId: string): string[] {
     const now = this.#options.clock.now();
-    return (this.#hmac.get(clientId) ?? []).filter((s) => s.expiresAt === null || s.expiresAt > now).map((s) => s.secret);
+    return (this.#hmac.get(clientId) ?? [])
+      .filter((s) => s.expiresAt === null || s.expiresAt > now)
+      .map((s) => s.secret);
   }
 
   get jwt(): JwtVerifier | undefined {
@@ -137,7 +190,11 @@ export class IdentityCatalog {
         .findByHash(hash)
         .then((found) => {
           const entry = found
-            ? { key: found.key, secret: found.secret, ipAllow: found.key.ipAllow.length > 0 ? compileCidrs(found.key.ipAllow) : undefined }
+            ? {
+                key: found.key,
+                secret: found.secret,
+                ipAllow: found.key.ipAllow.length > 0 ? compileCidrs(found.key.ipAllow) : undefined,
+              }
             : undefined;
           // A refresh while the query ran may have revoked the key: do not cache a stale answer.
           if (generation === this.#generation) this.#keyCache.set(hash, entry ?? null);

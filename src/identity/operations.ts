@@ -6,10 +6,10 @@
  */
 import { generateApiKey } from '../auth/api-key/format.js';
 import { generateServiceToken } from '../auth/service-token.js';
+import { parseCidrList } from '../config/settings.js';
 import type { Clock } from '../core/clock.js';
 import { credentialHash, encryptSecret, randomBase62, type SecretKeys } from '../core/crypto.js';
 import { SpecError } from '../core/spec-error.js';
-import { parseCidrList } from '../config/settings.js';
 import type {
   ApiKeyRecord,
   BindingMode,
@@ -34,7 +34,8 @@ function invalid(path: string, message: string): never {
 }
 
 export function checkId(id: string, what = 'id'): string {
-  if (!ID_PATTERN.test(id)) invalid(what, 'must be 1-64 characters: a-z, 0-9, "_", "." or "-", starting with a letter or digit');
+  if (!ID_PATTERN.test(id))
+    invalid(what, 'must be 1-64 characters: a-z, 0-9, "_", "." or "-", starting with a letter or digit');
   return id;
 }
 
@@ -47,14 +48,18 @@ export function checkName(name: string, what = 'name'): string {
 }
 
 export function checkScopes(scopes: readonly string[]): string[] {
-  for (const scope of scopes) if (!SCOPE_PATTERN.test(scope)) invalid('scopes', `"${scope}" is not a valid scope (visible characters, no spaces)`);
+  for (const scope of scopes)
+    if (!SCOPE_PATTERN.test(scope))
+      invalid('scopes', `"${scope}" is not a valid scope (visible characters, no spaces)`);
   return [...new Set(scopes)];
 }
 
 export function checkMetadata(metadata: Record<string, string>): Record<string, string> {
   for (const [key, value] of Object.entries(metadata)) {
-    if (!METADATA_KEY.test(key)) invalid(`metadata.${key}`, 'keys are 1-64 characters: letters, digits, "_", "." or "-"');
-    if (value.length > 1000 || /[\r\n]/.test(value)) invalid(`metadata.${key}`, 'values are at most 1000 characters without line breaks');
+    if (!METADATA_KEY.test(key))
+      invalid(`metadata.${key}`, 'keys are 1-64 characters: letters, digits, "_", "." or "-"');
+    if (value.length > 1000 || /[\r\n]/.test(value))
+      invalid(`metadata.${key}`, 'values are at most 1000 characters without line breaks');
   }
   return metadata;
 }
@@ -118,7 +123,11 @@ export async function createKey(ctx: IdentityContext, input: CreateKeyInput): Pr
   if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= ctx.clock.now()) {
     invalid('expires', 'must be in the future');
   }
-  if (input.usesBudget !== undefined && input.usesBudget !== null && (!Number.isSafeInteger(input.usesBudget) || input.usesBudget < 0)) {
+  if (
+    input.usesBudget !== undefined &&
+    input.usesBudget !== null &&
+    (!Number.isSafeInteger(input.usesBudget) || input.usesBudget < 0)
+  ) {
     invalid('uses', 'must be a whole number ≥ 0');
   }
   const { key, displayPrefix } = generateApiKey(ctx.keyPrefix, input.environment);
@@ -157,7 +166,11 @@ export async function rotateKey(
 }
 
 export async function revokeKey(ctx: IdentityContext, keyId: string, reason: string): Promise<ApiKeyRecord> {
-  return ctx.store.apiKeys.update(keyId, { status: 'revoked', revokedReason: checkName(reason, 'reason'), revokedAt: ctx.clock.now() });
+  return ctx.store.apiKeys.update(keyId, {
+    status: 'revoked',
+    revokedReason: checkName(reason, 'reason'),
+    revokedAt: ctx.clock.now(),
+  });
 }
 
 /** Issue a new HMAC secret for a client; older ones stay valid for the overlap. */
@@ -171,7 +184,10 @@ export async function issueHmacSecret(
   const secret = randomBase62(43);
   const id = `hsec_${randomBase62(12)}`;
   const previousExpireAt = ctx.clock.now() + overlapMs;
-  await ctx.store.hmacSecrets.add({ id, clientId, ciphertext: encryptSecret(ctx.keys, secret) }, previousExpireAt);
+  await ctx.store.hmacSecrets.add(
+    { id, clientId, ciphertext: encryptSecret(ctx.keys, secret) },
+    previousExpireAt,
+  );
   return { id, secret, previousExpireAt };
 }
 
@@ -192,7 +208,10 @@ export async function createServiceToken(
 }
 
 /** The safe view of a key for lists and exports: never a secret or a hash. */
-export function publicKeyView(record: ApiKeyRecord, secrets: ReadonlyArray<{ displayPrefix: string; createdAt: number; expiresAt: number | null }> = []) {
+export function publicKeyView(
+  record: ApiKeyRecord,
+  secrets: ReadonlyArray<{ displayPrefix: string; createdAt: number; expiresAt: number | null }> = [],
+) {
   return {
     id: record.id,
     client: record.clientId,

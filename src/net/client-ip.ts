@@ -11,7 +11,10 @@ import { normalizeIp } from './ip.js';
 
 export type ClientIpHeader = 'x-forwarded-for' | 'x-real-ip' | 'cf-connecting-ip' | 'x-original-client-ip';
 
-export type ClientIpResolver = (peerIp: string, headers: Readonly<Record<string, string | string[] | undefined>>) => string;
+export type ClientIpResolver = (
+  peerIp: string,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+) => string;
 
 /** Compile CIDRs into a BlockList once (no per-request parsing). */
 export function compileCidrs(cidrs: readonly string[]): BlockList {
@@ -43,7 +46,10 @@ function entryIp(entry: string): string | undefined {
   return normalizeIp(value);
 }
 
-export function createClientIpResolver(trustedProxies: readonly string[], header: ClientIpHeader): ClientIpResolver {
+export function createClientIpResolver(
+  trustedProxies: readonly string[],
+  header: ClientIpHeader,
+): ClientIpResolver {
   if (trustedProxies.length === 0) return (peerIp) => peerIp;
   const trusted = compileCidrs(trustedProxies);
   return (peerIp, headers) => {

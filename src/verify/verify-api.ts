@@ -69,16 +69,20 @@ function readJson(req: IncomingMessage): Promise<unknown | 'too_large' | 'invali
 }
 
 function validate(body: unknown): VerifyRequest | string {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'the body must be a JSON object';
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return 'the body must be a JSON object';
   for (const [field, value] of Object.entries(body)) {
     if (!FIELDS.has(field)) return `unknown field "${field}"`;
     if (typeof value !== 'string') return `field "${field}" must be a string`;
   }
   const request = body as VerifyRequest;
-  if ((request.key === undefined) === (request.authorization === undefined)) return 'give exactly one of "key" or "authorization"';
-  if (request.method !== undefined && !/^[A-Z]{1,16}$/.test(request.method)) return 'field "method" must be an upper-case HTTP method';
+  if ((request.key === undefined) === (request.authorization === undefined))
+    return 'give exactly one of "key" or "authorization"';
+  if (request.method !== undefined && !/^[A-Z]{1,16}$/.test(request.method))
+    return 'field "method" must be an upper-case HTTP method';
   if (request.path !== undefined && !request.path.startsWith('/')) return 'field "path" must start with "/"';
-  if (request.ip !== undefined && normalizeIp(request.ip) === undefined) return 'field "ip" is not an IP address';
+  if (request.ip !== undefined && normalizeIp(request.ip) === undefined)
+    return 'field "ip" is not an IP address';
   return request;
 }
 
@@ -101,7 +105,10 @@ export function createVerifyApi(options: VerifyApiOptions) {
     const body = {
       valid: decision.kind === 'allow',
       code: decision.kind === 'allow' ? 'valid' : decision.code,
-      client: principal?.clientId !== undefined ? { id: principal.clientId, name: principal.clientName ?? null } : null,
+      client:
+        principal?.clientId !== undefined
+          ? { id: principal.clientId, name: principal.clientName ?? null }
+          : null,
       keyId: principal?.keyId ?? null,
       userId: principal?.userId ?? null,
       environment: principal?.environment ?? null,
@@ -122,7 +129,11 @@ export function createVerifyApi(options: VerifyApiOptions) {
     report(facts, decision, decision.kind === 'allow' ? 200 : decision.status);
   };
 
-  return async function handle(req: IncomingMessage, res: ServerResponse, callFacts: RequestFacts): Promise<void> {
+  return async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    callFacts: RequestFacts,
+  ): Promise<void> {
     const requestId = callFacts.requestId;
     if (req.method !== 'POST') {
       problem(res, deny('method_not_allowed', 'use POST', [['allow', 'POST']]), requestId);
@@ -167,11 +178,20 @@ export function createVerifyApi(options: VerifyApiOptions) {
       allowSemicolons: options.pathAllowSemicolons,
     });
     if (!host.ok || !path.ok) {
-      problem(res, deny('bad_request', !host.ok ? 'field "host" is not a valid host' : 'field "path" is not a valid path'), requestId);
+      problem(
+        res,
+        deny(
+          'bad_request',
+          !host.ok ? 'field "host" is not a valid host' : 'field "path" is not a valid path',
+        ),
+        requestId,
+      );
       return;
     }
     const rawHeaders =
-      request.key !== undefined ? ['x-api-key', request.key] : ['authorization', request.authorization as string];
+      request.key !== undefined
+        ? ['x-api-key', request.key]
+        : ['authorization', request.authorization as string];
     const facts: RequestFacts = {
       requestId,
       door: 'verify',

@@ -47,7 +47,8 @@ interface KeySet {
   readonly all: readonly Jwk[];
 }
 
-export type JwksLookup = { ok: true; key: CryptoKey } | { ok: false; reason: string };
+/** `unavailable`: no key set could be fetched at all — a dependency fault, not a bad token. */
+export type JwksLookup = { ok: true; key: CryptoKey } | { ok: false; reason: string; unavailable?: true };
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
 
@@ -66,12 +67,12 @@ export const fetchJwksDocument: JwksFetch = async (url, { timeoutMs, maxBytes })
     headers: { accept: 'application/jwk-set+json, application/json' },
   });
   if (res.statusCode !== 200) {
-    res.body.destroy();
+    discard(res.body);
     throw new Error(`JWKS endpoint answered HTTP ${res.statusCode}`);
   }
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
-    res.body.destroy();
+    discard(res.body);
     throw new Error(`JWKS document is larger than ${maxBytes} bytes`);
   }
   const chunks: Buffer[] = [];
@@ -79,13 +80,19 @@ export const fetchJwksDocument: JwksFetch = async (url, { timeoutMs, maxBytes })
   for await (const chunk of res.body) {
     size += (chunk as Buffer).length;
     if (size > maxBytes) {
-      res.body.destroy();
+      discard(res.body);
       throw new Error(`JWKS document is larger than ${maxBytes} bytes`);
     }
     chunks.push(chunk as Buffer);
   }
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
 };
+
+/** Drop a response body; undici reports a destroyed body as an 'error' that nobody else awaits. */
+function discard(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => {});
+  body.destroy();
+}
 
 export class JwksCache {
   readonly url: string;
@@ -117,7 +124,11 @@ export class JwksCache {
     if (this.#set === undefined) {
       await (this.#inflight ?? (this.#mayFetch() ? this.#refresh() : undefined));
       if (this.#set === undefined)
-        return { ok: false, reason: 'no JWKS key set available (fetch failed or cooling down)' };
+        return {
+          ok: false,
+          reason: 'no JWKS key set available (fetch failed or cooling down)',
+          unavailable: true,
+        };
     } else if (this.#clock.monotonic() - this.#fetchedAt >= this.#ttlMs && this.#inflight === undefined) {
       // Stale-while-revalidate: answer from the current set, refresh in the background.
       if (this.#mayFetch()) void this.#refresh();
@@ -133,8 +144,7 @@ export class JwksCache {
       }
     }
     if (found === 'none') return { ok: false, reason: 'no JWKS key matches the token kid and alg' };
-    if (found === 'ambiguous')
-      return { ok: false, reason: 'several JWKS keys match a token without a usable kid' };
+    if (found === 'ambiguous') return { ok: false, reason: 'several JWKS keys match the token kid and alg' };
     try {
       return { ok: true, key: await this.#import(found, alg) };
     } catch {

@@ -139,8 +139,8 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'
 const SEALED_SECRET_PATTERN = /^[A-Za-z0-9+/]+={0,2}$/;
 /** AES-GCM iv (12) + tag (16) in front of the ciphertext (core/crypto.ts). */
 const SEAL_OVERHEAD_BYTES = 12 + 16;
-/** Sealed plaintext is base64 (sealHsSecret), and base64 of 32 bytes is 44 characters. */
-const MIN_SEALED_SECRET_CHARS = 44;
+/** Sealed plaintext is "hs1:" + base64 (sealHsSecret); base64 of 32 bytes is 44 characters. */
+const MIN_SEALED_SECRET_CHARS = 4 + 44;
 
 /** Validate and canonicalize one provider. Throws SpecError listing every problem found. */
 export function parseJwtProviderSpec(input: unknown, at = 'jwt_provider'): JwtProviderSpec {
@@ -424,16 +424,25 @@ export function hsSecretFromInput(
   return bytes;
 }
 
+/**
+ * Tag of the sealed plaintext: `hs1:` + base64 of the secret bytes. The tag makes a value sealed
+ * some other way (e.g. encryptSecret of the raw text) fail loudly instead of decoding to other bytes.
+ */
+const SEALED_TAG = 'hs1:';
+
 /** Seal a secret for `secret_encrypted` (AES-256-GCM under the secret key; binary-safe). */
 export function sealHsSecret(keys: SecretKeys, secret: Buffer): string {
-  return encryptSecret(keys, secret.toString('base64'));
+  return encryptSecret(keys, SEALED_TAG + secret.toString('base64'));
 }
 
-/** Open a `secret_encrypted` value. Throws when it was altered or sealed under another key. */
+/** Open a `secret_encrypted` value. Throws when it was altered, sealed under another key or not by sealHsSecret. */
 export function openHsSecret(keys: SecretKeys, sealed: string): Buffer {
-  const encoded = decryptSecret(keys, sealed);
+  const plaintext = decryptSecret(keys, sealed);
+  const encoded = plaintext.startsWith(SEALED_TAG) ? plaintext.slice(SEALED_TAG.length) : '';
   const secret = Buffer.from(encoded, 'base64');
-  if (secret.toString('base64') !== encoded) throw new Error('sealed value was not produced by sealHsSecret');
+  if (encoded === '' || secret.toString('base64') !== encoded) {
+    throw new Error('sealed value was not produced by sealHsSecret');
+  }
   return secret;
 }
 

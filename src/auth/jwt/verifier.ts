@@ -42,7 +42,8 @@ export type JwtOutcome =
     }
   | {
       ok: false;
-      code: 'invalid_credentials';
+      /** `key_set_unavailable`: the provider's JWKS could never be fetched — a fault (503), not a verdict. */
+      code: 'invalid_credentials' | 'key_set_unavailable';
       /** Client-safe: "invalid token", "token expired" or "token not yet valid". */
       detail: string;
       /** Internal, for logs. */
@@ -79,7 +80,13 @@ interface CompiledProvider {
 }
 
 /** A refusal raised inside jose's key callback and turned back into an outcome. */
-class Refusal extends Error {}
+class Refusal extends Error {
+  readonly unavailable: boolean;
+  constructor(message: string, unavailable = false) {
+    super(message);
+    this.unavailable = unavailable;
+  }
+}
 
 export class JwtVerifier {
   #byIssuer: ReadonlyMap<string, CompiledProvider>;
@@ -106,7 +113,8 @@ export class JwtVerifier {
     const ids = new Set<string>();
     let withoutIssuer = 0;
     for (const [i, raw] of specs.entries()) {
-      const at = `jwt_providers.${i}`;
+      const rawId = (raw as { id?: unknown } | null)?.id;
+      const at = `jwt_providers.${typeof rawId === 'string' ? rawId : i}`;
       let spec: JwtProviderSpec;
       try {
         spec = parseJwtProviderSpec(raw, at);
@@ -237,7 +245,7 @@ async function compileProvider(
       const kidProblem = checkKid(header.kid);
       if (kidProblem) throw new Refusal(kidProblem);
       const found = await cache.keyFor(header.kid as string | undefined, header.alg as JwtAlgorithm);
-      if (!found.ok) throw new Refusal(found.reason);
+      if (!found.ok) throw new Refusal(found.reason, found.unavailable === true);
       return found.key;
     };
   } else {
@@ -274,7 +282,8 @@ async function staticKeys(
       throw new SpecError([
         {
           path: `${at}.secret_encrypted`,
-          message: 'cannot be opened with this PORTCULLIS_SECRET_KEY (altered, or sealed under another key)',
+          message:
+            'cannot be opened with this PORTCULLIS_SECRET_KEY (altered, sealed under another key, or not sealed by portcullis)',
         },
       ]);
     }
@@ -353,12 +362,18 @@ function refuse(reason: string, detail = 'invalid token'): JwtOutcome {
 
 /** Map a failure to a fixed client-safe detail; jose's messages name the claim, never its value. */
 function classify(err: unknown): JwtOutcome {
-  if (err instanceof Refusal) return refuse(err.message);
+  if (err instanceof Refusal) {
+    return err.unavailable
+      ? { ok: false, code: 'key_set_unavailable', detail: 'token keys are unavailable', reason: err.message }
+      : refuse(err.message);
+  }
   if (err instanceof errors.JWTExpired) return refuse(`${err.code}: ${err.message}`, 'token expired');
   if (err instanceof errors.JWTClaimValidationFailed) {
     const early = (err.claim === 'nbf' || err.claim === 'iat') && err.reason === 'check_failed';
     return refuse(`${err.code}: ${err.message}`, early ? 'token not yet valid' : 'invalid token');
   }
+  // jose quotes the token's own `crit` entry in this message; keep token text out of logs.
+  if (err instanceof errors.JOSENotSupported) return refuse(`${err.code}: unsupported crit extension`);
   if (err instanceof errors.JOSEError) return refuse(`${err.code}: ${err.message}`);
   return refuse(`verification failed: ${err instanceof Error ? err.message : 'unknown error'}`);
 }

@@ -31,15 +31,23 @@ export function registerAdmin(program: Command): void {
     .option('--name <name>', 'what it is for', 'service token')
     .option('--expires <when>', 'duration (90d) or ISO date; default never')
     .option('--json', 'print JSON')
-    .action(async (flags: { role: string; name: string; expires?: string; json?: boolean }, command: Command) => {
-      const role = oneOfOption('--role', flags.role, ['verifier', 'viewer', 'admin'] as const);
-      await withStore(command, async ({ identity }) => {
-        const expiresAt = flags.expires === undefined ? null : parseExpiry('--expires', flags.expires, identity.clock.now());
-        const { record, token } = await createServiceToken(identity, { name: flags.name, role, expiresAt });
-        if (flags.json) printJson({ ...view(record), token });
-        else process.stdout.write(`service token ${record.id} (role ${role}; shown once, store it now):\n\n  ${token}\n\n`);
-      });
-    });
+    .action(
+      async (flags: { role: string; name: string; expires?: string; json?: boolean }, command: Command) => {
+        const role = oneOfOption('--role', flags.role, ['verifier', 'viewer', 'admin'] as const);
+        await withStore(command, async ({ identity }) => {
+          const expiresAt =
+            flags.expires === undefined
+              ? null
+              : parseExpiry('--expires', flags.expires, identity.clock.now());
+          const { record, token } = await createServiceToken(identity, { name: flags.name, role, expiresAt });
+          if (flags.json) printJson({ ...view(record), token });
+          else
+            process.stdout.write(
+              `service token ${record.id} (role ${role}; shown once, store it now):\n\n  ${token}\n\n`,
+            );
+        });
+      },
+    );
 
   tokens
     .command('list')
@@ -48,7 +56,17 @@ export function registerAdmin(program: Command): void {
       await withStore(command, async ({ store }) => {
         const all = (await store.serviceTokens.list()).map(view);
         if (flags.json) printJson(all);
-        else printTable(all.map((t) => ({ id: t.id, name: t.name, role: t.role, prefix: `${t.prefix}…`, revoked: t.revokedAt ?? '-' })), ['id', 'name', 'role', 'prefix', 'revoked']);
+        else
+          printTable(
+            all.map((t) => ({
+              id: t.id,
+              name: t.name,
+              role: t.role,
+              prefix: `${t.prefix}…`,
+              revoked: t.revokedAt ?? '-',
+            })),
+            ['id', 'name', 'role', 'prefix', 'revoked'],
+          );
       });
     });
 
@@ -58,7 +76,8 @@ export function registerAdmin(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
       await withStore(command, async ({ store }) => {
-        if (!(await store.serviceTokens.revoke(id))) throw new CliError('not_found', `service token ${id} not found or already revoked`);
+        if (!(await store.serviceTokens.revoke(id)))
+          throw new CliError('not_found', `service token ${id} not found or already revoked`);
         if (flags.json) printJson({ id, revoked: true });
         else process.stdout.write(`service token ${id} revoked\n`);
       });

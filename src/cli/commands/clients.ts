@@ -1,6 +1,6 @@
 /** `portcullis clients add|list|show|update|suspend|revoke|remove|hmac-secret` */
 import type { Command } from 'commander';
-import { checkName, checkMetadata, createClient, issueHmacSecret } from '../../identity/operations.js';
+import { checkMetadata, checkName, createClient, issueHmacSecret } from '../../identity/operations.js';
 import { NotFoundError } from '../../store/errors.js';
 import type { ClientRecord } from '../../store/types.js';
 import { withStore } from '../context.js';
@@ -29,13 +29,19 @@ export function registerClients(program: Command): void {
     .option('--id <id>', 'id (default: derived from the name)')
     .option('--meta <key=value>', 'metadata, repeatable', collect)
     .option('--json', 'print JSON')
-    .action(async (flags: { name: string; id?: string; meta?: string[]; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ identity }) => {
-        const client = await createClient(identity, { name: flags.name, id: flags.id, metadata: parsePairs('--meta', flags.meta) });
-        if (flags.json) printJson(view(client));
-        else process.stdout.write(`client ${client.id} added\n`);
-      });
-    });
+    .action(
+      async (flags: { name: string; id?: string; meta?: string[]; json?: boolean }, command: Command) => {
+        await withStore(command, async ({ identity }) => {
+          const client = await createClient(identity, {
+            name: flags.name,
+            id: flags.id,
+            metadata: parsePairs('--meta', flags.meta),
+          });
+          if (flags.json) printJson(view(client));
+          else process.stdout.write(`client ${client.id} added\n`);
+        });
+      },
+    );
 
   clients
     .command('list')
@@ -45,7 +51,11 @@ export function registerClients(program: Command): void {
       await withStore(command, async ({ store }) => {
         const all = await store.clients.list();
         if (flags.json) printJson(all.map(view));
-        else printTable(all.map((c) => ({ id: c.id, name: c.name, status: c.status, created: iso(c.createdAt) })), ['id', 'name', 'status', 'created']);
+        else
+          printTable(
+            all.map((c) => ({ id: c.id, name: c.name, status: c.status, created: iso(c.createdAt) })),
+            ['id', 'name', 'status', 'created'],
+          );
       });
     });
 
@@ -67,7 +77,11 @@ export function registerClients(program: Command): void {
           ...view(client),
           keys: keys.map((k) => ({ id: k.id, name: k.name, environment: k.environment, status: k.status })),
           grants: grants.map((g) => ({ route: g.routeId, methods: g.methods })),
-          hmacSecrets: secrets.map((s) => ({ id: s.id, createdAt: iso(s.createdAt), expiresAt: s.expiresAt === null ? null : iso(s.expiresAt) })),
+          hmacSecrets: secrets.map((s) => ({
+            id: s.id,
+            createdAt: iso(s.createdAt),
+            expiresAt: s.expiresAt === null ? null : iso(s.expiresAt),
+          })),
         };
         if (flags.json) printJson(shown);
         else process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
@@ -81,16 +95,20 @@ export function registerClients(program: Command): void {
     .option('--name <name>', 'new name')
     .option('--meta <key=value>', 'replace metadata, repeatable', collect)
     .option('--json', 'print JSON')
-    .action(async (id: string, flags: { name?: string; meta?: string[]; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const client = await store.clients.update(id, {
-          ...(flags.name !== undefined ? { name: checkName(flags.name) } : {}),
-          ...(flags.meta !== undefined ? { metadata: checkMetadata(parsePairs('--meta', flags.meta)) } : {}),
+    .action(
+      async (id: string, flags: { name?: string; meta?: string[]; json?: boolean }, command: Command) => {
+        await withStore(command, async ({ store }) => {
+          const client = await store.clients.update(id, {
+            ...(flags.name !== undefined ? { name: checkName(flags.name) } : {}),
+            ...(flags.meta !== undefined
+              ? { metadata: checkMetadata(parsePairs('--meta', flags.meta)) }
+              : {}),
+          });
+          if (flags.json) printJson(view(client));
+          else process.stdout.write(`client ${id} updated\n`);
         });
-        if (flags.json) printJson(view(client));
-        else process.stdout.write(`client ${id} updated\n`);
-      });
-    });
+      },
+    );
 
   for (const [verb, status] of [
     ['suspend', 'suspended'],
@@ -99,7 +117,9 @@ export function registerClients(program: Command): void {
   ] as const) {
     clients
       .command(verb)
-      .description(`${verb} a client${status === 'active' ? ' (lift a suspension)' : ': its requests are refused with 403'}`)
+      .description(
+        `${verb} a client${status === 'active' ? ' (lift a suspension)' : ': its requests are refused with 403'}`,
+      )
       .argument('<id>')
       .option('--reason <text>', 'why (kept for admins, never shown to callers)')
       .option('--json', 'print JSON')
@@ -107,7 +127,12 @@ export function registerClients(program: Command): void {
         await withStore(command, async ({ store }) => {
           const client = await store.clients.update(id, {
             status,
-            statusReason: status === 'active' ? null : flags.reason === undefined ? null : checkName(flags.reason, 'reason'),
+            statusReason:
+              status === 'active'
+                ? null
+                : flags.reason === undefined
+                  ? null
+                  : checkName(flags.reason, 'reason'),
           });
           if (flags.json) printJson(view(client));
           else process.stdout.write(`client ${id} ${status}\n`);
@@ -138,11 +163,20 @@ export function registerClients(program: Command): void {
       const overlap = parseDuration('--overlap', flags.overlap);
       await withStore(command, async ({ identity }) => {
         const issued = await issueHmacSecret(identity, flags.client, overlap);
-        const result = { client: flags.client, id: issued.id, secret: issued.secret, previousSecretsExpireAt: iso(issued.previousExpireAt) };
+        const result = {
+          client: flags.client,
+          id: issued.id,
+          secret: issued.secret,
+          previousSecretsExpireAt: iso(issued.previousExpireAt),
+        };
         if (flags.json) printJson(result);
         else {
-          process.stdout.write(`HMAC secret for ${flags.client} (shown once, store it now):\n\n  ${issued.secret}\n\n`);
-          process.stdout.write(`older secrets of this client stay valid until ${result.previousSecretsExpireAt}\n`);
+          process.stdout.write(
+            `HMAC secret for ${flags.client} (shown once, store it now):\n\n  ${issued.secret}\n\n`,
+          );
+          process.stdout.write(
+            `older secrets of this client stay valid until ${result.previousSecretsExpireAt}\n`,
+          );
         }
       });
     });

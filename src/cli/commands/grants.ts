@@ -16,20 +16,27 @@ export function registerGrants(program: Command): void {
     .requiredOption('--route <id>')
     .option('--methods <list>', 'comma-separated methods, or * for all the route serves', '*')
     .option('--json', 'print JSON')
-    .action(async (flags: { client: string; route: string; methods: string; json?: boolean }, command: Command) => {
-      const methods = (parseList(flags.methods) ?? []).map((m) => m.toUpperCase());
-      if (methods.length === 0 || !methods.every((m) => m === '*' || /^[A-Z]{1,16}$/.test(m))) {
-        throw new CliError('invalid_input', '--methods expects a comma-separated list of methods or *', 2);
-      }
-      await withStore(command, async ({ store }) => {
-        if (!(await store.routes.get(checkId(flags.route, 'route')))) {
-          process.stderr.write(`warning: route ${flags.route} does not exist (yet); the grant applies once it does\n`);
+    .action(
+      async (flags: { client: string; route: string; methods: string; json?: boolean }, command: Command) => {
+        const methods = (parseList(flags.methods) ?? []).map((m) => m.toUpperCase());
+        if (methods.length === 0 || !methods.every((m) => m === '*' || /^[A-Z]{1,16}$/.test(m))) {
+          throw new CliError('invalid_input', '--methods expects a comma-separated list of methods or *', 2);
         }
-        const grant = await store.grants.upsert({ clientId: flags.client, routeId: flags.route, methods });
-        if (flags.json) printJson({ client: grant.clientId, route: grant.routeId, methods: grant.methods });
-        else process.stdout.write(`client ${grant.clientId} may call route ${grant.routeId} with ${grant.methods.join(',')}\n`);
-      });
-    });
+        await withStore(command, async ({ store }) => {
+          if (!(await store.routes.get(checkId(flags.route, 'route')))) {
+            process.stderr.write(
+              `warning: route ${flags.route} does not exist (yet); the grant applies once it does\n`,
+            );
+          }
+          const grant = await store.grants.upsert({ clientId: flags.client, routeId: flags.route, methods });
+          if (flags.json) printJson({ client: grant.clientId, route: grant.routeId, methods: grant.methods });
+          else
+            process.stdout.write(
+              `client ${grant.clientId} may call route ${grant.routeId} with ${grant.methods.join(',')}\n`,
+            );
+        });
+      },
+    );
 
   grants
     .command('list')
@@ -44,7 +51,8 @@ export function registerGrants(program: Command): void {
           ...(flags.route ? { routeId: flags.route } : {}),
         });
         const rows = all.map((g) => ({ client: g.clientId, route: g.routeId, methods: g.methods.join(',') }));
-        if (flags.json) printJson(all.map((g) => ({ client: g.clientId, route: g.routeId, methods: g.methods })));
+        if (flags.json)
+          printJson(all.map((g) => ({ client: g.clientId, route: g.routeId, methods: g.methods })));
         else printTable(rows, ['client', 'route', 'methods']);
       });
     });
@@ -58,7 +66,8 @@ export function registerGrants(program: Command): void {
     .action(async (flags: { client: string; route: string; json?: boolean }, command: Command) => {
       await withStore(command, async ({ store }) => {
         const removed = await store.grants.remove(flags.client, flags.route);
-        if (!removed) throw new CliError('not_found', `no grant for client ${flags.client} on route ${flags.route}`);
+        if (!removed)
+          throw new CliError('not_found', `no grant for client ${flags.client} on route ${flags.route}`);
         if (flags.json) printJson({ client: flags.client, route: flags.route, removed: true });
         else process.stdout.write('grant removed\n');
       });

@@ -2,7 +2,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { mintJwt } from '../../auth/jwt/mint.js';
-import { type JwtAlgorithm, hsSecretFromInput, isJwtAlgorithm, parseJwtProviderSpec, sealHsSecret, specForExport } from '../../auth/jwt/spec.js';
+import {
+  hsSecretFromInput,
+  isJwtAlgorithm,
+  type JwtAlgorithm,
+  parseJwtProviderSpec,
+  sealHsSecret,
+  specForExport,
+} from '../../auth/jwt/spec.js';
 import { systemClock } from '../../core/clock.js';
 import { NotFoundError } from '../../store/errors.js';
 import { withStore } from '../context.js';
@@ -14,13 +21,19 @@ async function readText(option: string, file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
-    throw new CliError('file_unreadable', `${option}: cannot read ${file}: ${(error as Error).message}`, EXIT_INVALID);
+    throw new CliError(
+      'file_unreadable',
+      `${option}: cannot read ${file}: ${(error as Error).message}`,
+      EXIT_INVALID,
+    );
   }
 }
 
 function algorithms(value: string): JwtAlgorithm[] {
   const list = parseList(value) ?? [];
-  for (const alg of list) if (!isJwtAlgorithm(alg)) throw new CliError('invalid_input', `--algorithms: unknown algorithm "${alg}"`, EXIT_INVALID);
+  for (const alg of list)
+    if (!isJwtAlgorithm(alg))
+      throw new CliError('invalid_input', `--algorithms: unknown algorithm "${alg}"`, EXIT_INVALID);
   return list as JwtAlgorithm[];
 }
 
@@ -46,7 +59,12 @@ export function registerJwt(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: Record<string, string | boolean | undefined>, command: Command) => {
       const sources = ['jwksUrl', 'publicKeyFile', 'secretFile'].filter((k) => flags[k] !== undefined);
-      if (sources.length !== 1) throw new CliError('invalid_input', 'give exactly one of --jwks-url, --public-key-file, --secret-file', EXIT_INVALID);
+      if (sources.length !== 1)
+        throw new CliError(
+          'invalid_input',
+          'give exactly one of --jwks-url, --public-key-file, --secret-file',
+          EXIT_INVALID,
+        );
       const algs = algorithms(flags['algorithms'] as string);
       const audience = parseList(flags['audience'] as string | undefined);
       const input: Record<string, unknown> = {
@@ -62,7 +80,8 @@ export function registerJwt(program: Command): void {
       if (flags['issuer'] !== undefined) input['issuer'] = flags['issuer'];
       if (audience !== undefined) input['audience'] = audience.length === 1 ? audience[0] : audience;
       if (flags['typ'] !== undefined) input['typ'] = flags['typ'];
-      if (flags['maxAge'] !== undefined) input['max_age_s'] = Math.floor(parseDuration('--max-age', flags['maxAge'] as string) / 1000);
+      if (flags['maxAge'] !== undefined)
+        input['max_age_s'] = Math.floor(parseDuration('--max-age', flags['maxAge'] as string) / 1000);
       if (flags['jwksUrl'] !== undefined) input['jwks_url'] = flags['jwksUrl'];
       if (flags['publicKeyFile'] !== undefined) {
         const text = (await readText('--public-key-file', flags['publicKeyFile'] as string)).trim();
@@ -76,7 +95,10 @@ export function registerJwt(program: Command): void {
           } catch (error) {
             throw new CliError('file_unreadable', `--secret-file: ${(error as Error).message}`, EXIT_INVALID);
           }
-          input['secret_encrypted'] = sealHsSecret(keys, hsSecretFromInput(raw, { algorithms: algs, at: '--secret-file' }));
+          input['secret_encrypted'] = sealHsSecret(
+            keys,
+            hsSecretFromInput(raw, { algorithms: algs, at: '--secret-file' }),
+          );
         }
         const spec = parseJwtProviderSpec(input);
         await store.jwtProviders.insert(spec.id, spec as unknown as Record<string, unknown>);
@@ -138,18 +160,28 @@ export function registerJwt(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: Record<string, string | boolean | undefined>) => {
       const alg = flags['algorithm'] as string;
-      if (!isJwtAlgorithm(alg)) throw new CliError('invalid_input', `--algorithm: unknown algorithm "${alg}"`, EXIT_INVALID);
+      if (!isJwtAlgorithm(alg))
+        throw new CliError('invalid_input', `--algorithm: unknown algorithm "${alg}"`, EXIT_INVALID);
       const token = await mintJwt({
         algorithm: alg,
         ...(flags['secretFile'] !== undefined
-          ? { secret: hsSecretFromInput(await readFile(flags['secretFile'] as string), { algorithms: [alg], at: '--secret-file' }) }
+          ? {
+              secret: hsSecretFromInput(await readFile(flags['secretFile'] as string), {
+                algorithms: [alg],
+                at: '--secret-file',
+              }),
+            }
           : {}),
-        ...(flags['privateKeyFile'] !== undefined ? { privateKeyPem: await readText('--private-key-file', flags['privateKeyFile'] as string) } : {}),
+        ...(flags['privateKeyFile'] !== undefined
+          ? { privateKeyPem: await readText('--private-key-file', flags['privateKeyFile'] as string) }
+          : {}),
         ...(flags['issuer'] !== undefined ? { issuer: flags['issuer'] as string } : {}),
         ...(flags['audience'] !== undefined ? { audience: flags['audience'] as string } : {}),
         ...(flags['subject'] !== undefined ? { subject: flags['subject'] as string } : {}),
         ...(flags['scopes'] !== undefined ? { scopes: parseList(flags['scopes'] as string) ?? [] } : {}),
-        ...(flags['client'] !== undefined ? { clientId: flags['client'] as string, clientClaim: flags['clientClaim'] as string } : {}),
+        ...(flags['client'] !== undefined
+          ? { clientId: flags['client'] as string, clientClaim: flags['clientClaim'] as string }
+          : {}),
         ...(flags['kid'] !== undefined ? { kid: flags['kid'] as string } : {}),
         ...(flags['typ'] !== undefined ? { typ: flags['typ'] as string } : {}),
         expiresInS: Math.floor(parseDuration('--expires', flags['expires'] as string) / 1000),

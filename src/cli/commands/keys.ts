@@ -1,6 +1,14 @@
 /** `portcullis keys create|list|show|revoke|rotate|update` */
 import type { Command } from 'commander';
-import { checkIpAllow, checkName, checkScopes, createKey, publicKeyView, revokeKey, rotateKey } from '../../identity/operations.js';
+import {
+  checkIpAllow,
+  checkName,
+  checkScopes,
+  createKey,
+  publicKeyView,
+  revokeKey,
+  rotateKey,
+} from '../../identity/operations.js';
 import { NotFoundError } from '../../store/errors.js';
 import type { ApiKeyRepository, BindingMode } from '../../store/types.js';
 import { withStore } from '../context.js';
@@ -24,7 +32,7 @@ export function registerKeys(program: Command): void {
     .option('--uses <n>', 'remaining-uses budget (default unlimited)')
     .option('--binding <mode>', 'first-use IP binding: off, single, multiple, all', 'off')
     .option('--max-ips <n>', 'IPs a "multiple" binding may hold')
-    .option('--policy <id>', 'rate-limit policy overriding the route\'s')
+    .option('--policy <id>', "rate-limit policy overriding the route's")
     .option('--json', 'print JSON')
     .action(async (flags: Record<string, string | boolean | undefined>, command: Command) => {
       await withStore(command, async ({ identity }) => {
@@ -34,7 +42,8 @@ export function registerKeys(program: Command): void {
           environment: oneOfOption('--env', flags['env'] as string, ['live', 'test'] as const),
           ...(flags['name'] !== undefined ? { name: flags['name'] as string } : {}),
           scopes: parseList(flags['scopes'] as string | undefined) ?? [],
-          expiresAt: flags['expires'] === undefined ? null : parseExpiry('--expires', flags['expires'] as string, now),
+          expiresAt:
+            flags['expires'] === undefined ? null : parseExpiry('--expires', flags['expires'] as string, now),
           ipAllow: parseList(flags['ipAllow'] as string | undefined) ?? [],
           usesBudget: parseWhole('--uses', flags['uses'] as string | undefined) ?? null,
           bindingMode: oneOfOption('--binding', flags['binding'] as string, BINDINGS),
@@ -43,8 +52,12 @@ export function registerKeys(program: Command): void {
         });
         if (flags['json']) printJson({ ...publicKeyView(issued.record), key: issued.key });
         else {
-          process.stdout.write(`API key ${issued.record.id} for client ${issued.record.clientId} (shown once, store it now):\n\n  ${issued.key}\n\n`);
-          process.stdout.write(`use it as:  Authorization: Bearer ${issued.displayPrefix}…  or  X-API-Key: ${issued.displayPrefix}…\n`);
+          process.stdout.write(
+            `API key ${issued.record.id} for client ${issued.record.clientId} (shown once, store it now):\n\n  ${issued.key}\n\n`,
+          );
+          process.stdout.write(
+            `use it as:  Authorization: Bearer ${issued.displayPrefix}…  or  X-API-Key: ${issued.displayPrefix}…\n`,
+          );
         }
       });
     });
@@ -52,12 +65,14 @@ export function registerKeys(program: Command): void {
   keys
     .command('list')
     .description('list keys (display prefixes only, never secrets)')
-    .option('--client <id>', 'only this client\'s keys')
+    .option('--client <id>', "only this client's keys")
     .option('--json', 'print JSON')
     .action(async (flags: { client?: string; json?: boolean }, command: Command) => {
       await withStore(command, async ({ store }) => {
         const records = await store.apiKeys.list(flags.client ? { clientId: flags.client } : {});
-        const withSecrets = await Promise.all(records.map(async (r) => publicKeyView(r, await store.apiKeys.secrets(r.id))));
+        const withSecrets = await Promise.all(
+          records.map(async (r) => publicKeyView(r, await store.apiKeys.secrets(r.id))),
+        );
         if (flags.json) {
           printJson(withSecrets);
           return;
@@ -116,10 +131,15 @@ export function registerKeys(program: Command): void {
       const grace = parseDuration('--grace', flags.grace);
       await withStore(command, async ({ identity }) => {
         const rotated = await rotateKey(identity, id, grace);
-        if (flags.json) printJson({ id, key: rotated.key, oldSecretsExpireAt: iso(rotated.oldSecretsExpireAt) });
+        if (flags.json)
+          printJson({ id, key: rotated.key, oldSecretsExpireAt: iso(rotated.oldSecretsExpireAt) });
         else {
-          process.stdout.write(`new secret for key ${id} (shown once, store it now):\n\n  ${rotated.key}\n\n`);
-          process.stdout.write(`the previous secret stays valid until ${iso(rotated.oldSecretsExpireAt)}; limits, quota and usage carry over\n`);
+          process.stdout.write(
+            `new secret for key ${id} (shown once, store it now):\n\n  ${rotated.key}\n\n`,
+          );
+          process.stdout.write(
+            `the previous secret stays valid until ${iso(rotated.oldSecretsExpireAt)}; limits, quota and usage carry over\n`,
+          );
         }
       });
     });
@@ -141,13 +161,21 @@ export function registerKeys(program: Command): void {
       await withStore(command, async ({ store, identity }) => {
         const patch: Parameters<ApiKeyRepository['update']>[1] = {};
         if (flags['name'] !== undefined) patch.name = checkName(flags['name'] as string);
-        if (flags['scopes'] !== undefined) patch.scopes = checkScopes(parseList(flags['scopes'] as string) ?? []);
-        if (flags['expires'] !== undefined) patch.expiresAt = parseExpiry('--expires', flags['expires'] as string, identity.clock.now());
-        if (flags['ipAllow'] !== undefined) patch.ipAllow = checkIpAllow(parseList(flags['ipAllow'] as string) ?? []);
-        if (flags['uses'] !== undefined) patch.usesBudget = flags['uses'] === 'unlimited' ? null : (parseWhole('--uses', flags['uses'] as string) as number);
-        if (flags['binding'] !== undefined) patch.bindingMode = oneOfOption('--binding', flags['binding'] as string, BINDINGS) as BindingMode;
-        if (flags['maxIps'] !== undefined) patch.maxIps = parseWhole('--max-ips', flags['maxIps'] as string, 1) as number;
-        if (flags['policy'] !== undefined) patch.policy = flags['policy'] === 'none' ? null : (flags['policy'] as string);
+        if (flags['scopes'] !== undefined)
+          patch.scopes = checkScopes(parseList(flags['scopes'] as string) ?? []);
+        if (flags['expires'] !== undefined)
+          patch.expiresAt = parseExpiry('--expires', flags['expires'] as string, identity.clock.now());
+        if (flags['ipAllow'] !== undefined)
+          patch.ipAllow = checkIpAllow(parseList(flags['ipAllow'] as string) ?? []);
+        if (flags['uses'] !== undefined)
+          patch.usesBudget =
+            flags['uses'] === 'unlimited' ? null : (parseWhole('--uses', flags['uses'] as string) as number);
+        if (flags['binding'] !== undefined)
+          patch.bindingMode = oneOfOption('--binding', flags['binding'] as string, BINDINGS) as BindingMode;
+        if (flags['maxIps'] !== undefined)
+          patch.maxIps = parseWhole('--max-ips', flags['maxIps'] as string, 1) as number;
+        if (flags['policy'] !== undefined)
+          patch.policy = flags['policy'] === 'none' ? null : (flags['policy'] as string);
         const record = await store.apiKeys.update(id, patch);
         if (flags['json']) printJson(publicKeyView(record));
         else process.stdout.write(`key ${id} updated\n`);

@@ -18,35 +18,56 @@ export function registerSign(program: Command): void {
     .option('-d, --data <body>', 'request body')
     .option('-H, --header <header>', 'extra header "Name: value", repeatable', collect)
     .option('--run', 'run the command instead of printing it')
-    .action(async (flags: { client: string; secret?: string; secretFile?: string; method: string; url: string; data?: string; header?: string[]; run?: boolean }) => {
-      let secret = flags.secret ?? process.env['PORTCULLIS_HMAC_SECRET'];
-      if (flags.secretFile !== undefined) secret = (await readFile(flags.secretFile, 'utf8')).trim();
-      if (!secret) throw new CliError('invalid_input', 'give the client secret with --secret-file, --secret or PORTCULLIS_HMAC_SECRET', EXIT_INVALID);
-      const headers: Record<string, string> = {};
-      for (const line of flags.header ?? []) {
-        const colon = line.indexOf(':');
-        if (colon <= 0) throw new CliError('invalid_input', `--header expects "Name: value" (got "${line}")`, EXIT_INVALID);
-        headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
-      }
-      let command: string;
-      try {
-        command = signedCurl({
-          url: flags.url,
-          clientId: flags.client,
-          secret,
-          method: flags.method.toUpperCase(),
-          ...(flags.data !== undefined ? { body: flags.data } : {}),
-          headers,
-        });
-      } catch (error) {
-        throw new CliError('invalid_input', (error as Error).message, EXIT_INVALID);
-      }
-      if (!flags.run) {
-        process.stdout.write(`${command}\n`);
-        return;
-      }
-      const child = spawn('/bin/sh', ['-c', command], { stdio: 'inherit' });
-      const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-      if (code !== 0) process.exitCode = code;
-    });
+    .action(
+      async (flags: {
+        client: string;
+        secret?: string;
+        secretFile?: string;
+        method: string;
+        url: string;
+        data?: string;
+        header?: string[];
+        run?: boolean;
+      }) => {
+        let secret = flags.secret ?? process.env['PORTCULLIS_HMAC_SECRET'];
+        if (flags.secretFile !== undefined) secret = (await readFile(flags.secretFile, 'utf8')).trim();
+        if (!secret)
+          throw new CliError(
+            'invalid_input',
+            'give the client secret with --secret-file, --secret or PORTCULLIS_HMAC_SECRET',
+            EXIT_INVALID,
+          );
+        const headers: Record<string, string> = {};
+        for (const line of flags.header ?? []) {
+          const colon = line.indexOf(':');
+          if (colon <= 0)
+            throw new CliError(
+              'invalid_input',
+              `--header expects "Name: value" (got "${line}")`,
+              EXIT_INVALID,
+            );
+          headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+        }
+        let command: string;
+        try {
+          command = signedCurl({
+            url: flags.url,
+            clientId: flags.client,
+            secret,
+            method: flags.method.toUpperCase(),
+            ...(flags.data !== undefined ? { body: flags.data } : {}),
+            headers,
+          });
+        } catch (error) {
+          throw new CliError('invalid_input', (error as Error).message, EXIT_INVALID);
+        }
+        if (!flags.run) {
+          process.stdout.write(`${command}\n`);
+          return;
+        }
+        const child = spawn('/bin/sh', ['-c', command], { stdio: 'inherit' });
+        const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+        if (code !== 0) process.exitCode = code;
+      },
+    );
 }

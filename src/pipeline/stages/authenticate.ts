@@ -71,9 +71,14 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     const { key, secret } = entry;
     const now = clock.now();
     if (key.status === 'revoked') return unauthorized(exchange, 'key_revoked', 'this key has been revoked');
-    if (key.expiresAt !== null && key.expiresAt <= now) return unauthorized(exchange, 'key_expired', 'this key has expired');
+    if (key.expiresAt !== null && key.expiresAt <= now)
+      return unauthorized(exchange, 'key_expired', 'this key has expired');
     if (secret.expiresAt !== null && secret.expiresAt <= now) {
-      return unauthorized(exchange, 'key_expired', 'this key secret was rotated and its grace period has ended');
+      return unauthorized(
+        exchange,
+        'key_expired',
+        'this key secret was rotated and its grace period has ended',
+      );
     }
     const client = identity.client(key.clientId);
     if (!client) return unauthorized(exchange, 'invalid_credentials', INVALID_KEY);
@@ -91,9 +96,13 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     return undefined;
   };
 
-  const authenticateKey = (exchange: Exchange, value: string): Deny | undefined | Promise<Deny | undefined> => {
+  const authenticateKey = (
+    exchange: Exchange,
+    value: string,
+  ): Deny | undefined | Promise<Deny | undefined> => {
     // Malformed keys (bad checksum, wrong prefix) are refused without a lookup.
-    if (!parseApiKey(value, options.keyPrefix).ok) return unauthorized(exchange, 'invalid_credentials', INVALID_KEY);
+    if (!parseApiKey(value, options.keyPrefix).ok)
+      return unauthorized(exchange, 'invalid_credentials', INVALID_KEY);
     let found: ReturnType<IdentityCatalog['lookupKey']>;
     try {
       found = identity.lookupKey(credentialHash(keys, value));
@@ -113,6 +122,8 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     const verifier = identity.jwt;
     if (!verifier) return unauthorized(exchange, 'invalid_credentials', 'invalid token');
     const outcome = await verifier.verify(token);
+    if (!outcome.ok && outcome.code === 'key_set_unavailable')
+      return unavailable(exchange, new Error(outcome.reason));
     if (!outcome.ok) {
       logger.debug({ requestId: exchange.facts.requestId, reason: outcome.reason }, 'JWT refused');
       return unauthorized(exchange, 'invalid_credentials', outcome.detail);
@@ -145,7 +156,8 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     let body: Buffer = Buffer.alloc(0);
     if (exchange.readBody) {
       const read = await exchange.readBody(options.hmacBodyLimitBytes);
-      if (read === 'too_large') return deny('payload_too_large', `signed bodies are limited to ${options.hmacBodyLimitBytes} bytes`);
+      if (read === 'too_large')
+        return deny('payload_too_large', `signed bodies are limited to ${options.hmacBodyLimitBytes} bytes`);
       body = read;
       exchange.body = read;
     }
@@ -186,7 +198,11 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     const credential = exchange.credential;
     if (!credential) return unauthorized(exchange, 'missing_credentials', 'this route requires credentials');
     if (!requirement.includes(credential.kind)) {
-      return unauthorized(exchange, 'invalid_credentials', 'this route does not accept this kind of credential');
+      return unauthorized(
+        exchange,
+        'invalid_credentials',
+        'this route does not accept this kind of credential',
+      );
     }
     switch (credential.kind) {
       case 'api_key':

@@ -15,14 +15,20 @@ export function authorizeStage(identity: IdentityCatalog): Stage {
     const route = exchange.match?.route;
     if (!route) return undefined;
     const spec = route.spec;
-    if (spec.environment !== undefined && principal.environment !== undefined && principal.environment !== spec.environment) {
+    if (
+      spec.environment !== undefined &&
+      principal.environment !== undefined &&
+      principal.environment !== spec.environment
+    ) {
       return deny('environment_mismatch', `this route accepts ${spec.environment} keys only`);
     }
     if ((principal.kind === 'api_key' || principal.kind === 'hmac') && !spec.open_to_all_clients) {
-      const granted = principal.clientId === undefined ? undefined : identity.grant(principal.clientId, route.id);
+      const granted =
+        principal.clientId === undefined ? undefined : identity.grant(principal.clientId, route.id);
       const method = exchange.facts.method;
       // HEAD rides on a GET grant, as it rides on the route's GET requirement.
-      const allowed = granted && (granted.has('*') || granted.has(method) || (method === 'HEAD' && granted.has('GET')));
+      const allowed =
+        granted && (granted.has('*') || granted.has(method) || (method === 'HEAD' && granted.has('GET')));
       if (!allowed) return deny('forbidden_route', 'this client has no grant for this route and method');
     }
     if (spec.scopes && spec.scopes.length > 0) {

@@ -25,7 +25,10 @@ export function budgetStage(usage: KeyUsage, logger: Logger): Stage {
     return usage.consume(entry.key).then(
       (result) => afterConsume(exchange, result),
       (error: unknown) => {
-        logger.error({ requestId: exchange.facts.requestId, err: error }, 'remaining-uses counter unavailable');
+        logger.error(
+          { requestId: exchange.facts.requestId, err: error },
+          'remaining-uses counter unavailable',
+        );
         return deny('store_unavailable', 'usage cannot be counted right now');
       },
     );
