@@ -59,7 +59,10 @@ describe('configuration precedence: flags → env → .env → file → preset',
     assert.equal(strict.settings.headersTimeoutMs, 10_000);
     const balanced = loadConfig({ cwd, env: {} });
     assert.equal(balanced.settings.maxHeaderBytes, 16384);
-    const override = loadConfig({ cwd, env: { PORTCULLIS_PRESET: 'strict', PORTCULLIS_MAX_HEADER_BYTES: '65536' } });
+    const override = loadConfig({
+      cwd,
+      env: { PORTCULLIS_PRESET: 'strict', PORTCULLIS_MAX_HEADER_BYTES: '65536' },
+    });
     assert.equal(override.settings.maxHeaderBytes, 65536);
     assert.equal(override.sources.maxHeaderBytes.kind, 'env');
     assert.equal(strict.sources.maxHeaderBytes.kind, 'preset');
@@ -83,7 +86,11 @@ describe('configuration validation names the key, the source and the reason', ()
       { PORTCULLIS_PRESET: 'fast' },
       /PORTCULLIS_PRESET .*expected one of balanced, performance, strict/,
     ],
-    ['bad boolean', { PORTCULLIS_PATH_CASE_INSENSITIVE: 'perhaps' }, /PORTCULLIS_PATH_CASE_INSENSITIVE.*true or false/],
+    [
+      'bad boolean',
+      { PORTCULLIS_PATH_CASE_INSENSITIVE: 'perhaps' },
+      /PORTCULLIS_PATH_CASE_INSENSITIVE.*true or false/,
+    ],
     ['bad IPv6 listen', { PORTCULLIS_ADMIN_LISTEN: '::1:8081' }, /PORTCULLIS_ADMIN_LISTEN.*brackets/],
     ['bad number', { PORTCULLIS_SHUTDOWN_TIMEOUT_MS: '-5' }, /PORTCULLIS_SHUTDOWN_TIMEOUT_MS.*whole number/],
     [

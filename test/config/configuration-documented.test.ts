@@ -14,6 +14,7 @@ describe('docs/configuration.md documents every setting', () => {
   }
   it('documents no setting that does not exist', () => {
     const known = new Set(settingKeys.map(envName));
-    for (const match of doc.matchAll(/^\| `(PORTCULLIS_[A-Z_]+)` \|/gm)) assert.ok(known.has(match[1] as string), match[1]);
+    for (const match of doc.matchAll(/^\| `(PORTCULLIS_[A-Z_]+)` \|/gm))
+      assert.ok(known.has(match[1] as string), match[1]);
   });
 });
