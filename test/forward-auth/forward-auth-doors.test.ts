@@ -14,14 +14,23 @@ describe('forward-auth door conventions', () => {
   let key: string;
   const document = (url: string) => ({
     routes: [
-      { id: 'orders', host: 'api.test', path: '/v1/orders/*', methods: { GET: 'api_key' }, upstream: { url } },
+      {
+        id: 'orders',
+        host: 'api.test',
+        path: '/v1/orders/*',
+        methods: { GET: 'api_key' },
+        upstream: { url },
+      },
       { id: 'public', path: '/hello', methods: { GET: 'public' }, upstream: { url } },
     ],
   });
 
   before(async () => {
     upstream = await startExampleUpstream();
-    gw = await startGateway({ document: document(upstream.url), env: { PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32,::1/128' } });
+    gw = await startGateway({
+      document: document(upstream.url),
+      env: { PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32,::1/128' },
+    });
     untrusted = await startGateway({ document: document(upstream.url) });
     await addClient(gw, 'app', 'App');
     key = (await createKey(gw, 'app')).key;
@@ -52,10 +61,17 @@ describe('forward-auth door conventions', () => {
     assert.equal(ok.headers['x-portcullis-client-id'], 'app');
     assert.equal(ok.headers['x-portcullis-route-id'], 'orders');
     assert.ok(ok.headers['x-request-id']);
-    const noKey = await authz(gw.proxyUrl, '/_portcullis/authz', { 'x-original-uri': '/v1/orders/7', 'x-original-method': 'GET', 'x-original-host': 'api.test' });
+    const noKey = await authz(gw.proxyUrl, '/_portcullis/authz', {
+      'x-original-uri': '/v1/orders/7',
+      'x-original-method': 'GET',
+      'x-original-host': 'api.test',
+    });
     assert.equal(noKey.status, 401);
     assert.equal(noKey.headers['www-authenticate'], 'Bearer realm="portcullis"');
-    const publicRoute = await authz(gw.proxyUrl, '/_portcullis/authz', { 'x-original-uri': '/hello', 'x-original-method': 'GET' });
+    const publicRoute = await authz(gw.proxyUrl, '/_portcullis/authz', {
+      'x-original-uri': '/hello',
+      'x-original-method': 'GET',
+    });
     assert.equal(publicRoute.status, 200);
   });
 
@@ -71,9 +87,17 @@ describe('forward-auth door conventions', () => {
   });
 
   it('Envoy ext_authz: original path appended, original method and host', async () => {
-    const ok = await authz(gw.proxyUrl, '/_portcullis/authz/v1/orders/7?q=1', { host: 'api.test', authorization: `Bearer ${key}` });
+    const ok = await authz(gw.proxyUrl, '/_portcullis/authz/v1/orders/7?q=1', {
+      host: 'api.test',
+      authorization: `Bearer ${key}`,
+    });
     assert.equal(ok.status, 200);
-    const wrongMethod = await authz(gw.proxyUrl, '/_portcullis/authz/v1/orders/7', { host: 'api.test', authorization: `Bearer ${key}` }, 'DELETE');
+    const wrongMethod = await authz(
+      gw.proxyUrl,
+      '/_portcullis/authz/v1/orders/7',
+      { host: 'api.test', authorization: `Bearer ${key}` },
+      'DELETE',
+    );
     assert.equal(wrongMethod.status, 405);
   });
 
@@ -81,10 +105,30 @@ describe('forward-auth door conventions', () => {
     const cases: Array<Record<string, string>> = [
       { authorization: `Bearer ${key}` },
       { 'x-original-uri': '/v1/orders/7', authorization: `Bearer ${key}`, 'x-original-host': 'api.test' },
-      { 'x-original-uri': '/v1/orders/7', 'x-original-method': 'get me', 'x-original-host': 'api.test', authorization: `Bearer ${key}` },
-      { 'x-original-uri': 'v1/orders', 'x-original-method': 'GET', 'x-original-host': 'api.test', authorization: `Bearer ${key}` },
-      { 'x-original-uri': '/v1/orders/%2e%2e/%2e%2e/admin', 'x-original-method': 'GET', 'x-original-host': 'api.test', authorization: `Bearer ${key}` },
-      { 'x-original-uri': '/v1/orders/7', 'x-original-method': 'GET', 'x-original-host': 'evil@api.test', authorization: `Bearer ${key}` },
+      {
+        'x-original-uri': '/v1/orders/7',
+        'x-original-method': 'get me',
+        'x-original-host': 'api.test',
+        authorization: `Bearer ${key}`,
+      },
+      {
+        'x-original-uri': 'v1/orders',
+        'x-original-method': 'GET',
+        'x-original-host': 'api.test',
+        authorization: `Bearer ${key}`,
+      },
+      {
+        'x-original-uri': '/v1/orders/%2e%2e/%2e%2e/admin',
+        'x-original-method': 'GET',
+        'x-original-host': 'api.test',
+        authorization: `Bearer ${key}`,
+      },
+      {
+        'x-original-uri': '/v1/orders/7',
+        'x-original-method': 'GET',
+        'x-original-host': 'evil@api.test',
+        authorization: `Bearer ${key}`,
+      },
     ];
     for (const headers of cases) {
       const res = await authz(gw.proxyUrl, '/_portcullis/authz', headers);

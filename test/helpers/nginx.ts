@@ -8,7 +8,7 @@
  * fails the run (a green CI must mean the suite really ran).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { test } from 'node:test';
@@ -189,15 +189,16 @@ export function checkExampleSyntax(options: { portcullisUrl: string; upstreamUrl
   const binary = findNginx();
   if (binary === undefined) throw new Error(`nginx not found; ${HOW_TO}`);
   const dir = prepare({ ...options, port: 1 }, '');
-  const result = spawnSync(
-    binary,
-    ['-t', '-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')],
-    {
-      encoding: 'utf8',
-      timeout: 10_000,
-    },
-  );
-  return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+  try {
+    const result = spawnSync(
+      binary,
+      ['-t', '-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function prepare(
@@ -260,7 +261,10 @@ async function launch(binary: string, port: number, options: StartNginxOptions):
       return '';
     }
   };
+  // Once stopped, the logs are kept in memory and the temporary prefix is removed.
+  let finalLogs: string | undefined;
   const logs = () =>
+    finalLogs ??
     `--- nginx output ---\n${out}--- error.log ---\n${readFile('error.log')}--- access.log ---\n${readFile('access.log')}`;
 
   let stopping: Promise<void> | undefined;
@@ -278,7 +282,10 @@ async function launch(binary: string, port: number, options: StartNginxOptions):
           await exited;
         }
       }
-    })();
+    })().finally(() => {
+      finalLogs = logs();
+      rmSync(dir, { recursive: true, force: true });
+    });
     return stopping;
   };
 
@@ -288,7 +295,10 @@ async function launch(binary: string, port: number, options: StartNginxOptions):
     exitedEarly = true;
   });
   for (;;) {
-    if (exitedEarly) throw new Error(`nginx exited before listening (port ${port}):\n${logs()}`);
+    if (exitedEarly) {
+      await stop();
+      throw new Error(`nginx exited before listening (port ${port}):\n${logs()}`);
+    }
     if (await canConnect(port)) break;
     if (Date.now() > deadline) {
       await stop();

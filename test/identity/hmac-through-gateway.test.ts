@@ -27,12 +27,20 @@ describe('HMAC-signed requests through a real gateway', () => {
     gw = await startGateway({
       env: { PORTCULLIS_HMAC_BODY_LIMIT_BYTES: '4096' },
       document: {
-        routes: [{ id: 'signed', path: '/signed/*', methods: { GET: 'hmac', POST: 'hmac' }, upstream: { url: `${upstream.url}/echo`, strip_prefix: '/signed' } }],
+        routes: [
+          {
+            id: 'signed',
+            path: '/signed/*',
+            methods: { GET: 'hmac', POST: 'hmac' },
+            upstream: { url: `${upstream.url}/echo`, strip_prefix: '/signed' },
+          },
+        ],
       },
     });
     await addClient(gw, 'partner', 'Partner Inc');
     await grant(gw, 'partner', 'signed');
-    secret = (await cliJson<{ secret: string }>(gw, ['clients', 'hmac-secret', '--client', 'partner'])).secret;
+    secret = (await cliJson<{ secret: string }>(gw, ['clients', 'hmac-secret', '--client', 'partner']))
+      .secret;
     await settle();
   });
   after(async () => {
@@ -54,7 +62,14 @@ describe('HMAC-signed requests through a real gateway', () => {
 
   it('admits a request signed by `portcullis sign`, forwarding the exact body', async () => {
     const body = '{"amount":1200,"note":"café ✓"}';
-    const command = await signedCurl(['-X', 'POST', '--url', `${gw.proxyUrl}/signed/pay?x=1&y=a%20b`, '-d', body]);
+    const command = await signedCurl([
+      '-X',
+      'POST',
+      '--url',
+      `${gw.proxyUrl}/signed/pay?x=1&y=a%20b`,
+      '-d',
+      body,
+    ]);
     const res = await runCurl(command);
     assert.equal(res.status, 200, res.body);
     const echo = JSON.parse(res.body) as Echo;
@@ -92,19 +107,35 @@ describe('HMAC-signed requests through a real gateway', () => {
       `curl -H 'Authorization: HMAC client_id="partner",timestamp="1000000000",nonce="abcdefgh12",signature="${'0'.repeat(64)}"' '${gw.proxyUrl}/signed/x'`,
     );
     assert.equal((JSON.parse(stale.body) as { code: string }).code, 'signature_expired');
-    const big = await runCurl(await signedCurl(['-X', 'POST', '--url', `${gw.proxyUrl}/signed/pay`, '-d', 'x'.repeat(5000)]));
+    const big = await runCurl(
+      await signedCurl(['-X', 'POST', '--url', `${gw.proxyUrl}/signed/pay`, '-d', 'x'.repeat(5000)]),
+    );
     assert.equal(big.status, 413);
-    const malformed = await runCurl(`curl -H 'Authorization: HMAC client_id=partner' '${gw.proxyUrl}/signed/x'`);
+    const malformed = await runCurl(
+      `curl -H 'Authorization: HMAC client_id=partner' '${gw.proxyUrl}/signed/x'`,
+    );
     assert.equal(malformed.status, 401);
   });
 
   it('keeps the previous secret valid during the overlap after a new one is issued', async () => {
-    const next = (await cliJson<{ secret: string }>(gw, ['clients', 'hmac-secret', '--client', 'partner', '--overlap', '1h'])).secret;
+    const next = (
+      await cliJson<{ secret: string }>(gw, [
+        'clients',
+        'hmac-secret',
+        '--client',
+        'partner',
+        '--overlap',
+        '1h',
+      ])
+    ).secret;
     await settle();
     assert.equal((await runCurl(await signedCurl(['--url', `${gw.proxyUrl}/signed/a`], next))).status, 200);
     assert.equal((await runCurl(await signedCurl(['--url', `${gw.proxyUrl}/signed/b`], secret))).status, 200);
     const shown = await gw.cli(['clients', 'show', 'partner', '--json']);
-    assert.ok(!shown.stdout.includes(secret) && !shown.stdout.includes(next), 'secrets are never shown again');
+    assert.ok(
+      !shown.stdout.includes(secret) && !shown.stdout.includes(next),
+      'secrets are never shown again',
+    );
     assert.ok(!gw.output().includes(secret) && !gw.output().includes(next), 'secrets never reach the logs');
   });
 });

@@ -17,15 +17,56 @@ describe('JWT through a real gateway (keys made by openssl, tokens by `portculli
     gw = await startGateway({
       document: {
         routes: [
-          { id: 'api', path: '/api/*', methods: { GET: 'jwt' }, upstream: { url: `${upstream.url}/echo`, strip_prefix: '/api' } },
-          { id: 'admin', path: '/admin/*', methods: { GET: 'jwt' }, scopes: ['admin'], upstream: { url: `${upstream.url}/echo`, strip_prefix: '/admin' } },
+          {
+            id: 'api',
+            path: '/api/*',
+            methods: { GET: 'jwt' },
+            upstream: { url: `${upstream.url}/echo`, strip_prefix: '/api' },
+          },
+          {
+            id: 'admin',
+            path: '/admin/*',
+            methods: { GET: 'jwt' },
+            scopes: ['admin'],
+            upstream: { url: `${upstream.url}/echo`, strip_prefix: '/admin' },
+          },
         ],
       },
     });
-    execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', join(gw.dir, 'rsa.pem')]);
-    execFileSync('openssl', ['pkey', '-in', join(gw.dir, 'rsa.pem'), '-pubout', '-out', join(gw.dir, 'rsa.pub.pem')]);
+    execFileSync('openssl', [
+      'genpkey',
+      '-algorithm',
+      'RSA',
+      '-pkeyopt',
+      'rsa_keygen_bits:2048',
+      '-out',
+      join(gw.dir, 'rsa.pem'),
+    ]);
+    execFileSync('openssl', [
+      'pkey',
+      '-in',
+      join(gw.dir, 'rsa.pem'),
+      '-pubout',
+      '-out',
+      join(gw.dir, 'rsa.pub.pem'),
+    ]);
     writeFileSync(join(gw.dir, 'hs.secret'), 'an-hs256-shared-secret-that-is-long-enough-123');
-    await cliJson(gw, ['jwt-providers', 'add', '--id', 'idp', '--public-key-file', 'rsa.pub.pem', '--algorithms', 'RS256', '--issuer', 'https://issuer.test', '--audience', 'my-api', '--client-claim', 'azp']);
+    await cliJson(gw, [
+      'jwt-providers',
+      'add',
+      '--id',
+      'idp',
+      '--public-key-file',
+      'rsa.pub.pem',
+      '--algorithms',
+      'RS256',
+      '--issuer',
+      'https://issuer.test',
+      '--audience',
+      'my-api',
+      '--client-claim',
+      'azp',
+    ]);
     await addClient(gw, 'web', 'Web Frontend');
     await settle();
   });
@@ -35,18 +76,42 @@ describe('JWT through a real gateway (keys made by openssl, tokens by `portculli
   });
 
   const mint = async (args: string[]) => {
-    const result = await gw.cli(['jwt', 'mint', '--algorithm', 'RS256', '--private-key-file', 'rsa.pem', ...args]);
+    const result = await gw.cli([
+      'jwt',
+      'mint',
+      '--algorithm',
+      'RS256',
+      '--private-key-file',
+      'rsa.pem',
+      ...args,
+    ]);
     assert.equal(result.code, 0, result.stderr);
     return result.stdout.trim();
   };
   const get = async (path: string, token: string) => {
     const res = await request(`${gw.proxyUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
     const text = await res.body.text();
-    return { status: res.statusCode, json: JSON.parse(text) as Record<string, unknown> & { headers: Record<string, string> } };
+    return {
+      status: res.statusCode,
+      json: JSON.parse(text) as Record<string, unknown> & { headers: Record<string, string> },
+    };
   };
 
   it('admits a valid token and maps subject, scopes and client', async () => {
-    const token = await mint(['--issuer', 'https://issuer.test', '--audience', 'my-api', '--subject', 'user-42', '--scopes', 'read,admin', '--client', 'web', '--client-claim', 'azp']);
+    const token = await mint([
+      '--issuer',
+      'https://issuer.test',
+      '--audience',
+      'my-api',
+      '--subject',
+      'user-42',
+      '--scopes',
+      'read,admin',
+      '--client',
+      'web',
+      '--client-claim',
+      'azp',
+    ]);
     const res = await get('/api/me', token);
     assert.equal(res.status, 200);
     assert.equal(res.json.headers['x-portcullis-user-id'], 'user-42');
@@ -57,11 +122,27 @@ describe('JWT through a real gateway (keys made by openssl, tokens by `portculli
   });
 
   it('refuses wrong audience, wrong issuer, missing scope, tampering and alg none (time claims: test/auth/jwt)', async () => {
-    const wrongAud = await mint(['--issuer', 'https://issuer.test', '--audience', 'other-api', '--subject', 'u']);
+    const wrongAud = await mint([
+      '--issuer',
+      'https://issuer.test',
+      '--audience',
+      'other-api',
+      '--subject',
+      'u',
+    ]);
     assert.equal((await get('/api/x', wrongAud)).status, 401);
     const wrongIss = await mint(['--issuer', 'https://evil.test', '--audience', 'my-api', '--subject', 'u']);
     assert.equal((await get('/api/x', wrongIss)).status, 401);
-    const noScope = await mint(['--issuer', 'https://issuer.test', '--audience', 'my-api', '--subject', 'u', '--scopes', 'read']);
+    const noScope = await mint([
+      '--issuer',
+      'https://issuer.test',
+      '--audience',
+      'my-api',
+      '--subject',
+      'u',
+      '--scopes',
+      'read',
+    ]);
     const scoped = await get('/admin/x', noScope);
     assert.equal(scoped.status, 403);
     assert.equal(scoped.json['code'], 'insufficient_scope');
@@ -76,12 +157,47 @@ describe('JWT through a real gateway (keys made by openssl, tokens by `portculli
 
   it('refuses an HS256 provider secret shorter than 32 bytes and accepts HS tokens from a long one', async () => {
     writeFileSync(join(gw.dir, 'short.secret'), 'too-short');
-    const short = await gw.cli(['jwt-providers', 'add', '--id', 'weak', '--secret-file', 'short.secret', '--algorithms', 'HS256', '--issuer', 'https://hs.test']);
+    const short = await gw.cli([
+      'jwt-providers',
+      'add',
+      '--id',
+      'weak',
+      '--secret-file',
+      'short.secret',
+      '--algorithms',
+      'HS256',
+      '--issuer',
+      'https://hs.test',
+    ]);
     assert.equal(short.code, 2);
     assert.match(short.stderr, /at least 32/);
-    await cliJson(gw, ['jwt-providers', 'add', '--id', 'hs', '--secret-file', 'hs.secret', '--algorithms', 'HS256', '--issuer', 'https://hs.test']);
+    await cliJson(gw, [
+      'jwt-providers',
+      'add',
+      '--id',
+      'hs',
+      '--secret-file',
+      'hs.secret',
+      '--algorithms',
+      'HS256',
+      '--issuer',
+      'https://hs.test',
+    ]);
     await settle();
-    const token = (await gw.cli(['jwt', 'mint', '--algorithm', 'HS256', '--secret-file', 'hs.secret', '--issuer', 'https://hs.test', '--subject', 'svc'])).stdout.trim();
+    const token = (
+      await gw.cli([
+        'jwt',
+        'mint',
+        '--algorithm',
+        'HS256',
+        '--secret-file',
+        'hs.secret',
+        '--issuer',
+        'https://hs.test',
+        '--subject',
+        'svc',
+      ])
+    ).stdout.trim();
     assert.equal((await get('/api/x', token)).status, 200);
     const listed = await gw.cli(['jwt-providers', 'list', '--json']);
     assert.ok(!listed.stdout.includes('an-hs256-shared-secret'));

@@ -17,14 +17,32 @@ describe('verification API (POST /_portcullis/verify)', () => {
     upstream = await startExampleUpstream();
     gw = await startGateway({
       document: {
-        routes: [{ id: 'orders', path: '/v1/orders/*', methods: { GET: 'api_key', POST: 'api_key' }, scopes: ['orders:read'], upstream: { url: upstream.url } }],
+        routes: [
+          {
+            id: 'orders',
+            path: '/v1/orders/*',
+            methods: { GET: 'api_key', POST: 'api_key' },
+            scopes: ['orders:read'],
+            upstream: { url: upstream.url },
+          },
+        ],
       },
     });
     await addClient(gw, 'app', 'App');
     key = await createKey(gw, 'app', ['--scopes', 'orders:read,orders:write']);
     budgetKey = await createKey(gw, 'app', ['--scopes', 'orders:read', '--uses', '2']);
     await grant(gw, 'app', 'orders', 'GET');
-    verifier = (await cliJson<{ token: string }>(gw, ['admin', 'tokens', 'create', '--role', 'verifier', '--name', 'billing service'])).token;
+    verifier = (
+      await cliJson<{ token: string }>(gw, [
+        'admin',
+        'tokens',
+        'create',
+        '--role',
+        'verifier',
+        '--name',
+        'billing service',
+      ])
+    ).token;
     viewer = (await cliJson<{ token: string }>(gw, ['admin', 'tokens', 'create', '--role', 'viewer'])).token;
     await settle();
   });
@@ -60,8 +78,14 @@ describe('verification API (POST /_portcullis/verify)', () => {
   });
 
   it('answers invalid with the same pipeline codes (and 200)', async () => {
-    assert.equal((await verify({ key: `${key.key.slice(0, -1)}x`, route: 'orders' })).body['code'], 'invalid_credentials');
-    assert.equal((await verify({ key: key.key, route: 'orders', method: 'POST' })).body['code'], 'forbidden_route');
+    assert.equal(
+      (await verify({ key: `${key.key.slice(0, -1)}x`, route: 'orders' })).body['code'],
+      'invalid_credentials',
+    );
+    assert.equal(
+      (await verify({ key: key.key, route: 'orders', method: 'POST' })).body['code'],
+      'forbidden_route',
+    );
     assert.equal((await verify({ key: key.key, route: 'nope' })).body['code'], 'no_route');
   });
 
@@ -93,13 +117,21 @@ describe('verification API (POST /_portcullis/verify)', () => {
     assert.equal((await verify({ key: key.key, authorization: 'x' })).status, 400);
     assert.equal((await verify({ key: key.key, extra: 1 })).status, 400);
     assert.equal((await verify({ key: key.key, ip: 'not-an-ip' })).status, 400);
-    const get = await request(`${gw.proxyUrl}/_portcullis/verify`, { headers: { authorization: `Bearer ${verifier}` } });
+    const get = await request(`${gw.proxyUrl}/_portcullis/verify`, {
+      headers: { authorization: `Bearer ${verifier}` },
+    });
     assert.equal(get.statusCode, 405);
     await get.body.dump();
   });
 
   it('revoking the service token takes effect', async () => {
-    const extra = await cliJson<{ id: string; token: string }>(gw, ['admin', 'tokens', 'create', '--role', 'verifier']);
+    const extra = await cliJson<{ id: string; token: string }>(gw, [
+      'admin',
+      'tokens',
+      'create',
+      '--role',
+      'verifier',
+    ]);
     await settle();
     assert.equal((await verify({ key: key.key, route: 'orders' }, extra.token)).status, 200);
     await cliJson(gw, ['admin', 'tokens', 'revoke', extra.id]);

@@ -31,16 +31,39 @@ describe('dependency faults during authentication are 503, never 401/403', () =>
     const issued = await createKey(ctx, { clientId: 'app', environment: 'live' });
     const { secret } = await issueHmacSecret(ctx, 'app');
     const state = new MemoryState();
-    const identity = new IdentityCatalog({ store, keys, clock: systemClock, logger, cacheTtlMs: 0, cacheSize: 0 });
+    const identity = new IdentityCatalog({
+      store,
+      keys,
+      clock: systemClock,
+      logger,
+      cacheTtlMs: 0,
+      cacheSize: 0,
+    });
     await identity.refresh();
     const table = RouteTable.compile(
-      [parseRouteSpec({ id: 'r', path: '/*', methods: { '*': ['api_key', 'hmac'] }, upstream: { url: 'http://127.0.0.1:9' } })],
+      [
+        parseRouteSpec({
+          id: 'r',
+          path: '/*',
+          methods: { '*': ['api_key', 'hmac'] },
+          upstream: { url: 'http://127.0.0.1:9' },
+        }),
+      ],
       { upstreamTimeoutMs: 1000 },
     );
     const decide = createPipeline([
       routeStage(() => table),
       credentialStage({ keyPrefix: 'pcl', queryParam: undefined }),
-      authenticateStage({ identity, keys, state, clock: systemClock, logger, keyPrefix: 'pcl', hmacWindowS: 300, hmacBodyLimitBytes: 1024 }),
+      authenticateStage({
+        identity,
+        keys,
+        state,
+        clock: systemClock,
+        logger,
+        keyPrefix: 'pcl',
+        hmacWindowS: 300,
+        hmacBodyLimitBytes: 1024,
+      }),
     ]);
     return { store, state, decide, key: issued.key, secret };
   }
@@ -76,7 +99,8 @@ describe('dependency faults during authentication are 503, never 401/403', () =>
 
   it('an HMAC request gets 503 when the nonce store fails', async () => {
     const { state, decide, secret } = await setup();
-    const signed = () => buildHmacAuthorization({ clientId: 'app', secret, method: 'GET', target: '/x' }).header;
+    const signed = () =>
+      buildHmacAuthorization({ clientId: 'app', secret, method: 'GET', target: '/x' }).header;
     assert.equal(((await decide(facts(['authorization', signed()]))) as Decision).kind, 'allow');
     await state.close();
     const faulted = (await decide(facts(['authorization', signed()]))) as Decision;
