@@ -286,6 +286,6 @@ async function bootstrapUpstreamRoute(
   await announceConfigChange(state, await store.configVersion());
   logger.info(
     { route: DEFAULT_ROUTE_ID, upstream: upstreamUrl },
-    'first start: created catch-all route "default" to PORTCULLIS_UPSTREAM_URL; it requires an API key (see `portcullis routes show default`)',
+    'first start: created catch-all route "default" to PORTCULLIS_UPSTREAM_URL; it requires an API key: portcullis clients add --name "My App" --id my-app && portcullis grants add --client my-app --route default && portcullis keys create --client my-app',
   );
 }
