@@ -19,6 +19,11 @@ export function spawnTracked(command: string, args: string[], options: SpawnOpti
   return child;
 }
 
+/** Pids of every tracked child still running (for the foreign-CPU accounting in machine.ts). */
+export function trackedPids(): number[] {
+  return [...tracked].flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
+}
+
 function isRunning(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
 }

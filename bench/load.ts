@@ -37,6 +37,8 @@ export interface LoadResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** wrk: exact from its µs histogram; autocannon: whole milliseconds. */
+  p999Ms: number;
   errors: LoadErrors;
   errorTotal: number;
 }
@@ -69,21 +71,22 @@ export async function toolVersion(tool: LoadTool): Promise<string> {
   return /^wrk \S+/.exec(out)?.[0] ?? 'wrk (unknown version)';
 }
 
-// wrk reports through this Lua `done()` hook: one line we can parse, in microseconds.
+// wrk reports through this Lua `done()` hook: one line we can parse, in microseconds
+// (latency:percentile over wrk's µs histogram).
 // errors.status counts responses with status > 399 (wrk's definition); 3xx are caught by the
 // harness's pre-flight request instead, because a per-response Lua hook would slow wrk down.
 const WRK_SCRIPT = `
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    "PORTCULLIS_BENCH requests=%d duration_us=%d p50_us=%.1f p99_us=%.1f connect=%d read=%d write=%d status=%d timeout=%d\\n",
+    "PORTCULLIS_BENCH requests=%d duration_us=%d p50_us=%.1f p99_us=%.1f p999_us=%.1f connect=%d read=%d write=%d status=%d timeout=%d\\n",
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect, e.read, e.write, e.status, e.timeout))
+    latency:percentile(99.9), e.connect, e.read, e.write, e.status, e.timeout))
 end
 `;
 
 const WRK_LINE =
-  /PORTCULLIS_BENCH requests=(\d+) duration_us=(\d+) p50_us=([\d.]+) p99_us=([\d.]+) connect=(\d+) read=(\d+) write=(\d+) status=(\d+) timeout=(\d+)/;
+  /PORTCULLIS_BENCH requests=(\d+) duration_us=(\d+) p50_us=([\d.]+) p99_us=([\d.]+) p999_us=([\d.]+) connect=(\d+) read=(\d+) write=(\d+) status=(\d+) timeout=(\d+)/;
 
 function total(errors: LoadErrors): number {
   return errors.connect + errors.read + errors.write + errors.timeout + errors.status;
@@ -116,7 +119,7 @@ async function runWrk(url: string, durationS: number, settings: LoadSettings): P
   if (code !== 0 || !match) {
     throw new Error(`wrk failed (exit ${code}): ${(stderr || stdout).trim().slice(0, 1000)}`);
   }
-  const [, requests, durationUs, p50Us, p99Us, connect, read, write, status, timeout] = match.map(
+  const [, requests, durationUs, p50Us, p99Us, p999Us, connect, read, write, status, timeout] = match.map(
     Number,
   ) as number[];
   const errors: LoadErrors = {
@@ -133,6 +136,7 @@ async function runWrk(url: string, durationS: number, settings: LoadSettings): P
     rps: requests! / seconds,
     p50Ms: p50Us! / 1000,
     p99Ms: p99Us! / 1000,
+    p999Ms: p999Us! / 1000,
     errors,
     errorTotal: total(errors),
   };
@@ -144,7 +148,7 @@ interface AutocannonResult {
   errors: number;
   timeouts: number;
   non2xx: number;
-  latency: { p50: number; p99: number };
+  latency: { p50: number; p99: number; p99_9: number };
   requests: { total: number };
 }
 type Autocannon = (
@@ -192,6 +196,7 @@ function runAutocannon(url: string, durationS: number, settings: LoadSettings): 
           rps: result.requests.total / result.duration,
           p50Ms: result.latency.p50,
           p99Ms: result.latency.p99,
+          p999Ms: result.latency.p99_9,
           errors,
           errorTotal: total(errors),
         });

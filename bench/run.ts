@@ -1,13 +1,17 @@
 /**
  * `npm run bench`: direct upstream vs bare undici proxy vs Portcullis, measured in one run.
  *
- *   node dist/bench/run.js [--targets direct,bare,portcullis] [--duration 10] [--warmup 3]
- *     [--connections 50] [--threads 1] [--rounds 3] [--path /hello] [--tool auto|wrk|autocannon]
- *     [--pool-connections N] [--json results.json] [--markdown]
+ *   node dist/bench/run.js [--targets direct,bare,portcullis] [--duration 10] [--warmup 2]
+ *     [--connections 50] [--threads 1] [--latency-connections 1] [--no-latency] [--rounds 3]
+ *     [--path /hello] [--tool auto|wrk|autocannon] [--pool-connections N] [--json results.json]
+ *     [--markdown]
  *
- * Targets run interleaved round-robin (A B C A B C …) and the median per target is reported, so
- * slow drift (thermal, other load) affects every target alike. Everything listens on and talks
- * to 127.0.0.1 only. The run is bounded by a watchdog and stops every process it started.
+ * Two phases over the same running targets: throughput (--connections, CPU-saturated) and then
+ * latency (--latency-connections, one wrk thread). Within a phase the targets run in rounds whose
+ * order changes every round (see roundOrder), so no target always follows the same other one;
+ * the median per target is reported, so slow drift (thermal, other load) affects every
+ * target alike. Everything listens on and talks to 127.0.0.1 only. The run is bounded by a
+ * watchdog and stops every process it started.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,13 +19,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { killAllChildrenSync, startNodeService, stopAllChildren } from './child.js';
+import { killAllChildrenSync, startNodeService, stopAllChildren, trackedPids } from './child.js';
 import { findOnPath, type LoadSettings, type LoadTool, runLoad, toolVersion } from './load.js';
+import { cpuSnapshot, foreignCpu } from './machine.js';
 import {
+  type Criterion,
   consoleReport,
   describeErrors,
+  judge,
   type Measurement,
   markdownReport,
+  type PhaseResult,
+  type PhaseSettings,
   type RunInfo,
   ratios,
   summarize,
@@ -31,10 +40,12 @@ import { BASELINES, type BenchTarget, createTargets, type RunningTarget } from '
 const HELP = `Usage: node dist/bench/run.js [options]
   --targets <list>          comma-separated (default: all: direct,bare,portcullis)
   --duration <s>            measured seconds per target per round (default 10)
-  --warmup <s>              unmeasured seconds before each measurement (default 3)
-  --connections <n>         concurrent keep-alive connections (default 50)
-  --threads <n>             wrk threads (default 1)
-  --rounds <n>              interleaved rounds; the median is reported (default 3)
+  --warmup <s>              unmeasured seconds before each measurement (default 2)
+  --connections <n>         throughput phase: concurrent keep-alive connections (default 50)
+  --threads <n>             throughput phase: wrk threads (default 1)
+  --latency-connections <n> latency phase: concurrent connections, 1 wrk thread (default 1)
+  --no-latency              skip the latency phase
+  --rounds <n>              rounds per phase, target order changed each round; median reported (default 3)
   --path <path>             request path (default /hello)
   --tool <auto|wrk|autocannon>  load generator (default auto: wrk if on PATH)
   --pool-connections <n>    bare proxy upstream pool size (default max(64, connections))
@@ -55,9 +66,12 @@ function parseOptions() {
     options: {
       targets: { type: 'string' },
       duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '2' },
       connections: { type: 'string', default: '50' },
       threads: { type: 'string', default: '1' },
+      'latency-connections': { type: 'string', default: '1' },
+      // node:util parseArgs on Node 20 has no allowNegative, so the negation is its own flag.
+      'no-latency': { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
       path: { type: 'string', default: '/hello' },
       tool: { type: 'string', default: 'auto' },
@@ -74,6 +88,12 @@ function parseOptions() {
   const connections = positiveInt('connections', values.connections);
   const threads = positiveInt('threads', values.threads);
   if (threads > connections) throw new Error('--threads cannot exceed --connections');
+  const phases: PhaseSettings[] = [{ name: 'throughput', connections, threads }];
+  if (!values['no-latency']) {
+    // One wrk thread: at low concurrency a second thread only adds scheduling noise.
+    const latencyConnections = positiveInt('latency-connections', values['latency-connections']);
+    phases.push({ name: 'latency', connections: latencyConnections, threads: 1 });
+  }
   if (!values.path.startsWith('/')) throw new Error('--path must start with /');
   let tool: LoadTool;
   if (values.tool === 'auto') tool = findOnPath('wrk') ? 'wrk' : 'autocannon';
@@ -87,8 +107,7 @@ function parseOptions() {
       .filter(Boolean),
     durationS: positiveInt('duration', values.duration),
     warmupS: positiveInt('warmup', values.warmup, 0),
-    connections,
-    threads,
+    phases,
     rounds: positiveInt('rounds', values.rounds),
     path: values.path,
     tool,
@@ -124,6 +143,27 @@ async function preflight(url: string): Promise<void> {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** The issue's acceptance criterion for a public route (see bench/README.md). */
+const CRITERION: Criterion = { target: 'portcullis', minVsBare: 0.9, maxAddedP50Ms: 0.2 };
+
+/**
+ * The order of the targets in round r (0-based): the list rotated by r places, and run backwards
+ * in rounds 2, 3, 6, 7, 10, 11, … (r mod 4 ∈ {2, 3}). With A B C that is A B C, B C A, B A C,
+ * C B A, B C A, C A B, …
+ *
+ * Rotation alone (A B C, B C A, C A B) moves every target through every position, but keeps
+ * the cyclic order: measured back to back (A B C B C A C A B) A always runs right after C, so
+ * whatever C leaves behind (a busy upstream, GC or sockets still closing) always lands on A.
+ * Reversing every other pair of rounds gives each target more than one predecessor within the
+ * default 3 rounds (A B C B C A B A C: A follows C and B, B follows A and C, C follows B and A).
+ */
+function roundOrder<T>(items: readonly T[], round: number): T[] {
+  if (items.length === 0) return [];
+  const k = round % items.length;
+  const rotated = [...items.slice(k), ...items.slice(0, k)];
+  return round % 4 >= 2 ? rotated.reverse() : rotated;
+}
+
 async function main(): Promise<number> {
   const options = parseOptions();
 
@@ -155,9 +195,15 @@ async function main(): Promise<number> {
     throw new Error(`unknown target(s) ${unknown.join(', ')}; available: ${allNames.join(', ')}`);
 
   // Bounded: startup allowance + every measurement with generous slack; then give up loudly.
+  const measurementsTotal = options.phases.length * options.rounds * selectedNames.length;
   const perMeasurementS = options.warmupS + options.durationS + 20;
-  const budgetS = 30 + selectedNames.length * 60 + options.rounds * selectedNames.length * perMeasurementS;
+  const budgetS = 30 + selectedNames.length * 60 + measurementsTotal * perMeasurementS;
   const watchdog = setTimeout(() => abort(`exceeded its time budget of ${budgetS} s`, 1), budgetS * 1000);
+  const expectedS = measurementsTotal * (options.warmupS + options.durationS);
+  log(
+    `bench: ${measurementsTotal} measurements (${options.phases.map((p) => p.name).join(' + ')}), ` +
+      `about ${Math.ceil(expectedS / 60)} min of load plus startup`,
+  );
 
   const info: RunInfo = {
     date: new Date().toISOString(),
@@ -170,11 +216,10 @@ async function main(): Promise<number> {
       targets: selectedNames,
       durationS: options.durationS,
       warmupS: options.warmupS,
-      connections: options.connections,
-      threads: options.threads,
       rounds: options.rounds,
       path: options.path,
       poolConnections: options.poolConnections,
+      phases: options.phases,
     },
   };
   if (options.tool === 'autocannon') {
@@ -210,43 +255,63 @@ async function main(): Promise<number> {
     }
   }
 
-  const settings: LoadSettings = {
-    tool: options.tool,
-    connections: options.connections,
-    threads: options.threads,
-    path: options.path,
-    workDir,
-  };
   const measurements: Measurement[] = [];
   const warnings: string[] = [];
   for (const s of states) if (s.failure) warnings.push(`${s.target.name}: ${s.failure}`);
 
-  for (let round = 1; round <= options.rounds; round++) {
-    for (const state of states) {
-      // Shutting down: abort() finishes the cleanup and exits; just stop issuing load.
-      if (stopping) return new Promise<number>(() => {});
-      if (state.failure || !state.running) continue;
-      const name = state.target.name;
-      try {
-        if (options.warmupS > 0) await runLoad(state.running.url, options.warmupS, settings);
-        const result = await runLoad(state.running.url, options.durationS, settings);
-        measurements.push({ target: name, round, result });
-        const flag = result.errorTotal > 0 ? `  !! ERRORS: ${describeErrors(result.errors)}` : '';
-        log(
-          `[round ${round}/${options.rounds}] ${name.padEnd(12)} ${Math.round(result.rps).toString().padStart(7)} req/s` +
-            `  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms${flag}`,
-        );
-        if (result.errorTotal > 0) {
-          warnings.push(
-            `${name} round ${round}: ${result.errorTotal} errors (${describeErrors(result.errors)})`,
-          );
-        }
-      } catch (error) {
-        // A load run killed by our own shutdown is not a target failure.
+  for (const phase of options.phases) {
+    const settings: LoadSettings = {
+      tool: options.tool,
+      connections: phase.connections,
+      threads: phase.threads,
+      path: options.path,
+      workDir,
+    };
+    log(
+      `bench: ${phase.name} phase: ${phase.connections} connection(s), ${phase.threads} thread(s), ` +
+        `${options.rounds} round(s)`,
+    );
+    for (let round = 1; round <= options.rounds; round++) {
+      const order = roundOrder(states, round - 1);
+      for (const [index, state] of order.entries()) {
+        // Shutting down: abort() finishes the cleanup and exits; just stop issuing load.
         if (stopping) return new Promise<number>(() => {});
-        state.failure = (error as Error).message.split('\n')[0];
-        warnings.push(`${name} round ${round}: ${state.failure}`);
-        log(`bench: ${name} FAILED during load: ${(error as Error).message}`);
+        if (state.failure || !state.running) continue;
+        const name = state.target.name;
+        try {
+          if (options.warmupS > 0) await runLoad(state.running.url, options.warmupS, settings);
+          const before = cpuSnapshot(trackedPids());
+          const result = await runLoad(state.running.url, options.durationS, settings);
+          const machine = foreignCpu(before, cpuSnapshot(trackedPids()));
+          measurements.push({
+            phase: phase.name,
+            target: name,
+            round,
+            position: index + 1,
+            result,
+            ...(machine ? { machine } : {}),
+          });
+          const flag = result.errorTotal > 0 ? `  !! ERRORS: ${describeErrors(result.errors)}` : '';
+          const d = phase.name === 'latency' ? 3 : 2;
+          log(
+            `[${phase.name} ${round}/${options.rounds}] ${name.padEnd(12)} ` +
+              `${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50Ms.toFixed(d)} ms  ` +
+              `p99 ${result.p99Ms.toFixed(d)} ms  p99.9 ${result.p999Ms.toFixed(d)} ms` +
+              (machine ? `  other CPU ${Math.round(machine.foreignPct)}%` : '') +
+              flag,
+          );
+          if (result.errorTotal > 0) {
+            warnings.push(
+              `${name} ${phase.name} round ${round}: ${result.errorTotal} errors (${describeErrors(result.errors)})`,
+            );
+          }
+        } catch (error) {
+          // A load run killed by our own shutdown is not a target failure.
+          if (stopping) return new Promise<number>(() => {});
+          state.failure = (error as Error).message.split('\n')[0];
+          warnings.push(`${name} ${phase.name} round ${round}: ${state.failure}`);
+          log(`bench: ${name} FAILED during load: ${(error as Error).message}`);
+        }
       }
     }
   }
@@ -256,22 +321,21 @@ async function main(): Promise<number> {
   await cleanup();
   clearTimeout(watchdog);
 
-  const summaries = summarize(
-    states.map((s) => ({
-      name: s.target.name,
-      description: s.target.description,
-      ...(s.failure === undefined ? {} : { failure: s.failure }),
-    })),
-    measurements,
-  );
-  const rs = ratios(summaries, BASELINES);
-  process.stdout.write(`\n${consoleReport(summaries, rs, info, warnings)}\n`);
-  if (options.markdown) process.stdout.write(`\n${markdownReport(summaries, rs, info, warnings)}\n`);
+  const targetList = states.map((s) => ({
+    name: s.target.name,
+    description: s.target.description,
+    ...(s.failure === undefined ? {} : { failure: s.failure }),
+  }));
+  const phases: PhaseResult[] = options.phases.map((phase) => {
+    const mine = measurements.filter((m) => m.phase === phase.name);
+    const results = summarize(targetList, mine);
+    return { settings: phase, results, ratios: ratios(results, BASELINES), measurements: mine };
+  });
+  const criterion = judge(CRITERION, phases);
+  process.stdout.write(`\n${consoleReport(phases, criterion, info, warnings)}\n`);
+  if (options.markdown) process.stdout.write(`\n${markdownReport(phases, criterion, info, warnings)}\n`);
   if (options.json) {
-    writeFileSync(
-      options.json,
-      `${JSON.stringify({ ...info, results: summaries, ratios: rs, measurements, warnings }, null, 2)}\n`,
-    );
+    writeFileSync(options.json, `${JSON.stringify({ ...info, criterion, phases, warnings }, null, 2)}\n`);
     log(`bench: wrote ${options.json}`);
   }
   return warnings.length > 0 ? 1 : 0;

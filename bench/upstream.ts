@@ -16,13 +16,15 @@ const BODY = Buffer.from(
 );
 const HEADERS = ['content-type', 'application/json', 'content-length', String(BODY.length)];
 
-const server = http.createServer((_req, res) => {
+// noDelay (Node 20's default, spelled out): a small response must not wait for Nagle.
+// keepAliveTimeout: longer than any pause between a target's measurements (the other targets
+// run in between), so the proxies' pooled upstream connections never churn; undici keeps them
+// that long too, since it honours the `Keep-Alive: timeout=65` hint node:http sends.
+const server = http.createServer({ noDelay: true, keepAliveTimeout: 65_000 }, (_req, res) => {
   // Any unread request body is discarded by node:http after the response ends.
   res.writeHead(200, HEADERS);
   res.end(BODY);
 });
-// Longer than any benchmark pause between phases, so pooled keep-alive connections never churn.
-server.keepAliveTimeout = 65_000;
 
 server.listen(Number(values.port), '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
