@@ -163,6 +163,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       },
       pools,
       bodyIdleTimeoutMs: settings.upstreamIdleTimeoutMs,
+      identityAliases: settings.identityHeaderAliases,
       logger,
       onOutcome: options.onOutcome,
       reserved: (req, res, facts, context) => {
@@ -177,6 +178,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
             decide,
             trusted: settings.trustedProxies.length > 0 ? compileCidrs(settings.trustedProxies) : undefined,
             resolveClientIp,
+            identityAliases: settings.identityHeaderAliases,
             ...pathOptions,
             report: context.report,
             onFault: context.fault,

@@ -197,6 +197,11 @@ export const settingDefs = {
     default: 'x-forwarded-for',
     parse: oneOf(['x-forwarded-for', 'x-real-ip', 'cf-connecting-ip', 'x-original-client-ip'] as const),
   }),
+  identityHeaderAliases: def<boolean>({
+    description: 'Also send API Gatekeeper header names (X-Client-ID, X-Client-Name, X-Route-ID) upstream',
+    default: false,
+    parse: boolean,
+  }),
   keyPrefix: def<string>({
     description:
       'Prefix of issued API keys ({prefix}_{env}_…); changing it invalidates no key but new keys use it',

@@ -27,6 +27,7 @@ export interface ForwardAuthOptions {
   /** Trusted proxies; undefined when none is configured (then every forward-auth call is refused). */
   trusted: BlockList | undefined;
   resolveClientIp: ClientIpResolver;
+  identityAliases: boolean;
   pathCaseInsensitive: boolean;
   pathAllowSemicolons: boolean;
   report: (facts: RequestFacts | undefined, decision: Decision | undefined, status: number) => void;
@@ -85,7 +86,7 @@ export function createForwardAuth(options: ForwardAuthOptions) {
       refuse(res, decision, facts.requestId, facts);
       return;
     }
-    const headers = identityHeaders(decision.principal, decision.match.route.id);
+    const headers = identityHeaders(decision.principal, decision.match.route.id, options.identityAliases);
     headers.push('x-request-id', facts.requestId, 'cache-control', 'no-store', 'content-length', '0');
     res.writeHead(200, headers);
     res.end();

@@ -10,7 +10,7 @@ import { deny } from '../pipeline/decision.js';
 import type { Allow, RequestFacts } from '../pipeline/types.js';
 import { upstreamPath } from '../routing/compile.js';
 import { IDEMPOTENT_METHODS } from '../routing/spec.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { clientResponseHeadersFromRaw, upstreamRequestHeaders } from './headers.js';
 import { withoutQueryParam } from './identity-headers.js';
 import { writeDeny } from './problem-response.js';
 import type { UpstreamPools } from './upstreams.js';
@@ -18,6 +18,8 @@ import type { UpstreamPools } from './upstreams.js';
 export interface ForwardOptions {
   pools: UpstreamPools;
   bodyIdleTimeoutMs: number;
+  /** Also send API Gatekeeper's identity header names. */
+  identityAliases: boolean;
   onUpstreamError?: (facts: RequestFacts, routeId: string, code: ErrorCode, error: Error) => void;
 }
 
@@ -61,6 +63,118 @@ function hasRequestBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * The upstream exchange of one request, as an undici dispatch handler. The handler API (rather
+ * than `pool.request` + a Readable + `pipe`) is used because it is the hot path: no Promise,
+ * no body stream, no AbortController per request — measured in docs/benchmarks.md. It uses
+ * undici's callback interface (onConnect/onHeaders/onData/onComplete/onError), which
+ * `pool.request` itself is built on.
+ */
+class UpstreamExchange implements Dispatcher.DispatchHandler {
+  readonly #res: ServerResponse;
+  readonly #facts: RequestFacts;
+  readonly #routeId: string;
+  readonly #options: ForwardOptions;
+  readonly #done: (result: ForwardResult) => void;
+  #abort: ((error?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  #clientGone = false;
+  #status = 0;
+  #upstreamMs: number | undefined;
+  #error: ErrorCode | undefined;
+  /** Set while a retry is possible: the dispatch to repeat. */
+  retry: (() => void) | undefined;
+  retriesLeft: number;
+
+  constructor(res: ServerResponse, facts: RequestFacts, routeId: string, options: ForwardOptions, retries: number, done: (result: ForwardResult) => void) {
+    this.#res = res;
+    this.#facts = facts;
+    this.#routeId = routeId;
+    this.#options = options;
+    this.#done = done;
+    this.retriesLeft = retries;
+    res.on('close', this.#onClientClose);
+  }
+
+  // One place reports the outcome: when the client response closes, whatever happened.
+  readonly #onClientClose = () => {
+    const res = this.#res;
+    if (!res.writableFinished) {
+      // The client went away before the answer was complete: cancel the upstream request.
+      this.#clientGone = true;
+      this.#abort?.(new ClientClosedError());
+    }
+    this.#done({
+      status: res.writableFinished || this.#status >= 500 ? this.#status : CLIENT_CLOSED,
+      upstreamMs: this.#upstreamMs,
+      error: this.#error,
+    });
+  };
+
+  readonly #onDrain = () => this.#resume?.();
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#clientGone) abort(new ClientClosedError());
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[], resume: () => void): boolean {
+    // 1xx informational answers are undici's business; only the final answer is relayed.
+    if (statusCode < 200) return true;
+    const res = this.#res;
+    this.retry = undefined;
+    this.#upstreamMs = performance.now() - this.#facts.startedAt;
+    this.#status = statusCode;
+    this.#resume = resume;
+    if (res.destroyed) return false;
+    res.writeHead(statusCode, clientResponseHeadersFromRaw(rawHeaders, this.#facts.requestId));
+    res.on('drain', this.#onDrain);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    // Backpressure: returning false pauses the upstream socket until the client drains.
+    return this.#res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.#res.end();
+  }
+
+  onError(error: Error): void {
+    const res = this.#res;
+    if (this.#clientGone || res.destroyed) return;
+    if (this.retry && this.retriesLeft > 0 && RETRYABLE.has(errorCodeOf(error) ?? '')) {
+      this.retriesLeft--;
+      this.#abort = undefined;
+      this.retry();
+      return;
+    }
+    const code = classify(error);
+    this.#error = code;
+    this.#options.onUpstreamError?.(this.#facts, this.#routeId, code, error);
+    if (res.headersSent) {
+      // Mid-body failure: truncate rather than splice an error into a started answer.
+      res.destroy();
+      return;
+    }
+    this.#status = statusOf(code);
+    writeDeny(
+      res,
+      deny(code, code === 'upstream_timeout' ? 'the upstream did not answer in time' : 'the upstream could not be reached'),
+      this.#facts.requestId,
+    );
+  }
+}
+
+class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError';
+  readonly code = 'CLIENT_CLOSED';
+  constructor() {
+    super('client closed the connection');
+  }
+}
+
 export function createForwarder(options: ForwardOptions) {
   const { pools, bodyIdleTimeoutMs } = options;
 
@@ -77,75 +191,18 @@ export function createForwarder(options: ForwardOptions) {
     const withBody = decision.body !== undefined ? decision.body.length > 0 : hasRequestBody(req);
     // A request whose body has been streamed cannot be replayed; only body-less idempotent
     // requests are retried, and only on connection failures before any response.
-    let retriesLeft = !withBody && IDEMPOTENT_METHODS.has(facts.method) ? upstream.retries : 0;
-    const abort = new AbortController();
-    let status = 0;
-    let upstreamMs: number | undefined;
-    let error: ErrorCode | undefined;
-    // One place reports the outcome: when the client response closes, whatever happened.
-    res.once('close', () => {
-      // The client went away before the answer was complete: cancel the upstream request.
-      if (!res.writableFinished) abort.abort();
-      done({ status: res.writableFinished || status >= 500 ? status : CLIENT_CLOSED, upstreamMs, error });
-    });
-
-    const requestOptions: Dispatcher.RequestOptions = {
+    const retries = !withBody && IDEMPOTENT_METHODS.has(facts.method) ? upstream.retries : 0;
+    const exchange = new UpstreamExchange(res, facts, route.id, options, retries, done);
+    const dispatchOptions: Dispatcher.DispatchOptions = {
       method: facts.method as Dispatcher.HttpMethod,
       path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision),
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision, options.identityAliases),
       // A body a stage has read (HMAC verification) is forwarded from memory, byte for byte.
       body: decision.body ?? (withBody ? req : null),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: bodyIdleTimeoutMs,
-      signal: abort.signal,
     };
-
-    const attempt = () => {
-      pool.request(requestOptions).then(
-        (response) => {
-          upstreamMs = performance.now() - facts.startedAt;
-          status = response.statusCode;
-          const body = response.body;
-          if (res.destroyed) {
-            body.destroy();
-            return;
-          }
-          res.writeHead(status, clientResponseHeaders(response.headers, facts.requestId));
-          // pipe() rather than stream.pipeline(): pipeline allocates an AbortController and
-          // listeners per call, measurably slower on this path (bench/README.md). Errors are
-          // handled explicitly: a body that fails mid-way truncates the client response.
-          body.on('error', () => {
-            if (!res.destroyed) res.destroy();
-          });
-          body.pipe(res);
-        },
-        (failure: unknown) => {
-          if (abort.signal.aborted || res.destroyed) return;
-          if (retriesLeft > 0 && RETRYABLE.has(errorCodeOf(failure) ?? '')) {
-            retriesLeft--;
-            attempt();
-            return;
-          }
-          error = classify(failure);
-          options.onUpstreamError?.(facts, route.id, error, failure as Error);
-          if (res.headersSent) {
-            res.destroy();
-            return;
-          }
-          status = statusOf(error);
-          writeDeny(
-            res,
-            deny(
-              error,
-              error === 'upstream_timeout'
-                ? 'the upstream did not answer in time'
-                : 'the upstream could not be reached',
-            ),
-            facts.requestId,
-          );
-        },
-      );
-    };
-    attempt();
+    if (retries > 0) exchange.retry = () => pool.dispatch(dispatchOptions, exchange);
+    pool.dispatch(dispatchOptions, exchange);
   };
 }

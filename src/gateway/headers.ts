@@ -5,9 +5,9 @@
  * and set by the gateway itself, so a client cannot forge them.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { connectionTokens, HOP_BY_HOP } from '../net/hop-by-hop.js';
+import { extraConnectionTokens, HOP_BY_HOP } from '../net/hop-by-hop.js';
 import type { Allow, RequestFacts } from '../pipeline/types.js';
-import { identityHeaders } from './identity-headers.js';
+import { pushIdentityHeaders } from './identity-headers.js';
 
 const INBOUND_DROP: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP,
@@ -37,9 +37,10 @@ export function upstreamRequestHeaders(
   connection: string | string[] | undefined,
   facts: RequestFacts,
   decision: Allow,
+  identityAliases: boolean,
 ): string[] {
   const route = decision.match.route;
-  const named = connection === undefined ? undefined : connectionTokens(connection);
+  const named = extraConnectionTokens(connection);
   // The credential Portcullis checked is its business, not the upstream's, unless the route keeps it.
   const dropCredential = decision.credential !== undefined && route.spec.keep_credential !== true;
   const out: string[] = [];
@@ -62,15 +63,14 @@ export function upstreamRequestHeaders(
     facts.host,
     'x-request-id',
     facts.requestId,
-    ...identityHeaders(decision.principal, route.id),
   );
+  pushIdentityHeaders(out, decision.principal, route.id, identityAliases);
   return out;
 }
 
 /** Response headers for the client: the upstream's, minus hop-by-hop, plus our request id. */
 export function clientResponseHeaders(headers: IncomingHttpHeaders, requestId: string): string[] {
-  const connection = headers['connection'];
-  const named = connection === undefined ? undefined : connectionTokens(connection);
+  const named = extraConnectionTokens(headers['connection']);
   const out: string[] = [];
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || named?.has(name) || name === 'x-request-id') continue;
@@ -78,6 +78,33 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, requestId: s
     if (value === undefined) continue;
     if (typeof value === 'string') out.push(name, value);
     else for (const v of value) out.push(name, v);
+  }
+  out.push('x-request-id', requestId);
+  return out;
+}
+
+/**
+ * The same filtering over undici's raw response headers (name, value, name, value… as
+ * Buffers), without building a header object first.
+ */
+export function clientResponseHeadersFromRaw(raw: ReadonlyArray<Buffer | string>, requestId: string): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as Buffer | string;
+    if (name.length === 10 && name.toString('latin1').toLowerCase() === 'connection') {
+      const tokens = extraConnectionTokens((raw[i + 1] as Buffer | string).toString('latin1'));
+      if (tokens) {
+        named ??= new Set();
+        for (const token of tokens) named.add(token);
+      }
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer | string).toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id' || named?.has(lower)) continue;
+    out.push(name, (raw[i + 1] as Buffer | string).toString('latin1'));
   }
   out.push('x-request-id', requestId);
   return out;

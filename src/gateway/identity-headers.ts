@@ -13,22 +13,35 @@ export function headerSafe(value: string): string {
   return PLAIN.test(value) ? value : encodeURIComponent(value);
 }
 
-/** Flat [name, value, …] list; API Gatekeeper aliases (X-Client-ID, X-Client-Name, X-Route-ID) included. */
-export function identityHeaders(principal: Principal, routeId: string): string[] {
-  const out: string[] = ['x-portcullis-route-id', routeId, 'x-route-id', routeId];
-  if (principal.kind === 'anonymous') return out;
+/**
+ * Flat [name, value, …] list. With `aliases`, API Gatekeeper's names (X-Client-ID,
+ * X-Client-Name, X-Route-ID) are sent too (setting `identity_header_aliases`: off by default,
+ * since every header costs every upstream request).
+ */
+export function identityHeaders(principal: Principal, routeId: string, aliases: boolean): string[] {
+  const out: string[] = [];
+  pushIdentityHeaders(out, principal, routeId, aliases);
+  return out;
+}
+
+/** Append the identity headers to a flat header list (no intermediate array on the hot path). */
+export function pushIdentityHeaders(out: string[], principal: Principal, routeId: string, aliases: boolean): void {
+  out.push('x-portcullis-route-id', routeId);
+  if (aliases) out.push('x-route-id', routeId);
+  if (principal.kind === 'anonymous') return;
   if (principal.clientId !== undefined) {
     const id = headerSafe(principal.clientId);
-    out.push('x-portcullis-client-id', id, 'x-client-id', id);
+    out.push('x-portcullis-client-id', id);
+    if (aliases) out.push('x-client-id', id);
   }
   if (principal.clientName !== undefined) {
     const name = headerSafe(principal.clientName);
-    out.push('x-portcullis-client-name', name, 'x-client-name', name);
+    out.push('x-portcullis-client-name', name);
+    if (aliases) out.push('x-client-name', name);
   }
   if (principal.keyId !== undefined) out.push('x-portcullis-key-id', principal.keyId);
   if (principal.userId !== undefined) out.push('x-portcullis-user-id', headerSafe(principal.userId));
   if (principal.scopes.length > 0) out.push('x-portcullis-scopes', headerSafe(principal.scopes.join(' ')));
-  return out;
 }
 
 /** The query string without the API-key parameter (when the key came from the URL). */

@@ -58,6 +58,8 @@ export interface ProxyServerOptions {
   limits: HttpLimits;
   pools: UpstreamPools;
   bodyIdleTimeoutMs: number;
+  /** Also send API Gatekeeper's identity header names upstream. */
+  identityAliases: boolean;
   logger: Logger;
   reserved?: ReservedHandler;
   onOutcome?: (outcome: Outcome) => void;
@@ -90,6 +92,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const forward = createForwarder({
     pools: options.pools,
     bodyIdleTimeoutMs: options.bodyIdleTimeoutMs,
+    identityAliases: options.identityAliases,
     onUpstreamError: (facts, routeId, code, error) =>
       logger.warn(
         {
@@ -166,7 +169,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
     const startedAt = performance.now();
     inFlight++;
-    res.once('close', finished);
+    res.on('close', finished);
     if (draining) res.shouldKeepAlive = false;
     const requestId = requestIdFor(req.headers['x-request-id']);
     const facts = readFacts(req, requestId, 'gateway', options.facts, startedAt);
@@ -260,7 +263,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       }
       upgraded.add(socket);
       socket.once('close', () => upgraded.delete(socket));
-      relayUpgrade(options.pools, req, socket, head, f, decision, (status) => report(f, decision, status));
+      relayUpgrade(options.pools, req, socket, head, f, decision, options.identityAliases, (status) => report(f, decision, status));
     };
     const onFault = (error: unknown) => {
       logger.error({ requestId, err: error }, 'pipeline fault');

@@ -21,6 +21,7 @@ export function relayUpgrade(
   head: Buffer,
   facts: RequestFacts,
   decision: Allow,
+  identityAliases: boolean,
   done: (status: number) => void,
 ): void {
   const route = decision.match.route;
@@ -38,7 +39,7 @@ export function relayUpgrade(
     .upgrade({
       path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),
       method: facts.method,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision),
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision, identityAliases),
       protocol,
       signal: abort.signal,
     })

@@ -30,6 +30,21 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
   return tokens;
 }
 
+/**
+ * Headers named in Connection beyond the hop-by-hop set, or undefined when there are none —
+ * the common `Connection: keep-alive` / `close` costs no Set on the hot path.
+ */
+export function extraConnectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') {
+    const lower = value.length <= 10 ? value.toLowerCase() : '';
+    if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return undefined;
+  }
+  const tokens = connectionTokens(value);
+  for (const token of tokens) if (HOP_BY_HOP.has(token)) tokens.delete(token);
+  return tokens.size === 0 ? undefined : tokens;
+}
+
 function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }

@@ -471,7 +471,7 @@ describe('nginx example config in front of a real Portcullis', { skip: nginx.ski
   before(async () => {
     upstream = await startExampleUpstream();
     gw = await startGateway({
-      env: { PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32' },
+      env: { PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32', PORTCULLIS_IDENTITY_HEADER_ALIASES: 'true' },
       document: ROUTES(upstream.url),
     });
     ngx = await startNginx({ portcullisUrl: gw.proxyUrl, upstreamUrl: upstream.url });

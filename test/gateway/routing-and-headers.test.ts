@@ -36,6 +36,7 @@ describe('routing and header hygiene through a real gateway process', () => {
     await new Promise<void>((r) => hopUpstream.listen(0, '127.0.0.1', r));
     const hopUrl = `http://127.0.0.1:${(hopUpstream.address() as AddressInfo).port}`;
     gw = await startGateway({
+      env: { PORTCULLIS_IDENTITY_HEADER_ALIASES: 'true' },
       document: {
         routes: [
           {

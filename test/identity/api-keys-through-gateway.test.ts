@@ -68,7 +68,7 @@ describe('API keys through a real gateway', () => {
           },
         ],
       },
-      env: { PORTCULLIS_API_KEY_QUERY_PARAM: 'api_key' },
+      env: { PORTCULLIS_API_KEY_QUERY_PARAM: 'api_key', PORTCULLIS_IDENTITY_HEADER_ALIASES: 'true' },
     });
     await addClient(gw, 'app', 'Mobile App v2.1');
     await addClient(gw, 'other', 'Other');
