@@ -179,6 +179,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
             trusted: settings.trustedProxies.length > 0 ? compileCidrs(settings.trustedProxies) : undefined,
             resolveClientIp,
             identityAliases: settings.identityHeaderAliases,
+            mode: settings.forwardAuthMode,
             ...pathOptions,
             report: context.report,
             onFault: context.fault,

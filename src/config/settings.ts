@@ -197,6 +197,11 @@ export const settingDefs = {
     default: 'x-forwarded-for',
     parse: oneOf(['x-forwarded-for', 'x-real-ip', 'cf-connecting-ip', 'x-original-client-ip'] as const),
   }),
+  forwardAuthMode: def<'auto' | 'nginx' | 'traefik' | 'envoy'>({
+    description: 'Which proxy calls /_portcullis/authz: nginx, traefik, envoy, or auto (refuses calls mixing conventions)',
+    default: 'auto',
+    parse: oneOf(['auto', 'nginx', 'traefik', 'envoy'] as const),
+  }),
   identityHeaderAliases: def<boolean>({
     description: 'Also send API Gatekeeper header names (X-Client-ID, X-Client-Name, X-Route-ID) upstream',
     default: false,

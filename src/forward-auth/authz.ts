@@ -28,6 +28,7 @@ export interface ForwardAuthOptions {
   trusted: BlockList | undefined;
   resolveClientIp: ClientIpResolver;
   identityAliases: boolean;
+  mode: ForwardAuthMode;
   pathCaseInsensitive: boolean;
   pathAllowSemicolons: boolean;
   report: (facts: RequestFacts | undefined, decision: Decision | undefined, status: number) => void;
@@ -46,16 +47,34 @@ interface Original {
   host: string | undefined;
 }
 
-/** Read the original request from whichever proxy's convention is present. */
-function originalRequest(req: IncomingMessage, authzFacts: RequestFacts): Original | string {
+export type ForwardAuthMode = 'auto' | 'nginx' | 'traefik' | 'envoy';
+
+/**
+ * Read the original request in the configured proxy's convention. Proxies pass the client's
+ * own headers along, so a client can add another convention's headers (e.g. X-Original-URI
+ * behind Traefik) to describe a different request than the one the proxy will forward; in
+ * `auto` mode a call that carries more than one convention is therefore refused.
+ */
+function originalRequest(req: IncomingMessage, authzFacts: RequestFacts, mode: ForwardAuthMode): Original | string {
   const raw = req.url ?? '';
-  if (raw.startsWith(`${AUTHZ_PATH}/`)) {
+  const envoy = raw.startsWith(`${AUTHZ_PATH}/`);
+  const nginx = req.headers['x-original-uri'] !== undefined || req.headers['x-original-method'] !== undefined;
+  const traefik = req.headers['x-forwarded-uri'] !== undefined || req.headers['x-forwarded-method'] !== undefined;
+  const present = (envoy ? 1 : 0) + (nginx ? 1 : 0) + (traefik ? 1 : 0);
+  if (mode === 'auto' && present > 1) return 'the request carries more than one forward-auth convention';
+  if (mode !== 'auto') {
+    const mine = mode === 'envoy' ? envoy : mode === 'nginx' ? nginx : traefik;
+    if (!mine) return `expected ${mode} forward-auth headers`;
+    if (present > 1) return `only ${mode} forward-auth headers are expected`;
+  }
+  if (envoy) {
     // Envoy: everything after the authz path is the original target, raw.
     return { method: req.method ?? '', target: raw.slice(AUTHZ_PATH.length), host: single(req.headers.host) };
   }
   if (authzFacts.path !== AUTHZ_PATH) return 'unknown forward-auth endpoint';
   const nginxUri = single(req.headers['x-original-uri']);
-  if (nginxUri !== undefined) {
+  if (nginx) {
+    if (nginxUri === undefined) return 'missing or repeated X-Original-URI';
     return {
       method: single(req.headers['x-original-method']) ?? '',
       target: nginxUri,
@@ -63,7 +82,8 @@ function originalRequest(req: IncomingMessage, authzFacts: RequestFacts): Origin
     };
   }
   const traefikUri = single(req.headers['x-forwarded-uri']);
-  if (traefikUri !== undefined) {
+  if (traefik) {
+    if (traefikUri === undefined) return 'missing or repeated X-Forwarded-Uri';
     return {
       method: single(req.headers['x-forwarded-method']) ?? '',
       target: traefikUri,
@@ -104,7 +124,7 @@ export function createForwardAuth(options: ForwardAuthOptions) {
       );
       return;
     }
-    const original = originalRequest(req, authzFacts);
+    const original = originalRequest(req, authzFacts, options.mode);
     if (typeof original === 'string') {
       refuse(res, deny('bad_request', original), requestId);
       return;

@@ -29,6 +29,17 @@ const INBOUND_DROP: ReadonlySet<string> = new Set([
   'x-route-id',
   // undici refuses Expect; Node already answered 100-continue to the client.
   'expect',
+  // Method and URL overrides: many frameworks honour them, which would let a client granted
+  // POST perform DELETE, or reach a URL other than the one the gateway matched.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-uri',
+  'x-original-method',
+  'x-forwarded-uri',
+  'x-forwarded-method',
 ]);
 
 /** Build the upstream request headers as a flat [name, value, …] list (undici's cheapest form). */
@@ -48,6 +59,10 @@ export function upstreamRequestHeaders(
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (INBOUND_DROP.has(lower) || lower.startsWith('x-portcullis-')) continue;
+    // Underscores: CGI/WSGI/Rack servers map "X_Client_ID" and "X-Client-ID" to the same
+    // variable, so an underscore spelling would smuggle a header past this list (nginx drops
+    // them by default for the same reason).
+    if (lower.includes('_')) continue;
     if (named?.has(lower)) continue;
     if (dropCredential && (lower === 'authorization' || lower === 'x-api-key')) continue;
     out.push(name, raw[i + 1] as string);

@@ -26,8 +26,10 @@ export function relayUpgrade(
 ): void {
   const route = decision.match.route;
   const protocol = req.headers.upgrade;
-  if (typeof protocol !== 'string' || !TOKEN.test(protocol)) {
-    writeRawProblem(socket, 'bad_request', 'invalid Upgrade header', facts.requestId);
+  // Only WebSocket is relayed. Any other upgrade (h2c above all) would open a tunnel in which
+  // later requests reach the upstream without passing the gateway's decision.
+  if (typeof protocol !== 'string' || !TOKEN.test(protocol) || protocol.toLowerCase() !== 'websocket') {
+    writeRawProblem(socket, 'bad_request', 'only WebSocket upgrades are supported', facts.requestId);
     done(400);
     return;
   }

@@ -101,6 +101,8 @@ function dotSafe(p: string, start: number, end: number): boolean {
 export function isCleanPath(p: string, options?: PathOptions): boolean {
   const n = p.length;
   if (n === 0 || p.charCodeAt(0) !== SLASH) return false;
+  // An encoded '%' needs the slow path's double-encoding check.
+  if (p.includes('%25')) return false;
   const letterMask = options?.caseInsensitive === true ? UPPER : 0;
   let segmentStart = 1;
   for (let i = 1; i < n; i++) {
@@ -245,8 +247,14 @@ export function normalizePathSlow(p: string, options?: PathOptions): PathResult 
 
   if (segments.length === 0) return { ok: true, path: '/' };
   const path = '/' + segments.join('/') + (trailingSlash ? '/' : '');
+  // "%252f" decodes once to "%2f" and twice to "/": an upstream (or a framework layer) that
+  // decodes twice would see a separator or dot segment the gateway never matched.
+  if (path.includes('%25') && DOUBLE_ENCODED_SEPARATOR.test(path)) return DOUBLE_ENCODED;
   return { ok: true, path };
 }
+
+const DOUBLE_ENCODED_SEPARATOR = /%25(?:25)*(?:2[fFeE]|5[cC]|00)/;
+const DOUBLE_ENCODED: PathResult = Object.freeze({ ok: false, reason: 'double-encoded separator' });
 
 /**
  * Normalizes an origin-form path (without query). Rules, in order: absolute; no raw '\';

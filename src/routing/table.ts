@@ -69,8 +69,15 @@ class PathTable {
   match(path: string): RouteMatch | undefined {
     const exact = this.exact.get(path);
     if (exact) return { route: exact, params: undefined };
+    // "/admin/" is the same resource as "/admin" to most frameworks: it must not fall through
+    // to a broader (less protected) route. The path is still forwarded as sent.
+    const trimmed = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : undefined;
+    if (trimmed !== undefined) {
+      const exactTrimmed = this.exact.get(trimmed);
+      if (exactTrimmed) return { route: exactTrimmed, params: undefined };
+    }
     if (this.hasParams) {
-      const segments = path.slice(1).split('/');
+      const segments = (trimmed ?? path).slice(1).split('/');
       const found = walk(this.paramRoot, segments, 0);
       if (found) return { route: found, params: extractParams(found.spec.path, segments) };
     }
@@ -109,6 +116,9 @@ function extractParams(pattern: string, segments: string[]): Record<string, stri
   return params;
 }
 
+const UPPER = /[A-Z]/;
+const UPPER_ALL = /[A-Z]/g;
+
 /** A path's shape for tie detection: parameter names do not distinguish routes. */
 function pathShape(path: string): string {
   return path.replace(/\/:[^/]+/g, '/:');
@@ -127,9 +137,12 @@ export class RouteTable {
   readonly #wildcards: Array<{ suffix: string; table: PathTable }> = [];
   readonly #any: PathTable | undefined;
   readonly #byId: Map<string, CompiledRoute>;
+  /** Every route path is lower case, so letter case cannot be meaningful to this table. */
+  readonly #lowerCaseRoutes: boolean;
 
   private constructor(routes: CompiledRoute[]) {
     this.routes = Object.freeze(routes);
+    this.#lowerCaseRoutes = routes.every((r) => r.spec.path === r.spec.path.toLowerCase());
     this.#byId = new Map(routes.map((r) => [r.id, r]));
     let any: PathTable | undefined;
     for (const route of routes) {
@@ -185,8 +198,22 @@ export class RouteTable {
     return new RouteTable([]);
   }
 
-  /** Find the route for a normalized host name (with its non-default port, if any) and path. */
-  match(hostname: string, port: number | undefined, path: string): RouteMatch | undefined {
+  /**
+   * Find the route for a normalized host name (with its non-default port, if any) and path.
+   * Returns 'case_conflict' when, with all routes written in lower case, the path matches one
+   * route but its lower-cased form another: upstreams that ignore case would serve the other
+   * route's resource ("/ADMIN" dodging the route that protects "/admin").
+   */
+  match(hostname: string, port: number | undefined, path: string): RouteMatch | 'case_conflict' | undefined {
+    const found = this.#match(hostname, port, path);
+    if (this.#lowerCaseRoutes && found && UPPER.test(path)) {
+      const folded = this.#match(hostname, port, path.replace(UPPER_ALL, (c) => c.toLowerCase()));
+      if (folded && folded.route !== found.route) return 'case_conflict';
+    }
+    return found;
+  }
+
+  #match(hostname: string, port: number | undefined, path: string): RouteMatch | undefined {
     if (this.#exact.size > 0) {
       if (port !== undefined) {
         const withPort = this.#exact.get(`${hostname}:${port}`)?.match(path);

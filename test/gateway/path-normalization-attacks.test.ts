@@ -49,6 +49,16 @@ const attacks: Array<[string, number]> = [
   ['/public#/../admin/x', 400],
   ['/admin%zz', 400],
   ['*', 400],
+  // Double encoding: "%252f" is "/" to an upstream that decodes twice.
+  ['/echo/%252e%252e/admin/x', 400],
+  ['/admin%252fx', 400],
+  ['/public%255cadmin', 400],
+  // Letter case: with routes written in lower case, /ADMIN would reach /admin on an upstream
+  // that ignores case, through the public route.
+  ['/ADMIN/x', 400],
+  ['/Admin', 400],
+  // A trailing slash is the same resource.
+  ['/admin/', 401],
 ];
 
 describe('path normalization attacks through a real gateway', () => {
@@ -82,7 +92,6 @@ describe('path normalization attacks through a real gateway', () => {
       ['/echo//a///b', '/echo/a/b'],
       ['/echo/%7euser/%41', '/echo/~user/A'],
       ['/echo/caf%c3%a9', '/echo/caf%C3%A9'],
-      ['/echo/%252e%252e/admin', '/echo/%252e%252e/admin'],
       ['/echo/x?q=%2F..%2F&a=/../', '/echo/x?q=%2F..%2F&a=/../'],
     ];
     for (const [sent, forwarded] of cases) {

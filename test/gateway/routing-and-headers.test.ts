@@ -200,6 +200,27 @@ describe('routing and header hygiene through a real gateway process', () => {
     assert.match(h['x-request-id'] ?? '', /^[0-9a-f-]{36}$/);
   });
 
+  it('drops underscore spellings of headers and method or URL overrides', async () => {
+    const res = await rawRequest(
+      gw.proxyPort,
+      'GET /echo HTTP/1.1\r\nHost: x.test\r\nX_Client_ID: victim\r\nX-Forwarded_For: 6.6.6.6\r\nX_Portcullis_Client_Id: victim\r\n' +
+        'X-HTTP-Method-Override: DELETE\r\nX-Method-Override: DELETE\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(res.status, 200);
+    const h = (JSON.parse(res.body) as Echo).headers;
+    for (const name of ['x_client_id', 'x-forwarded_for', 'x_portcullis_client_id', 'x-http-method-override', 'x-method-override', 'x-original-url', 'x-rewrite-url']) {
+      assert.equal(h[name], undefined, `${name} must not reach the upstream`);
+    }
+  });
+
+  it('relays only WebSocket upgrades (h2c would tunnel past the gateway)', async () => {
+    const res = await rawRequest(
+      gw.proxyPort,
+      'GET /echo HTTP/1.1\r\nHost: x.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
+    );
+    assert.equal(res.status, 400);
+  });
+
   it('replaces a request id that is not plain', async () => {
     const res = await request(`${gw.proxyUrl}/echo`, { headers: { 'x-request-id': 'bad id with spaces' } });
     const id = res.headers['x-request-id'] as string;

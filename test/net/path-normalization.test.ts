@@ -69,10 +69,12 @@ describe('normalizePath validates and canonicalizes percent-encoding once', () =
     ['/caf%c3%a9', '/caf%C3%A9'],
     ['/a%20b', '/a%20b'],
     ['/a%3f', '/a%3F'],
-    // Double encoding: "%25" stays encoded, so "%252e%252e" is never '..' (the '2e' after
-    // "%25" is literal text, not hex, and keeps its case).
-    ['/%252e%252e/admin', '/%252e%252e/admin'],
-    ['/%252E', '/%252E'],
+    // Double encoding: "%25" stays encoded and is decoded once only; a double-encoded
+    // separator or dot ("%252e", "%252f", "%255c") is refused, since a twice-decoding upstream
+    // would see '.', '/' or '\'. Other double encodings are data.
+    ['/%2541', '/%2541'],
+    ['/%252e%252e/admin', '!double-encoded separator'],
+    ['/%252E', '!double-encoded separator'],
     ['/%', '!invalid percent-encoding'],
     ['/%4', '!invalid percent-encoding'],
     ['/%zz', '!invalid percent-encoding'],
@@ -213,5 +215,17 @@ describe('isCleanPath', () => {
     assert.equal(isCleanPath('/Admin'), true);
     assert.equal(isCleanPath('/Admin', CI), false);
     assert.equal(isCleanPath('/a%C3%A9', CI), true);
+  });
+});
+
+describe('double-encoded separators are refused', () => {
+  for (const raw of ['/a/%252f/b', '/a/%252F', '/a%255c', '/a/%252e%252e/b', '/%2500', '/a/%25252f']) {
+    test(raw, () => {
+      const result = normalizePath(raw);
+      assert.equal(result.ok, false);
+    });
+  }
+  test('keeps other double encodings (a literal percent sign is data)', () => {
+    assert.deepEqual(normalizePath('/a/100%2541'), { ok: true, path: '/a/100%2541' });
   });
 });

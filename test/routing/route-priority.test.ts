@@ -17,6 +17,8 @@ const route = (id: string, host: string, path: string, extra: Record<string, unk
 
 const defaults = { upstreamTimeoutMs: 1000 };
 
+const idOf = (found: ReturnType<RouteTable['match']>) => (typeof found === 'object' ? found.route.id : found);
+
 describe('route priority', () => {
   const table = RouteTable.compile(
     [
@@ -44,7 +46,10 @@ describe('route priority', () => {
     ['other.test', undefined, '/v1/orders/archive/2024', 'any-longer-prefix'],
     ['other.test', undefined, '/v1/orders/archive', 'any-orders-param'],
     ['other.test', undefined, '/v1/ordersX', 'any-prefix'],
-    ['other.test', undefined, '/v1/orders/', 'any-orders-prefix'],
+    // A trailing slash names the same resource: it never falls through to a broader route.
+    ['other.test', undefined, '/v1/orders/', 'any-orders-exact'],
+    ['other.test', undefined, '/v1/orders/42/', 'any-orders-param'],
+    ['other.test', undefined, '/v1/orders/42/items/', 'any-items'],
     ['other.test', undefined, '/', 'any-prefix'],
     ['a.example.com', undefined, '/v1/orders/1', 'wild'],
     ['a.b.example.com', undefined, '/v1/orders/1', 'wild'],
@@ -59,12 +64,13 @@ describe('route priority', () => {
   ];
   for (const [host, port, path, expected] of cases) {
     it(`${host}${port ? `:${port}` : ''} ${path} → ${expected}`, () => {
-      assert.equal(table.match(host, port, path)?.route.id, expected);
+      assert.equal(idOf(table.match(host, port, path)), expected);
     });
   }
 
   it('extracts parameters', () => {
-    assert.deepEqual(table.match('x', undefined, '/v1/orders/42/items')?.params, { id: '42' });
+    const found = table.match('x', undefined, '/v1/orders/42/items');
+    assert.deepEqual(typeof found === 'object' ? found.params : found, { id: '42' });
   });
 
   it('does not match an empty parameter', () => {
@@ -76,6 +82,23 @@ describe('route priority', () => {
   it('answers nothing when no route matches', () => {
     const t = RouteTable.compile([route('only', 'api.example.com', '/x')], defaults);
     assert.equal(t.match('other.example.com', undefined, '/x'), undefined);
+  });
+});
+
+describe('letter case cannot dodge a route (all routes in lower case)', () => {
+  const table = RouteTable.compile([route('site', '*', '/*'), route('admin', '*', '/admin/*'), route('me', '*', '/users/:id')], defaults);
+  it('refuses a path whose lower-case form another route serves', () => {
+    assert.equal(table.match('x', undefined, '/ADMIN/x'), 'case_conflict');
+    assert.equal(table.match('x', undefined, '/Admin'), 'case_conflict');
+  });
+  it('admits upper case that changes nothing', () => {
+    assert.equal(idOf(table.match('x', undefined, '/users/AbC123')), 'me');
+    assert.equal(idOf(table.match('x', undefined, '/Docs/Index')), 'site');
+  });
+  it('is off when routes themselves use upper case (the operator means case-sensitive paths)', () => {
+    const mixed = RouteTable.compile([route('site', '*', '/*'), route('api', '*', '/Api/*')], defaults);
+    assert.equal(idOf(mixed.match('x', undefined, '/Api/x')), 'api');
+    assert.equal(idOf(mixed.match('x', undefined, '/api/x')), 'site');
   });
 });
 

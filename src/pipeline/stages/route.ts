@@ -11,12 +11,15 @@ export function routeStage(currentTable: () => RouteTable): Stage {
   return (exchange) => {
     const { facts } = exchange;
     const table = currentTable();
-    let match: RouteMatch | undefined;
+    let match: RouteMatch | 'case_conflict' | undefined;
     if (facts.routeId !== undefined) {
       const route = table.byId(facts.routeId);
       match = route ? { route, params: undefined } : undefined;
     } else {
       match = table.match(facts.hostname, facts.port, facts.path);
+    }
+    if (match === 'case_conflict') {
+      return deny('bad_request_path', 'the path differs only in letter case from a path another route serves');
     }
     if (!match) return deny('no_route', 'no route matches this host and path');
     const requirement = authFor(match.route, facts.method);

@@ -1,0 +1,252 @@
+/**
+ * Rate limits shared by every gateway instance, over ioredis: one Lua script per `checkAll`
+ * (./redis-script.ts) evaluates all the limits of a request in one round trip, atomically,
+ * on the Redis server's clock, and writes only when all allow.
+ *
+ * Keys: `<prefix>rl:{<policyId>:<identity>}:<suffix>`, every one with an expiry. The braces
+ * are a Redis Cluster hash tag. A multi-key script needs all its keys in one slot, and the
+ * limits of one request (key, IP, route…) generally hash to different slots, so on Cluster
+ * (a later issue) `checkAll` must group checks by slot, one script per group, and lose
+ * all-or-nothing across groups (or refund the allowed groups). On standalone Redis one
+ * script covers all; this class takes a standalone client only.
+ *
+ * Faults: every failure rejects with LimiterUnavailableError within the command timeout
+ * (fail-fast connection options, see redis-connection.ts); the caller picks the degraded mode.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Clock } from '../core/clock.js';
+import { type StateLogger, silentLogger } from '../state/logger.js';
+import { calendarBounds } from './calendar.js';
+import { leaseKey, type PlannedCheck, planCheck } from './compile.js';
+import { LimiterUnavailableError } from './errors.js';
+import { DEFAULT_LEASE_TTL_MS } from './memory.js';
+import { messageOf, openLimiterConnection } from './redis-connection.js';
+import { ARGS_PER_CHECK, LIMIT_SCRIPT, REPLY_PER_CHECK } from './redis-script.js';
+import type { CheckAllResult, ConcurrencyLease, LimitCheck, LimitDecision, RateLimiter } from './types.js';
+
+export interface RedisLimiterOptions {
+  /** Prepended to every key, as RedisState's. Default 'pcl:'. */
+  keyPrefix?: string;
+  /** How long a concurrency lease lives unless released. Default 300 000 (5 min). */
+  leaseTtlMs?: number;
+  /**
+   * TESTS ONLY. Replaces the Redis server's clock with this one (passed to the script as
+   * ARGV[1]), so the contract and model tests drive time as they do for MemoryLimiter, and
+   * adds a minute to every expiry (keys still expire in real time). Never set in production:
+   * instances' clocks differ, and a shared limit needs the one clock of the server.
+   */
+  testClock?: Clock;
+  /** Whether `close()` closes the client. Default false (the caller owns it); `connect()` sets it. */
+  ownsClient?: boolean;
+}
+
+export interface RedisLimiterConnectOptions extends Omit<RedisLimiterOptions, 'ownsClient'> {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). */
+  url: string;
+  /** Longest a check may wait for Redis. Default 100 ms (as RedisState; see there why). */
+  commandTimeoutMs?: number;
+  /** Start-up budget. Default 2 000 ms. */
+  connectTimeoutMs?: number;
+  logger?: StateLogger;
+}
+
+const DEFAULT_KEY_PREFIX = 'pcl:';
+const DEFAULT_COMMAND_TIMEOUT_MS = 100;
+const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
+/** Test mode only: logical time jumps ahead of real time, so real expiries get this much room. */
+const TEST_EXPIRY_SLACK_MS = 60_000;
+
+interface LimitCommands {
+  pclRateLimit(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[] | number>;
+}
+
+export class RedisLimiter implements RateLimiter {
+  readonly kind = 'redis' as const;
+
+  readonly #client: Redis & LimitCommands;
+  readonly #prefix: string;
+  readonly #leaseTtlMs: number;
+  readonly #testClock: Clock | undefined;
+  readonly #ownsClient: boolean;
+  #closed = false;
+
+  /** Open a dedicated connection with RedisState's fail-fast options; rejects with LimiterUnavailableError('connect'). */
+  static async connect(options: RedisLimiterConnectOptions): Promise<RedisLimiter> {
+    const commandTimeoutMs = positiveOption(
+      options.commandTimeoutMs,
+      DEFAULT_COMMAND_TIMEOUT_MS,
+      'options.commandTimeoutMs',
+    );
+    const connectTimeoutMs = positiveOption(
+      options.connectTimeoutMs,
+      DEFAULT_CONNECT_TIMEOUT_MS,
+      'options.connectTimeoutMs',
+    );
+    // Validate before connecting, so a bad option is a TypeError and not a connection left open.
+    const { url, logger, commandTimeoutMs: _c, connectTimeoutMs: _t, ...limiterOptions } = options;
+    checkLimiterOptions(limiterOptions);
+    const client = await openLimiterConnection({
+      url,
+      commandTimeoutMs,
+      connectTimeoutMs,
+      logger: logger ?? silentLogger,
+    });
+    return new RedisLimiter(client, { ...limiterOptions, ownsClient: true });
+  }
+
+  /**
+   * Over an already connected standalone client (RedisState's, or a test's). The client's
+   * options decide the fault behaviour: give it RedisState's (no offline queue, a command
+   * timeout), or a dead Redis will make checks wait.
+   */
+  constructor(client: Redis, options: RedisLimiterOptions = {}) {
+    checkLimiterOptions(options);
+    client.defineCommand('pclRateLimit', { lua: LIMIT_SCRIPT });
+    this.#client = client as Redis & LimitCommands;
+    this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.#leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+    this.#testClock = options.testClock;
+    this.#ownsClient = options.ownsClient ?? false;
+  }
+
+  async checkAll(checks: readonly LimitCheck[]): Promise<CheckAllResult> {
+    this.#assertOpen();
+    const plans = checks.map(planCheck);
+    if (plans.length === 0) return { allowed: true, decisions: [], leases: [] };
+    const leaseIds: Array<string | undefined> = [];
+    const reply = (await this.#run('check', plans, leaseIds)) as number[];
+    const allowed = reply[0] === 1;
+    const decisions = plans.map((plan, i): LimitDecision => {
+      const at = 1 + i * REPLY_PER_CHECK;
+      const ok = reply[at] === 1;
+      return {
+        allowed: ok,
+        limit: plan.shape.limit,
+        remaining: reply[at + (allowed ? 1 : 4)]!,
+        resetMs: reply[at + (allowed ? 2 : 5)]!,
+        retryAfterMs: ok ? undefined : reply[at + 3]!,
+      };
+    });
+    const leases: ConcurrencyLease[] = [];
+    if (allowed) {
+      for (let i = 0; i < checks.length; i++) {
+        const leaseId = leaseIds[i];
+        if (leaseId === undefined) continue;
+        leases.push({ policyId: checks[i]!.limit.policyId, identity: checks[i]!.identity, leaseId });
+      }
+    }
+    return { allowed, decisions, leases };
+  }
+
+  /** ZREM per lease; with auto-pipelining the leases of one request go out in one write. */
+  async release(leases: readonly ConcurrencyLease[]): Promise<void> {
+    this.#assertOpen();
+    if (leases.length === 0) return;
+    try {
+      await Promise.all(
+        leases.map((lease) =>
+          this.#client.zrem(this.#prefix + leaseKey(lease.policyId, lease.identity), lease.leaseId),
+        ),
+      );
+    } catch (err) {
+      throw toUnavailable(err, 'release');
+    }
+  }
+
+  async refund(checks: readonly LimitCheck[]): Promise<void> {
+    this.#assertOpen();
+    const plans = checks.map(planCheck).filter((plan) => plan.shape.tag !== 'cc');
+    if (plans.length === 0) return;
+    await this.#run('refund', plans, []);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#ownsClient) return;
+    if (this.#client.status === 'ready') {
+      try {
+        await this.#client.quit();
+        return;
+      } catch {
+        // fall through: a QUIT that cannot be sent or answered is replaced by a hard close
+      }
+    }
+    this.#client.disconnect();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new LimiterUnavailableError('closed', 'RedisLimiter is closed');
+  }
+
+  async #run(
+    mode: 'check' | 'refund',
+    plans: readonly PlannedCheck[],
+    leaseIds: Array<string | undefined>,
+  ): Promise<unknown> {
+    const testNow = this.#testClock === undefined ? undefined : Math.floor(this.#testClock.now());
+    // Calendar boundaries come from this instance's clock; the script picks among three
+    // windows by the server's time, so instance clock skew (below a day) does not matter.
+    const boundaryNow = testNow ?? Date.now();
+    const keys: string[] = [];
+    const args: Array<string | number> = [
+      testNow === undefined ? '' : testNow,
+      testNow === undefined ? 0 : TEST_EXPIRY_SLACK_MS,
+      mode,
+    ];
+    for (const plan of plans) {
+      keys.push(this.#prefix + plan.key);
+      const shape = plan.shape;
+      let leaseId: string | undefined;
+      switch (shape.tag) {
+        case 'tb':
+          args.push('tb', shape.limit, plan.cost, shape.emissionUs, '', '', '');
+          break;
+        case 'sw':
+        case 'fw':
+          args.push(shape.tag, shape.limit, plan.cost, shape.windowMs, '', '', '');
+          break;
+        case 'cal':
+          args.push('cal', shape.limit, plan.cost, ...calendarBounds(boundaryNow, shape.period, shape.timeZone));
+          break;
+        case 'cc':
+          leaseId = randomUUID();
+          args.push('cc', shape.limit, 1, this.#leaseTtlMs, leaseId, '', '');
+          break;
+      }
+      leaseIds.push(leaseId);
+    }
+    if (args.length !== 3 + plans.length * ARGS_PER_CHECK) throw new Error('limit script arguments misaligned');
+    try {
+      return await this.#client.pclRateLimit(keys.length, ...keys, ...args);
+    } catch (err) {
+      throw toUnavailable(err, mode);
+    }
+  }
+}
+
+function checkLimiterOptions(options: RedisLimiterOptions): void {
+  if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') {
+    throw new TypeError('options.keyPrefix must be a string');
+  }
+  positiveOption(options.leaseTtlMs, DEFAULT_LEASE_TTL_MS, 'options.leaseTtlMs');
+}
+
+function toUnavailable(err: unknown, operation: string): LimiterUnavailableError {
+  if (err instanceof LimiterUnavailableError) return err;
+  const message = `Redis rate limit ${operation} failed: ${messageOf(err)}`;
+  if (err instanceof Error && err.name === 'ReplyError') {
+    return new LimiterUnavailableError('backend', message, { cause: err });
+  }
+  if (/timed out/i.test(messageOf(err))) return new LimiterUnavailableError('timeout', message, { cause: err });
+  return new LimiterUnavailableError('unreachable', message, { cause: err });
+}
+
+function positiveOption(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive integer (got ${String(value)})`);
+  }
+  return value;
+}
