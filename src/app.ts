@@ -130,14 +130,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     // The decision pipeline: the order of stages lives here and nowhere else.
     const decide = createPipeline([
       routeStage(catalog.current),
-      credentialStage({ keyPrefix: settings.keyPrefix, queryParam: settings.apiKeyQueryParam }),
+      credentialStage({ queryParam: settings.apiKeyQueryParam }),
       authenticateStage({
         identity,
         keys,
         state,
         clock,
         logger,
-        keyPrefix: settings.keyPrefix,
         hmacWindowS: settings.hmacWindowS,
         hmacBodyLimitBytes: settings.hmacBodyLimitBytes,
       }),

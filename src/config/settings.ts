@@ -198,7 +198,8 @@ export const settingDefs = {
     parse: oneOf(['x-forwarded-for', 'x-real-ip', 'cf-connecting-ip', 'x-original-client-ip'] as const),
   }),
   forwardAuthMode: def<'auto' | 'nginx' | 'traefik' | 'envoy'>({
-    description: 'Which proxy calls /_portcullis/authz: nginx, traefik, envoy, or auto (refuses calls mixing conventions)',
+    description:
+      'Which proxy calls /_portcullis/authz: nginx, traefik, envoy, or auto (refuses calls mixing conventions)',
     default: 'auto',
     parse: oneOf(['auto', 'nginx', 'traefik', 'envoy'] as const),
   }),

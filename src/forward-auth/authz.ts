@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
-import { identityHeaders } from '../gateway/identity-headers.js';
+import { completeIdentityHeaders } from '../gateway/identity-headers.js';
 import { writeDeny } from '../gateway/problem-response.js';
 import { type ClientIpResolver, cidrContains } from '../net/client-ip.js';
 import { normalizeHost } from '../net/host.js';
@@ -55,11 +55,16 @@ export type ForwardAuthMode = 'auto' | 'nginx' | 'traefik' | 'envoy';
  * behind Traefik) to describe a different request than the one the proxy will forward; in
  * `auto` mode a call that carries more than one convention is therefore refused.
  */
-function originalRequest(req: IncomingMessage, authzFacts: RequestFacts, mode: ForwardAuthMode): Original | string {
+function originalRequest(
+  req: IncomingMessage,
+  authzFacts: RequestFacts,
+  mode: ForwardAuthMode,
+): Original | string {
   const raw = req.url ?? '';
   const envoy = raw.startsWith(`${AUTHZ_PATH}/`);
   const nginx = req.headers['x-original-uri'] !== undefined || req.headers['x-original-method'] !== undefined;
-  const traefik = req.headers['x-forwarded-uri'] !== undefined || req.headers['x-forwarded-method'] !== undefined;
+  const traefik =
+    req.headers['x-forwarded-uri'] !== undefined || req.headers['x-forwarded-method'] !== undefined;
   const present = (envoy ? 1 : 0) + (nginx ? 1 : 0) + (traefik ? 1 : 0);
   if (mode === 'auto' && present > 1) return 'the request carries more than one forward-auth convention';
   if (mode !== 'auto') {
@@ -97,7 +102,8 @@ export function createForwardAuth(options: ForwardAuthOptions) {
   const { decide, report } = options;
 
   const refuse = (res: ServerResponse, decision: Deny, requestId: string, facts?: RequestFacts) => {
-    writeDeny(res, decision, requestId);
+    // Forward-auth calls carry no body; if one was sent anyway, close rather than drain it.
+    writeDeny(res, decision, requestId, !res.req.complete);
     report(facts, decision, decision.status);
   };
 
@@ -106,7 +112,11 @@ export function createForwardAuth(options: ForwardAuthOptions) {
       refuse(res, decision, facts.requestId, facts);
       return;
     }
-    const headers = identityHeaders(decision.principal, decision.match.route.id, options.identityAliases);
+    const headers = completeIdentityHeaders(
+      decision.principal,
+      decision.match.route.id,
+      options.identityAliases,
+    );
     headers.push('x-request-id', facts.requestId, 'cache-control', 'no-store', 'content-length', '0');
     res.writeHead(200, headers);
     res.end();

@@ -86,7 +86,14 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   retry: (() => void) | undefined;
   retriesLeft: number;
 
-  constructor(res: ServerResponse, facts: RequestFacts, routeId: string, options: ForwardOptions, retries: number, done: (result: ForwardResult) => void) {
+  constructor(
+    res: ServerResponse,
+    facts: RequestFacts,
+    routeId: string,
+    options: ForwardOptions,
+    retries: number,
+    done: (result: ForwardResult) => void,
+  ) {
     this.#res = res;
     this.#facts = facts;
     this.#routeId = routeId;
@@ -161,7 +168,12 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.#status = statusOf(code);
     writeDeny(
       res,
-      deny(code, code === 'upstream_timeout' ? 'the upstream did not answer in time' : 'the upstream could not be reached'),
+      deny(
+        code,
+        code === 'upstream_timeout'
+          ? 'the upstream did not answer in time'
+          : 'the upstream could not be reached',
+      ),
       this.#facts.requestId,
     );
   }
@@ -196,7 +208,13 @@ export function createForwarder(options: ForwardOptions) {
     const dispatchOptions: Dispatcher.DispatchOptions = {
       method: facts.method as Dispatcher.HttpMethod,
       path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision, options.identityAliases),
+      headers: upstreamRequestHeaders(
+        req.rawHeaders,
+        req.headers.connection,
+        facts,
+        decision,
+        options.identityAliases,
+      ),
       // A body a stage has read (HMAC verification) is forwarded from memory, byte for byte.
       body: decision.body ?? (withBody ? req : null),
       headersTimeout: upstream.timeoutMs,

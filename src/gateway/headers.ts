@@ -102,7 +102,10 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, requestId: s
  * The same filtering over undici's raw response headers (name, value, name, value… as
  * Buffers), without building a header object first.
  */
-export function clientResponseHeadersFromRaw(raw: ReadonlyArray<Buffer | string>, requestId: string): string[] {
+export function clientResponseHeadersFromRaw(
+  raw: ReadonlyArray<Buffer | string>,
+  requestId: string,
+): string[] {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as Buffer | string;

@@ -24,8 +24,36 @@ export function identityHeaders(principal: Principal, routeId: string, aliases: 
   return out;
 }
 
+const IDENTITY_NAMES = [
+  'x-portcullis-client-id',
+  'x-portcullis-client-name',
+  'x-portcullis-key-id',
+  'x-portcullis-user-id',
+  'x-portcullis-scopes',
+];
+const ALIAS_NAMES = ['x-client-id', 'x-client-name'];
+
+/**
+ * For forward-auth answers: every identity header, empty when unknown. A proxy that copies
+ * only the headers present in the answer (Envoy's allowed_upstream_headers) would otherwise
+ * let a client's own forged copy through for anonymous or client-less callers.
+ */
+export function completeIdentityHeaders(principal: Principal, routeId: string, aliases: boolean): string[] {
+  const out = identityHeaders(principal, routeId, aliases);
+  const present = new Set<string>();
+  for (let i = 0; i < out.length; i += 2) present.add(out[i] as string);
+  for (const name of aliases ? [...IDENTITY_NAMES, ...ALIAS_NAMES] : IDENTITY_NAMES)
+    if (!present.has(name)) out.push(name, '');
+  return out;
+}
+
 /** Append the identity headers to a flat header list (no intermediate array on the hot path). */
-export function pushIdentityHeaders(out: string[], principal: Principal, routeId: string, aliases: boolean): void {
+export function pushIdentityHeaders(
+  out: string[],
+  principal: Principal,
+  routeId: string,
+  aliases: boolean,
+): void {
   out.push('x-portcullis-route-id', routeId);
   if (aliases) out.push('x-route-id', routeId);
   if (principal.kind === 'anonymous') return;

@@ -263,7 +263,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       }
       upgraded.add(socket);
       socket.once('close', () => upgraded.delete(socket));
-      relayUpgrade(options.pools, req, socket, head, f, decision, options.identityAliases, (status) => report(f, decision, status));
+      relayUpgrade(options.pools, req, socket, head, f, decision, options.identityAliases, (status) =>
+        report(f, decision, status),
+      );
     };
     const onFault = (error: unknown) => {
       logger.error({ requestId, err: error }, 'pipeline fault');

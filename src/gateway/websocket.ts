@@ -41,7 +41,13 @@ export function relayUpgrade(
     .upgrade({
       path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),
       method: facts.method,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision, identityAliases),
+      headers: upstreamRequestHeaders(
+        req.rawHeaders,
+        req.headers.connection,
+        facts,
+        decision,
+        identityAliases,
+      ),
       protocol,
       signal: abort.signal,
     })

@@ -152,6 +152,8 @@ export class IdentityCatalog {
     this.#hmac = hmac;
     this.#jwt = jwt;
     this.#generation++;
+    // A lookup that started before this refresh must not answer requests after it.
+    this.#inflight.clear();
     this.#keyCache.clear();
     this.#tokenCache.clear();
   }

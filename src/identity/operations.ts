@@ -119,7 +119,20 @@ export function checkIpAllow(list: readonly string[]): string[] {
   }
 }
 
+/** Fields stored for modules not enforced yet are refused rather than silently ignored. */
+export function checkNotYetEnforced(input: {
+  bindingMode?: BindingMode | undefined;
+  policy?: string | null | undefined;
+}): void {
+  if (input.bindingMode !== undefined && input.bindingMode !== 'off') {
+    invalid('binding', 'first-use IP binding is not enforced by this version yet');
+  }
+  if (input.policy !== undefined && input.policy !== null)
+    invalid('policy', 'rate-limit policies are not enforced by this version yet');
+}
+
 export async function createKey(ctx: IdentityContext, input: CreateKeyInput): Promise<IssuedKey> {
+  checkNotYetEnforced(input);
   if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= ctx.clock.now()) {
     invalid('expires', 'must be in the future');
   }

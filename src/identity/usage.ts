@@ -12,7 +12,6 @@ import type { HotState } from '../state/types.js';
 import type { ApiKeyRecord, Store } from '../store/types.js';
 
 const COUNTER_TTL_MS = 400 * 24 * 3600 * 1000;
-const SEEDED_LIMIT = 100_000;
 
 export type BudgetResult = { ok: true; remaining: number | null } | { ok: false; remaining: 0 };
 
@@ -23,7 +22,6 @@ export class KeyUsage {
   readonly #logger: Logger;
   readonly #lastUsed = new Map<string, number>();
   readonly #consumed = new Map<string, { budgetVersion: number; value: number }>();
-  readonly #seeded = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
 
@@ -48,11 +46,14 @@ export class KeyUsage {
     const budget = key.usesBudget;
     if (budget === null) return { ok: true, remaining: null };
     const counter = `uses:${key.id}:${key.budgetVersion}`;
-    if (!this.#seeded.has(counter)) {
-      await this.#state.setIfAbsent(counter, String(key.usesConsumed), COUNTER_TTL_MS);
-      if (this.#seeded.size >= SEEDED_LIMIT) this.#seeded.clear();
-      this.#seeded.add(counter);
-    }
+    // Seed on every use, not once per process: a counter lost to eviction (memory) or a Redis
+    // flush restarts from the last count written to the database instead of from zero.
+    const pending = this.#consumed.get(key.id);
+    const floor = Math.max(
+      key.usesConsumed,
+      pending?.budgetVersion === key.budgetVersion ? pending.value : 0,
+    );
+    await this.#state.setIfAbsent(counter, String(floor), COUNTER_TTL_MS);
     const used = await this.#state.incr(counter, 1, COUNTER_TTL_MS);
     if (used > budget) {
       await this.#state.incr(counter, -1, COUNTER_TTL_MS);

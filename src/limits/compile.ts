@@ -4,8 +4,8 @@
  * builds the storage key. Messages name the field (STYLE 9).
  */
 import { createHash } from 'node:crypto';
-import { type CalendarPeriod, checkTimeZone } from './calendar.js';
 import { ROLLING_24H_MS } from './algorithms/quota.js';
+import { type CalendarPeriod, checkTimeZone } from './calendar.js';
 import type { CompiledLimit, LimitAlgorithm, LimitCheck, QuotaPeriod } from './types.js';
 
 /** What a policy says, before validation. */
@@ -95,7 +95,11 @@ export function compileLimit(spec: LimitSpec): CompiledLimit {
   };
   only('rate', algorithm === 'token_bucket', 'token_bucket');
   only('period', algorithm === 'quota', 'quota');
-  only('timeZone', algorithm === 'quota' && (spec.period === 'day' || spec.period === 'month'), 'day and month quotas');
+  only(
+    'timeZone',
+    algorithm === 'quota' && (spec.period === 'day' || spec.period === 'month'),
+    'day and month quotas',
+  );
   only(
     'windowMs',
     algorithm === 'token_bucket' || algorithm === 'sliding_window' || algorithm === 'fixed_window',
@@ -109,7 +113,8 @@ export function compileLimit(spec: LimitSpec): CompiledLimit {
       let emissionMs: number;
       let rate: { count: number; perMs: number } | undefined;
       if (spec.rate !== undefined) {
-        if (typeof spec.rate !== 'object' || spec.rate === null) throw new TypeError('limit.rate must be an object');
+        if (typeof spec.rate !== 'object' || spec.rate === null)
+          throw new TypeError('limit.rate must be an object');
         positiveInteger(spec.rate.count, 'limit.rate.count');
         positiveInteger(spec.rate.perMs, 'limit.rate.perMs');
         rate = Object.freeze({ count: spec.rate.count, perMs: spec.rate.perMs });
@@ -117,7 +122,9 @@ export function compileLimit(spec: LimitSpec): CompiledLimit {
       } else {
         const windowMs = spec.windowMs;
         if (typeof windowMs !== 'number' || !Number.isFinite(windowMs) || windowMs <= 0) {
-          throw new TypeError('limit.rate (or limit.windowMs, the emission interval) is required for token_bucket');
+          throw new TypeError(
+            'limit.rate (or limit.windowMs, the emission interval) is required for token_bucket',
+          );
         }
         emissionMs = windowMs;
       }
@@ -126,7 +133,13 @@ export function compileLimit(spec: LimitSpec): CompiledLimit {
       if (emissionUs * limit > MAX_PRODUCT) {
         throw new RangeError('limit.limit × the emission interval must be at most 2^51 µs (about 71 years)');
       }
-      compiled = { policyId, algorithm, limit, windowMs: emissionMs, ...(rate === undefined ? {} : { rate }) };
+      compiled = {
+        policyId,
+        algorithm,
+        limit,
+        windowMs: emissionMs,
+        ...(rate === undefined ? {} : { rate }),
+      };
       shape = { tag: 'tb', suffix: 'tb', limit, emissionUs };
       break;
     }
@@ -145,7 +158,9 @@ export function compileLimit(spec: LimitSpec): CompiledLimit {
     case 'quota': {
       const period = spec.period;
       if (period === undefined || !PERIODS.includes(period)) {
-        throw new TypeError(`limit.period must be one of ${PERIODS.join(', ')} for quota (got ${String(period)})`);
+        throw new TypeError(
+          `limit.period must be one of ${PERIODS.join(', ')} for quota (got ${String(period)})`,
+        );
       }
       if (period === 'rolling_24h') {
         checkProduct(limit, ROLLING_24H_MS);
@@ -217,7 +232,9 @@ export function storageKey(policyId: string, identity: string, suffix: string): 
     identity.length > MAX_IDENTITY_LENGTH
       ? `#${createHash('sha256').update(identity).digest('base64url')}`
       : `=${identity}`;
-  return `rl:{${policyId}:${id}}:${suffix}`;
+  // join() builds one flat string; a template literal builds a rope of 5 pieces, which the
+  // memory backend would keep per entry (measured: ~150 B more per key, see README).
+  return ['rl:{', policyId, ':', id, '}:', suffix].join('');
 }
 
 /** The key a lease's slot lives under. */

@@ -2,11 +2,7 @@
  * Dispatch from a planned check to its algorithm, for the memory backend (the Redis script
  * has the same dispatch in Lua). Kept apart from the LRU so memory.ts is only about storage.
  */
-import {
-  type ConcurrencyState,
-  concurrencyConsume,
-  concurrencyDescribe,
-} from './algorithms/concurrency.js';
+import { type ConcurrencyState, concurrencyConsume, concurrencyDescribe } from './algorithms/concurrency.js';
 import {
   epochWindow,
   type FixedWindowState,
@@ -16,7 +12,14 @@ import {
   fixedRefund,
   type WindowBounds,
 } from './algorithms/fixed-window.js';
-import { type GcraState, gcraConsume, gcraDescribe, gcraLoad, gcraRefund, gcraTtlMs } from './algorithms/gcra.js';
+import {
+  type GcraState,
+  gcraConsume,
+  gcraDescribe,
+  gcraLoad,
+  gcraRefund,
+  gcraTtlMs,
+} from './algorithms/gcra.js';
 import type { Consumed, Described } from './algorithms/outcome.js';
 import { quotaWindow } from './algorithms/quota.js';
 import {
@@ -106,7 +109,12 @@ export function describe(
 }
 
 /** The state after giving back `cost`; undefined means "delete" (a token bucket back to full). */
-export function refund(shape: LimitShape, state: WorkingState, now: Now, cost: number): StoredState | undefined {
+export function refund(
+  shape: LimitShape,
+  state: WorkingState,
+  now: Now,
+  cost: number,
+): StoredState | undefined {
   switch (shape.tag) {
     case 'tb':
       return gcraRefund(state as GcraState, now.us, shape, cost);

@@ -12,8 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { ConcurrencyState } from './algorithms/concurrency.js';
-import type { Described } from './algorithms/outcome.js';
 import type { WindowBounds } from './algorithms/fixed-window.js';
+import type { Described } from './algorithms/outcome.js';
 import { leaseKey, type PlannedCheck, planCheck } from './compile.js';
 import {
   consume,
@@ -108,8 +108,13 @@ export class MemoryLimiter implements RateLimiter {
     this.#assertOpen();
     const now = this.#now();
     const work = new Map<string, Work>();
-    const steps: Array<{ plan: PlannedCheck; work: Work; allowed: boolean; retryAfterMs: number; after: Described }> =
-      [];
+    const steps: Array<{
+      plan: PlannedCheck;
+      work: Work;
+      allowed: boolean;
+      retryAfterMs: number;
+      after: Described;
+    }> = [];
     let allowed = true;
     for (const check of checks) {
       const plan = planCheck(check);
@@ -232,7 +237,15 @@ export class MemoryLimiter implements RateLimiter {
       return { plan, window, existed: live !== undefined, orig: state, cur: state, leases, adds: [] };
     }
     const state = load(plan.shape, live?.state as StoredState | undefined, now, window);
-    return { plan, window, existed: live !== undefined, orig: state, cur: state, leases: undefined, adds: [] };
+    return {
+      plan,
+      window,
+      existed: live !== undefined,
+      orig: state,
+      cur: state,
+      leases: undefined,
+      adds: [],
+    };
   }
 
   #commit(key: string, w: Work, now: Now): void {

@@ -59,7 +59,11 @@ class ReconnectPolicy {
  * socket timeout (replace a dead socket), and no replay of a command whose reply was lost
  * (replaying a limit script could count a request twice).
  */
-function failFastOptions(commandTimeoutMs: number, connectTimeoutMs: number, policy: ReconnectPolicy): RedisOptions {
+function failFastOptions(
+  commandTimeoutMs: number,
+  connectTimeoutMs: number,
+  policy: ReconnectPolicy,
+): RedisOptions {
   return {
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
@@ -74,7 +78,12 @@ function failFastOptions(commandTimeoutMs: number, connectTimeoutMs: number, pol
   };
 }
 
-async function connectWithin(client: Redis, policy: ReconnectPolicy, budgetMs: number, target: string): Promise<void> {
+async function connectWithin(
+  client: Redis,
+  policy: ReconnectPolicy,
+  budgetMs: number,
+  target: string,
+): Promise<void> {
   const started = performance.now();
   let attemptError: unknown;
   let lastError: unknown;

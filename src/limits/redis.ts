@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Clock } from '../core/clock.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import { type StateLogger, silentLogger } from '../state/logger.js';
 import { calendarBounds } from './calendar.js';
 import { leaseKey, type PlannedCheck, planCheck } from './compile.js';
@@ -37,6 +37,11 @@ export interface RedisLimiterOptions {
    * instances' clocks differ, and a shared limit needs the one clock of the server.
    */
   testClock?: Clock;
+  /**
+   * This instance's clock, used only to compute calendar-quota boundaries (Lua has no time
+   * zone data); decisions use the server's time. Default: the test clock if set, else the system clock.
+   */
+  clock?: Clock;
   /** Whether `close()` closes the client. Default false (the caller owns it); `connect()` sets it. */
   ownsClient?: boolean;
 }
@@ -68,6 +73,7 @@ export class RedisLimiter implements RateLimiter {
   readonly #prefix: string;
   readonly #leaseTtlMs: number;
   readonly #testClock: Clock | undefined;
+  readonly #clock: Clock;
   readonly #ownsClient: boolean;
   #closed = false;
 
@@ -107,6 +113,7 @@ export class RedisLimiter implements RateLimiter {
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     this.#testClock = options.testClock;
+    this.#clock = options.clock ?? options.testClock ?? systemClock;
     this.#ownsClient = options.ownsClient ?? false;
   }
 
@@ -188,7 +195,7 @@ export class RedisLimiter implements RateLimiter {
     const testNow = this.#testClock === undefined ? undefined : Math.floor(this.#testClock.now());
     // Calendar boundaries come from this instance's clock; the script picks among three
     // windows by the server's time, so instance clock skew (below a day) does not matter.
-    const boundaryNow = testNow ?? Date.now();
+    const boundaryNow = Math.floor(this.#clock.now());
     const keys: string[] = [];
     const args: Array<string | number> = [
       testNow === undefined ? '' : testNow,
@@ -208,7 +215,12 @@ export class RedisLimiter implements RateLimiter {
           args.push(shape.tag, shape.limit, plan.cost, shape.windowMs, '', '', '');
           break;
         case 'cal':
-          args.push('cal', shape.limit, plan.cost, ...calendarBounds(boundaryNow, shape.period, shape.timeZone));
+          args.push(
+            'cal',
+            shape.limit,
+            plan.cost,
+            ...calendarBounds(boundaryNow, shape.period, shape.timeZone),
+          );
           break;
         case 'cc':
           leaseId = randomUUID();
@@ -217,7 +229,8 @@ export class RedisLimiter implements RateLimiter {
       }
       leaseIds.push(leaseId);
     }
-    if (args.length !== 3 + plans.length * ARGS_PER_CHECK) throw new Error('limit script arguments misaligned');
+    if (args.length !== 3 + plans.length * ARGS_PER_CHECK)
+      throw new Error('limit script arguments misaligned');
     try {
       return await this.#client.pclRateLimit(keys.length, ...keys, ...args);
     } catch (err) {
@@ -239,7 +252,8 @@ function toUnavailable(err: unknown, operation: string): LimiterUnavailableError
   if (err instanceof Error && err.name === 'ReplyError') {
     return new LimiterUnavailableError('backend', message, { cause: err });
   }
-  if (/timed out/i.test(messageOf(err))) return new LimiterUnavailableError('timeout', message, { cause: err });
+  if (/timed out/i.test(messageOf(err)))
+    return new LimiterUnavailableError('timeout', message, { cause: err });
   return new LimiterUnavailableError('unreachable', message, { cause: err });
 }
 

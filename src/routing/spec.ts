@@ -56,6 +56,11 @@ export const RouteSpecSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    jwt_providers: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description: 'JWT providers this route accepts (default: all)',
+      }),
+    ),
     open_to_all_clients: Type.Optional(Type.Boolean()),
     keep_credential: Type.Optional(Type.Boolean()),
   },
@@ -119,6 +124,21 @@ export function parseRouteSpec(input: unknown, at = 'route'): RouteSpec {
     methods[method] = list;
   }
 
+  // Accepted by the schema (the declarative format is stable) but refused until enforced:
+  // silently storing a rule that is not applied would be worse than refusing it.
+  if (route.ip !== undefined && ((route.ip.allow?.length ?? 0) > 0 || (route.ip.deny?.length ?? 0) > 0)) {
+    issues.push({
+      path: `${at}.ip`,
+      message:
+        'route IP allow/deny lists are not enforced by this version yet; use a key IP allow-list (keys create --ip-allow)',
+    });
+  }
+  if (route.policies !== undefined && route.policies.length > 0) {
+    issues.push({
+      path: `${at}.policies`,
+      message: 'rate-limit policies are not enforced by this version yet',
+    });
+  }
   const upstreamIssue = checkUpstreamUrl(route.upstream.url);
   if (upstreamIssue) issues.push({ path: `${at}.upstream.url`, message: upstreamIssue });
   const strip = route.upstream.strip_prefix;

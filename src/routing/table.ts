@@ -71,7 +71,8 @@ class PathTable {
     if (exact) return { route: exact, params: undefined };
     // "/admin/" is the same resource as "/admin" to most frameworks: it must not fall through
     // to a broader (less protected) route. The path is still forwarded as sent.
-    const trimmed = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : undefined;
+    const trimmed =
+      path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : undefined;
     if (trimmed !== undefined) {
       const exactTrimmed = this.exact.get(trimmed);
       if (exactTrimmed) return { route: exactTrimmed, params: undefined };
@@ -207,7 +208,11 @@ export class RouteTable {
   match(hostname: string, port: number | undefined, path: string): RouteMatch | 'case_conflict' | undefined {
     const found = this.#match(hostname, port, path);
     if (this.#lowerCaseRoutes && found && UPPER.test(path)) {
-      const folded = this.#match(hostname, port, path.replace(UPPER_ALL, (c) => c.toLowerCase()));
+      const folded = this.#match(
+        hostname,
+        port,
+        path.replace(UPPER_ALL, (c) => c.toLowerCase()),
+      );
       if (folded && folded.route !== found.route) return 'case_conflict';
     }
     return found;

@@ -83,6 +83,9 @@ function validate(body: unknown): VerifyRequest | string {
   if (request.path !== undefined && !request.path.startsWith('/')) return 'field "path" must start with "/"';
   if (request.ip !== undefined && normalizeIp(request.ip) === undefined)
     return 'field "ip" is not an IP address';
+  if (request.authorization !== undefined && /^hmac\s/i.test(request.authorization)) {
+    return 'HMAC-signed requests cannot be verified here (the signature covers a body and target this API does not see)';
+  }
   return request;
 }
 

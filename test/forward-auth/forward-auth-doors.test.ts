@@ -22,6 +22,7 @@ describe('forward-auth door conventions', () => {
         upstream: { url },
       },
       { id: 'public', path: '/hello', methods: { GET: 'public' }, upstream: { url } },
+      { id: 'signed', path: '/signed', methods: { POST: 'hmac', GET: 'hmac' }, upstream: { url } },
     ],
   });
 
@@ -134,6 +135,52 @@ describe('forward-auth door conventions', () => {
       const res = await authz(gw.proxyUrl, '/_portcullis/authz', headers);
       assert.ok(res.status >= 400 && res.status < 500, `${JSON.stringify(headers)} → ${res.status}`);
     }
+  });
+
+  it('refuses a call mixing conventions: a client cannot describe another request than the proxy forwards', async () => {
+    // Behind Traefik, a client adds nginx's X-Original-* for a public path while Traefik
+    // describes the real (protected) request in X-Forwarded-*.
+    const mixed = await authz(gw.proxyUrl, '/_portcullis/authz', {
+      'x-forwarded-uri': '/v1/orders/7',
+      'x-forwarded-method': 'DELETE',
+      'x-forwarded-host': 'api.test',
+      'x-original-uri': '/hello',
+      'x-original-method': 'GET',
+    });
+    assert.equal(mixed.status, 400);
+    const envoyPlusHeaders = await authz(gw.proxyUrl, '/_portcullis/authz/v1/orders/7', {
+      host: 'api.test',
+      'x-original-uri': '/hello',
+      'x-original-method': 'GET',
+    });
+    assert.equal(envoyPlusHeaders.status, 400);
+  });
+
+  it('always answers every identity header, empty when unknown (so a proxy overwrites client copies)', async () => {
+    const res = await authz(gw.proxyUrl, '/_portcullis/authz', {
+      'x-original-uri': '/hello',
+      'x-original-method': 'GET',
+    });
+    assert.equal(res.status, 200);
+    for (const name of [
+      'x-portcullis-client-id',
+      'x-portcullis-client-name',
+      'x-portcullis-key-id',
+      'x-portcullis-user-id',
+      'x-portcullis-scopes',
+    ]) {
+      assert.equal(res.headers[name], '', name);
+    }
+  });
+
+  it('refuses HMAC for requests that may carry a body (the proxy does not pass it)', async () => {
+    const res = await authz(gw.proxyUrl, '/_portcullis/authz', {
+      'x-original-uri': '/signed',
+      'x-original-method': 'POST',
+      authorization: `HMAC client_id="app",timestamp="${Math.floor(Date.now() / 1000)}",nonce="abcdefgh12",signature="${'0'.repeat(64)}"`,
+    });
+    assert.equal(res.status, 401);
+    assert.match(res.body, /only be verified in gateway mode/);
   });
 
   it('believes forward-auth headers only from trusted proxies', async () => {

@@ -208,7 +208,15 @@ describe('routing and header hygiene through a real gateway process', () => {
     );
     assert.equal(res.status, 200);
     const h = (JSON.parse(res.body) as Echo).headers;
-    for (const name of ['x_client_id', 'x-forwarded_for', 'x_portcullis_client_id', 'x-http-method-override', 'x-method-override', 'x-original-url', 'x-rewrite-url']) {
+    for (const name of [
+      'x_client_id',
+      'x-forwarded_for',
+      'x_portcullis_client_id',
+      'x-http-method-override',
+      'x-method-override',
+      'x-original-url',
+      'x-rewrite-url',
+    ]) {
       assert.equal(h[name], undefined, `${name} must not reach the upstream`);
     }
   });

@@ -129,7 +129,7 @@ describe('API keys through a real gateway', () => {
     const unknown = generateApiKey('pcl', 'live').key;
     const flipped = appKey.key.slice(0, -1) + (appKey.key.endsWith('A') ? 'B' : 'A');
     const bodies = [];
-    for (const key of [unknown, flipped, 'pcl_live_short', 'pcl_garbage']) {
+    for (const key of [unknown, flipped, 'pcl_live_short', 'pcl_live_garbage']) {
       const res = await get('/e/x', bearer(key));
       assert.equal(res.status, 401);
       assert.equal(res.headers['www-authenticate'], 'Bearer realm="portcullis"');

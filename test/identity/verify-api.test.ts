@@ -117,6 +117,11 @@ describe('verification API (POST /_portcullis/verify)', () => {
     assert.equal((await verify({ key: key.key, authorization: 'x' })).status, 400);
     assert.equal((await verify({ key: key.key, extra: 1 })).status, 400);
     assert.equal((await verify({ key: key.key, ip: 'not-an-ip' })).status, 400);
+    assert.equal(
+      (await verify({ authorization: 'HMAC client_id="a",timestamp="1",nonce="abcdefgh",signature="00"' }))
+        .status,
+      400,
+    );
     const get = await request(`${gw.proxyUrl}/_portcullis/verify`, {
       headers: { authorization: `Bearer ${verifier}` },
     });

@@ -53,14 +53,13 @@ describe('dependency faults during authentication are 503, never 401/403', () =>
     );
     const decide = createPipeline([
       routeStage(() => table),
-      credentialStage({ keyPrefix: 'pcl', queryParam: undefined }),
+      credentialStage({ queryParam: undefined }),
       authenticateStage({
         identity,
         keys,
         state,
         clock: systemClock,
         logger,
-        keyPrefix: 'pcl',
         hmacWindowS: 300,
         hmacBodyLimitBytes: 1024,
       }),

@@ -86,7 +86,10 @@ describe('route priority', () => {
 });
 
 describe('letter case cannot dodge a route (all routes in lower case)', () => {
-  const table = RouteTable.compile([route('site', '*', '/*'), route('admin', '*', '/admin/*'), route('me', '*', '/users/:id')], defaults);
+  const table = RouteTable.compile(
+    [route('site', '*', '/*'), route('admin', '*', '/admin/*'), route('me', '*', '/users/:id')],
+    defaults,
+  );
   it('refuses a path whose lower-case form another route serves', () => {
     assert.equal(table.match('x', undefined, '/ADMIN/x'), 'case_conflict');
     assert.equal(table.match('x', undefined, '/Admin'), 'case_conflict');
@@ -169,6 +172,8 @@ describe('route validation', () => {
     ['unknown auth', { methods: { GET: 'password' } }, /methods/],
     ['bad id', { id: 'Has Spaces' }, /id/],
     ['unknown field', { colour: 'red' }, /colour|additional/i],
+    ['route IP lists (not enforced yet)', { ip: { allow: ['10.0.0.0/8'] } }, /not enforced/],
+    ['route policies (not enforced yet)', { policies: ['per-key'] }, /not enforced/],
     ['strip with slash', { upstream: { url: 'http://x', strip_prefix: '/v1/' } }, /strip_prefix/],
   ];
   for (const [name, patch, pattern] of bad) {

@@ -42,10 +42,14 @@ export function displayPrefixOf(key: string): string {
 
 export type ParsedKey = { ok: true; prefix: string; environment: KeyEnvironment } | { ok: false };
 
-/** Structural check only (prefix, environment, length, alphabet, checksum); no lookup. */
-export function parseApiKey(candidate: string, expectedPrefix: string): ParsedKey {
+/**
+ * Structural check only (prefix, environment, length, alphabet, checksum); no lookup. Any
+ * well-formed prefix is accepted, so keys issued before a change of `key_prefix` keep working.
+ */
+export function parseApiKey(candidate: string): ParsedKey {
   const first = candidate.indexOf('_');
-  if (first <= 0 || candidate.slice(0, first) !== expectedPrefix) return { ok: false };
+  const prefix = candidate.slice(0, first);
+  if (first <= 0 || !KEY_PREFIX_PATTERN.test(prefix)) return { ok: false };
   const second = candidate.indexOf('_', first + 1);
   if (second === -1) return { ok: false };
   const environment = candidate.slice(first + 1, second);
@@ -54,10 +58,12 @@ export function parseApiKey(candidate: string, expectedPrefix: string): ParsedKe
   if (!BASE62_TAIL.test(tail)) return { ok: false };
   const body = candidate.slice(0, candidate.length - CHECKSUM_LENGTH);
   if (checksum(body) !== candidate.slice(-CHECKSUM_LENGTH)) return { ok: false };
-  return { ok: true, prefix: expectedPrefix, environment };
+  return { ok: true, prefix, environment };
 }
 
-/** Whether a bearer token is shaped like one of our API keys (vs. a JWT or a service token). */
-export function looksLikeApiKey(candidate: string, prefix: string): boolean {
-  return candidate.startsWith(`${prefix}_`) && !candidate.includes('.');
+const KEY_SHAPE = /^[a-z][a-z0-9]{1,15}_(?:live|test)_/;
+
+/** Whether a bearer token is shaped like one of our API keys (vs. a JWT, which has dots). */
+export function looksLikeApiKey(candidate: string): boolean {
+  return KEY_SHAPE.test(candidate) && !candidate.includes('.');
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import {
   checkIpAllow,
   checkName,
+  checkNotYetEnforced,
   checkScopes,
   createKey,
   publicKeyView,
@@ -176,6 +177,7 @@ export function registerKeys(program: Command): void {
           patch.maxIps = parseWhole('--max-ips', flags['maxIps'] as string, 1) as number;
         if (flags['policy'] !== undefined)
           patch.policy = flags['policy'] === 'none' ? null : (flags['policy'] as string);
+        checkNotYetEnforced(patch);
         const record = await store.apiKeys.update(id, patch);
         if (flags['json']) printJson(publicKeyView(record));
         else process.stdout.write(`key ${id} updated\n`);

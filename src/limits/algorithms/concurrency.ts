@@ -33,20 +33,23 @@ export function concurrencyConsume(
   if (state.count + 1 <= limit) {
     return {
       allowed: true,
-      state: { count: state.count + 1, firstExpiry: state.count === 0 ? nowMs + leaseTtlMs : state.firstExpiry },
+      state: {
+        count: state.count + 1,
+        firstExpiry: state.count === 0 ? nowMs + leaseTtlMs : state.firstExpiry,
+      },
     };
   }
   const untilExpiry = state.firstExpiry - nowMs;
   return {
     allowed: false,
-    retryAfterMs: untilExpiry < CONCURRENCY_RETRY_HINT_MS ? untilExpiry : CONCURRENCY_RETRY_HINT_MS,
+    retryAfterMs: Math.min(untilExpiry, CONCURRENCY_RETRY_HINT_MS),
   };
 }
 
 export function concurrencyDescribe(state: ConcurrencyState, nowMs: number, limit: number): Described {
   const remaining = limit - state.count;
   return {
-    remaining: remaining < 0 ? 0 : remaining,
+    remaining: Math.max(remaining, 0),
     resetMs: state.count >= limit ? state.firstExpiry - nowMs : 0,
   };
 }

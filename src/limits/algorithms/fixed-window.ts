@@ -26,7 +26,10 @@ export function epochWindow(nowMs: number, windowMs: number): WindowBounds {
 }
 
 export function fixedLoad(stored: FixedWindowState | undefined, window: WindowBounds): FixedWindowState {
-  return { start: window.start, count: stored !== undefined && stored.start === window.start ? stored.count : 0 };
+  return {
+    start: window.start,
+    count: stored !== undefined && stored.start === window.start ? stored.count : 0,
+  };
 }
 
 export function fixedConsume(
@@ -36,7 +39,8 @@ export function fixedConsume(
   limit: number,
   cost: number,
 ): Consumed<FixedWindowState> {
-  if (state.count + cost <= limit) return { allowed: true, state: { start: state.start, count: state.count + cost } };
+  if (state.count + cost <= limit)
+    return { allowed: true, state: { start: state.start, count: state.count + cost } };
   return { allowed: false, retryAfterMs: window.end - nowMs };
 }
 
@@ -47,7 +51,7 @@ export function fixedDescribe(
   limit: number,
 ): Described {
   const remaining = limit - state.count;
-  return { remaining: remaining < 0 ? 0 : remaining, resetMs: state.count > 0 ? window.end - nowMs : 0 };
+  return { remaining: Math.max(remaining, 0), resetMs: state.count > 0 ? window.end - nowMs : 0 };
 }
 
 export function fixedRefund(state: FixedWindowState, cost: number): FixedWindowState {

@@ -31,7 +31,12 @@ export function gcraLoad(stored: GcraState | undefined, nowUs: number): GcraStat
   return { tatUs: stored === undefined || stored.tatUs < nowUs ? nowUs : stored.tatUs };
 }
 
-export function gcraConsume(state: GcraState, nowUs: number, p: GcraParams, cost: number): Consumed<GcraState> {
+export function gcraConsume(
+  state: GcraState,
+  nowUs: number,
+  p: GcraParams,
+  cost: number,
+): Consumed<GcraState> {
   const newTat = state.tatUs + p.emissionUs * cost;
   const allowAt = newTat - p.emissionUs * p.limit;
   if (nowUs < allowAt) return { allowed: false, retryAfterMs: Math.ceil((allowAt - nowUs) / 1000) };
@@ -41,11 +46,16 @@ export function gcraConsume(state: GcraState, nowUs: number, p: GcraParams, cost
 export function gcraDescribe(state: GcraState, nowUs: number, p: GcraParams): Described {
   const level = state.tatUs - nowUs;
   const remaining = Math.floor((p.emissionUs * p.limit - level) / p.emissionUs);
-  return { remaining: remaining < 0 ? 0 : remaining, resetMs: Math.ceil(level / 1000) };
+  return { remaining: Math.max(remaining, 0), resetMs: Math.ceil(level / 1000) };
 }
 
 /** Move the TAT back by the refunded units, never before now (a full bucket). Undefined: delete. */
-export function gcraRefund(state: GcraState, nowUs: number, p: GcraParams, cost: number): GcraState | undefined {
+export function gcraRefund(
+  state: GcraState,
+  nowUs: number,
+  p: GcraParams,
+  cost: number,
+): GcraState | undefined {
   const tat = state.tatUs - p.emissionUs * cost;
   return tat <= nowUs ? undefined : { tatUs: tat };
 }

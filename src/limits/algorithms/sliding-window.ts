@@ -73,7 +73,7 @@ export function slidingDescribe(state: SlidingState, nowMs: number, p: SlidingPa
   let resetMs = 0;
   if (state.curr > 0) resetMs = 2 * w - e;
   else if (state.prev > 0) resetMs = w - e;
-  return { remaining: remaining < 0 ? 0 : remaining, resetMs };
+  return { remaining: Math.max(remaining, 0), resetMs };
 }
 
 /** Take the refund from the current window first (the request most likely counted there), then the previous. */
@@ -81,10 +81,10 @@ export function slidingRefund(state: SlidingState, cost: number): SlidingState {
   let left = cost;
   let curr = state.curr;
   let prev = state.prev;
-  const fromCurr = curr < left ? curr : left;
+  const fromCurr = Math.min(curr, left);
   curr = curr - fromCurr;
   left = left - fromCurr;
-  const fromPrev = prev < left ? prev : left;
+  const fromPrev = Math.min(prev, left);
   prev = prev - fromPrev;
   return { start: state.start, prev, curr };
 }

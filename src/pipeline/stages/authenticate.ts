@@ -39,12 +39,12 @@ export interface AuthenticateOptions {
   state: HotState;
   clock: Clock;
   logger: Logger;
-  keyPrefix: string;
   hmacWindowS: number;
   hmacBodyLimitBytes: number;
 }
 
 const INVALID_KEY = 'invalid API key';
+const BODYLESS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function authenticateStage(options: AuthenticateOptions): Stage {
   const { identity, keys, clock, logger } = options;
@@ -101,8 +101,7 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     value: string,
   ): Deny | undefined | Promise<Deny | undefined> => {
     // Malformed keys (bad checksum, wrong prefix) are refused without a lookup.
-    if (!parseApiKey(value, options.keyPrefix).ok)
-      return unauthorized(exchange, 'invalid_credentials', INVALID_KEY);
+    if (!parseApiKey(value).ok) return unauthorized(exchange, 'invalid_credentials', INVALID_KEY);
     let found: ReturnType<IdentityCatalog['lookupKey']>;
     try {
       found = identity.lookupKey(credentialHash(keys, value));
@@ -127,6 +126,15 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     if (!outcome.ok) {
       logger.debug({ requestId: exchange.facts.requestId, reason: outcome.reason }, 'JWT refused');
       return unauthorized(exchange, 'invalid_credentials', outcome.detail);
+    }
+    // A route may trust only some identity providers (tenants): a token from another is refused.
+    const accepted = exchange.match?.route.spec.jwt_providers;
+    if (accepted && !accepted.includes(outcome.providerId)) {
+      return unauthorized(
+        exchange,
+        'invalid_credentials',
+        'this route does not accept tokens from this issuer',
+      );
     }
     let client: ClientRecord | undefined;
     if (outcome.clientId !== undefined) {
@@ -153,13 +161,36 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     // it costs the same and gets the same answer as a wrong signature.
     const client = identity.client(parsed.clientId);
     const secrets = client ? identity.hmacSecrets(client.id) : [];
+    // Cheap checks before reading up to a megabyte of body.
+    if (Math.abs(clock.now() / 1000 - parsed.timestamp) > options.hmacWindowS) {
+      return unauthorized(
+        exchange,
+        'signature_expired',
+        'the signature timestamp is outside the allowed window',
+      );
+    }
     let body: Buffer = Buffer.alloc(0);
     if (exchange.readBody) {
-      const read = await exchange.readBody(options.hmacBodyLimitBytes);
-      if (read === 'too_large')
+      let read: Buffer | 'too_large';
+      try {
+        read = await exchange.readBody(options.hmacBodyLimitBytes);
+      } catch {
+        // The client went away mid-body: nothing to verify, and not a server fault.
+        return deny('bad_request', 'the request body could not be read');
+      }
+      if (read === 'too_large') {
         return deny('payload_too_large', `signed bodies are limited to ${options.hmacBodyLimitBytes} bytes`);
+      }
       body = read;
       exchange.body = read;
+    } else if (!BODYLESS.has(exchange.facts.method)) {
+      // Forward-auth and the verification API never see the body, so a signature could not
+      // cover it: a signed request that may carry a body is only verified in gateway mode.
+      return unauthorized(
+        exchange,
+        'invalid_credentials',
+        'signed requests with a body can only be verified in gateway mode',
+      );
     }
     let result: HmacVerdict;
     try {

@@ -10,7 +10,6 @@ import { deny } from '../decision.js';
 import type { Credential, Stage } from '../types.js';
 
 export interface CredentialOptions {
-  keyPrefix: string;
   /** Query parameter accepted as an API key; undefined = never read keys from the URL. */
   queryParam: string | undefined;
 }
@@ -66,7 +65,7 @@ export function credentialStage(options: CredentialOptions): Stage {
       const scheme = (space === -1 ? authorization : authorization.slice(0, space)).toLowerCase();
       const value = space === -1 ? '' : authorization.slice(space + 1).trim();
       if (scheme === 'bearer') {
-        credential = looksLikeApiKey(value, options.keyPrefix)
+        credential = looksLikeApiKey(value)
           ? { kind: 'api_key', value, from: 'authorization' }
           : { kind: 'jwt', value };
       } else if (scheme === 'hmac') {

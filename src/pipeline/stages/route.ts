@@ -19,7 +19,10 @@ export function routeStage(currentTable: () => RouteTable): Stage {
       match = table.match(facts.hostname, facts.port, facts.path);
     }
     if (match === 'case_conflict') {
-      return deny('bad_request_path', 'the path differs only in letter case from a path another route serves');
+      return deny(
+        'bad_request_path',
+        'the path differs only in letter case from a path another route serves',
+      );
     }
     if (!match) return deny('no_route', 'no route matches this host and path');
     const requirement = authFor(match.route, facts.method);

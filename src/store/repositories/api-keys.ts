@@ -259,12 +259,14 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
           .execute();
         if (entry.usesConsumed !== undefined) {
           // A flush counted against an older budget (before a reset) must not overwrite the
-          // fresh count.
+          // fresh count, and a count never goes down (flushes from several instances, or from a
+          // counter that was lost and re-seeded, arrive in any order).
           await db
             .updateTable('api_keys')
             .set({ uses_consumed: entry.usesConsumed.value })
             .where('id', '=', entry.keyId)
             .where('budget_version', '=', entry.usesConsumed.budgetVersion)
+            .where('uses_consumed', '<', entry.usesConsumed.value)
             .execute();
         }
       }
