@@ -54,14 +54,6 @@ export function decryptSecret(keys: SecretKeys, encoded: string): string {
   );
 }
 
-/** Constant-time comparison of two strings; different lengths compare unequal without leaking where. */
-export function constantTimeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  if (x.length !== y.length) return false;
-  return timingSafeEqual(x, y);
-}
-
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** `length` uniformly random base62 characters (rejection sampling: no modulo bias). */

@@ -72,7 +72,3 @@ export function problemFor(code: ErrorCode, detail?: string, requestId?: string)
 export function statusOf(code: ErrorCode): number {
   return errorCatalog[code].status;
 }
-
-export function isErrorCode(value: string): value is ErrorCode {
-  return Object.hasOwn(errorCatalog, value);
-}

@@ -4,7 +4,6 @@
  * Headers that carry identity or client addresses are removed from the inbound request
  * and set by the gateway itself, so a client cannot forge them.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { extraConnectionTokens, HOP_BY_HOP } from '../net/hop-by-hop.js';
 import type { Allow, RequestFacts } from '../pipeline/types.js';
 import { pushIdentityHeaders } from './identity-headers.js';
@@ -83,24 +82,10 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** Response headers for the client: the upstream's, minus hop-by-hop, plus our request id. */
-export function clientResponseHeaders(headers: IncomingHttpHeaders, requestId: string): string[] {
-  const named = extraConnectionTokens(headers['connection']);
-  const out: string[] = [];
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || named?.has(name) || name === 'x-request-id') continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') out.push(name, value);
-    else for (const v of value) out.push(name, v);
-  }
-  out.push('x-request-id', requestId);
-  return out;
-}
-
 /**
- * The same filtering over undici's raw response headers (name, value, name, value… as
- * Buffers), without building a header object first.
+ * Response headers for the client: the upstream's raw headers (name, value… as undici hands
+ * them over, without building an object first), minus hop-by-hop ones and those named in the
+ * upstream's Connection header, plus our request id.
  */
 export function clientResponseHeadersFromRaw(
   raw: ReadonlyArray<Buffer | string>,

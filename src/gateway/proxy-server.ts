@@ -74,6 +74,8 @@ export interface ProxyServer {
   readonly inFlight: number;
 }
 
+const ignore = (): void => {};
+
 function unreadBody(req: IncomingMessage): boolean {
   if (req.complete) return false;
   const length = req.headers['content-length'];
@@ -152,8 +154,15 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       return;
     }
     if (expectsContinue && !continued.has(req)) res.writeContinue();
-    forward(req, res, facts, decision, (result: ForwardResult) =>
-      report(facts, decision, result.status, result.upstreamMs),
+    // No closure per request when nothing observes outcomes.
+    forward(
+      req,
+      res,
+      facts,
+      decision,
+      onOutcome
+        ? (result: ForwardResult) => report(facts, decision, result.status, result.upstreamMs)
+        : ignore,
     );
   };
 
