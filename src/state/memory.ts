@@ -40,6 +40,8 @@ const ENTRY_OVERHEAD_BYTES = 96;
 const INTEGER = /^(?:0|-?[1-9][0-9]*)$/;
 
 export class MemoryState implements HotState {
+  // Heartbeat groups are few and small (one member per instance): kept outside the LRU.
+  readonly #heartbeats = new Map<string, Map<string, number>>();
   readonly kind = 'memory' as const;
   readonly shared = false;
 
@@ -155,6 +157,22 @@ export class MemoryState implements HotState {
     // Keep the expiry: a fixed window must end when it was created to end, however busy it is.
     this.#write(key, String(next), entry.expiresAt);
     return next;
+  }
+
+  async heartbeat(group: string, member: string, ttlMs: number): Promise<number> {
+    this.#assertOpen();
+    checkKey(group);
+    checkKey(member);
+    checkTtl(ttlMs);
+    const now = this.#clock.now();
+    let members = this.#heartbeats.get(group);
+    if (!members) {
+      members = new Map();
+      this.#heartbeats.set(group, members);
+    }
+    members.set(member, now);
+    for (const [name, seen] of members) if (seen <= now - ttlMs) members.delete(name);
+    return members.size;
   }
 
   async publish(channel: string, message: string): Promise<void> {

@@ -84,8 +84,21 @@ end
 return value
 `;
 
+// A sorted set of members scored by their last beat (Redis server time, so instances with
+// skewed clocks agree); stale members are dropped, the set itself expires if nobody beats.
+const HEARTBEAT_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return redis.call('ZCARD', KEYS[1])
+`;
+
 interface ScriptCommands {
   pclIncr(key: string, by: number, ttlMs: number): Promise<number>;
+  pclHeartbeat(key: string, member: string, ttlMs: number): Promise<number>;
 }
 
 export class RedisState implements HotState {
@@ -165,6 +178,7 @@ export class RedisState implements HotState {
     options: { keyPrefix?: string; logger?: StateLogger; subscriberHeartbeatMs?: number } = {},
   ) {
     clients.client.defineCommand('pclIncr', { numberOfKeys: 1, lua: INCR_SCRIPT });
+    clients.client.defineCommand('pclHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT_SCRIPT });
     this.#client = clients.client as RedisClient & ScriptCommands;
     this.#openSubscriber = clients.openSubscriber;
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -226,6 +240,18 @@ export class RedisState implements HotState {
       return await this.#client.pclIncr(this.#prefix + key, by, ttlMs);
     } catch (err) {
       throw toStateError(err, 'incr');
+    }
+  }
+
+  async heartbeat(group: string, member: string, ttlMs: number): Promise<number> {
+    this.#assertOpen();
+    checkKey(group);
+    checkKey(member);
+    checkTtl(ttlMs);
+    try {
+      return await this.#client.pclHeartbeat(`${this.#prefix}hb:{${group}}`, member, ttlMs);
+    } catch (err) {
+      throw toStateError(err, 'heartbeat');
     }
   }
 

@@ -43,6 +43,12 @@ export interface HotState {
    * its expiry.
    */
   incr(key: string, by: number, ttlMs: number): Promise<number>;
+  /**
+   * Heartbeat: mark `member` of `group` alive now and return how many members were seen
+   * within the last `ttlMs` (this one included). Instances use it to know how many of them
+   * share the work (the `local` degraded rate-limit mode divides limits by that count).
+   */
+  heartbeat(group: string, member: string, ttlMs: number): Promise<number>;
   /** Publish a change event to every subscriber of `channel` (in every process when shared). */
   publish(channel: string, message: string): Promise<void>;
   /** Receive change events; the returned function stops the subscription. */

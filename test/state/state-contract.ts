@@ -87,6 +87,24 @@ export function runStateContract(
       await Promise.all(closing.map((state) => state.close()));
     });
 
+    describe('heartbeat', () => {
+      test('counts members seen within the ttl, across handles', async () => {
+        const [a, b] = await pair();
+        const group = name('hb');
+        assert.equal(await a.heartbeat(group, 'one', 1000), 1);
+        assert.equal(await b.heartbeat(group, 'two', 1000), 2);
+        assert.equal(await a.heartbeat(group, 'one', 1000), 2, 'a repeated beat is one member');
+      });
+
+      test('forgets members that stopped beating', async () => {
+        const state = await fresh();
+        const group = name('hb');
+        await state.heartbeat(group, 'gone', TTL);
+        await advance(EXPIRED);
+        assert.equal(await state.heartbeat(group, 'here', TTL), 1);
+      });
+    });
+
     describe('get / set / del', () => {
       test('get of a missing key is null', async () => {
         const state = await fresh();
