@@ -1,0 +1,217 @@
+/**
+ * Rate limits and quotas, the last stage: every earlier refusal happens before anything is
+ * counted, and the limiter itself consumes nothing unless every limit passes (so a client
+ * hammering at its limit is not locked out for longer than its window).
+ *
+ * With a shared (Redis) limiter, a fault or a slow Redis opens a circuit breaker and each
+ * policy's `on_store_failure` decides: `local` enforces the limit divided by the live instance
+ * count in this process's memory, `open` lets requests through, `closed` answers 503
+ * `failsafe_closed`. The mode in force is named in `X-Portcullis-Degraded`. A store outage is
+ * never reported as 401/403.
+ */
+import type { Logger } from 'pino';
+import type { CircuitBreaker } from '../../limits/breaker.js';
+import { compileLimit } from '../../limits/compile.js';
+import { isLimiterUnavailable } from '../../limits/errors.js';
+import { rateLimitHeaders } from '../../limits/headers.js';
+import type { MemoryLimiter } from '../../limits/memory.js';
+import type { PolicyCatalog } from '../../limits/policy-catalog.js';
+import type { CompiledPolicy } from '../../limits/policy.js';
+import type { CheckAllResult, CompiledLimit, LimitCheck, RateLimiter } from '../../limits/types.js';
+import { deny } from '../decision.js';
+import type { Deny, Exchange, Stage } from '../types.js';
+
+export type DegradedMode = 'local' | 'open' | 'closed';
+
+export interface LimitsStageOptions {
+  policies: PolicyCatalog;
+  limiter: RateLimiter;
+  /** In-process fallback for `local` mode; undefined when the limiter is already local. */
+  local: MemoryLimiter | undefined;
+  breaker: CircuitBreaker | undefined;
+  liveInstances: () => number;
+  logger: Logger;
+  /** Notified of degraded decisions (readiness and metrics). */
+  onDegraded?: (mode: DegradedMode) => void;
+}
+
+/** IPv6 addresses are counted per prefix (/64 by default): one host owns a whole /64. */
+export function ipIdentity(ip: string, prefix: number): string {
+  if (!ip.includes(':') || prefix >= 128) return ip;
+  const [head = '', tail = ''] = ip.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = ip.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  const bits: string[] = [];
+  let remaining = prefix;
+  for (const group of groups) {
+    if (remaining <= 0) break;
+    const value = Number.parseInt(group || '0', 16);
+    const keep = Math.min(16, remaining);
+    bits.push(((value >> (16 - keep)) << (16 - keep)).toString(16));
+    remaining -= keep;
+  }
+  return `${bits.join(':')}::/${prefix}`;
+}
+
+/** The counter identity of a policy for this request, or undefined when a part is unknown. */
+function identityOf(policy: CompiledPolicy, exchange: Exchange): string | undefined {
+  const principal = exchange.principal;
+  const parts: string[] = [];
+  for (const by of policy.keyBy) {
+    switch (by) {
+      case 'global':
+        parts.push('global');
+        break;
+      case 'key':
+        if (principal?.keyId === undefined) return undefined;
+        parts.push(`key=${principal.keyId}`);
+        break;
+      case 'client':
+        if (principal?.clientId === undefined) return undefined;
+        parts.push(`client=${principal.clientId}`);
+        break;
+      case 'user':
+        if (principal?.userId === undefined) return undefined;
+        parts.push(`user=${principal.userId}`);
+        break;
+      case 'ip':
+        parts.push(`ip=${ipIdentity(exchange.facts.clientIp, policy.ipv6Prefix)}`);
+        break;
+      case 'route':
+        parts.push(`route=${exchange.match?.route.id}`);
+        break;
+    }
+  }
+  return parts.join('|');
+}
+
+export function limitsStage(options: LimitsStageOptions): Stage {
+  const { policies, limiter, local, breaker, logger } = options;
+  // Local-mode limits: each policy's limit divided by the live instance count, compiled once per count.
+  const scaled = new Map<string, CompiledLimit>();
+  const localLimit = (limit: CompiledLimit, instances: number): CompiledLimit => {
+    const key = `${limit.policyId}/${instances}`;
+    let compiled = scaled.get(key);
+    if (!compiled) {
+      const divide = (n: number) => Math.max(1, Math.floor(n / instances));
+      compiled = compileLimit({
+        ...limit,
+        limit: divide(limit.limit),
+        ...(limit.rate ? { rate: { count: divide(limit.rate.count), perMs: limit.rate.perMs } } : {}),
+      });
+      if (scaled.size > 10_000) scaled.clear();
+      scaled.set(key, compiled);
+    }
+    return compiled;
+  };
+
+  const conclude = (
+    exchange: Exchange,
+    applied: readonly CompiledPolicy[],
+    checks: readonly LimitCheck[],
+    result: CheckAllResult,
+    source: RateLimiter,
+  ): Deny | undefined => {
+    const { headers, tightest } = rateLimitHeaders(applied, result.decisions);
+    (exchange.responseHeaders ??= []).push(...headers);
+    const t = result.decisions[tightest];
+    if (t) {
+      exchange.rateLimit = { policy: (applied[tightest] as CompiledPolicy).id, limit: t.limit, remaining: t.remaining, resetS: Math.ceil(t.resetMs / 1000) };
+    }
+    if (result.allowed) {
+      if (result.leases.length > 0) {
+        // Concurrency slots are held until the answer is complete (or the client aborts).
+        const leases = result.leases;
+        (exchange.onFinish ??= []).push(() => void source.release(leases).catch(() => undefined));
+      }
+      const refundable = checks.filter((_, i) => applied[i]?.refundOn5xx);
+      if (refundable.length > 0) {
+        (exchange.onFinish ??= []).push((status) => {
+          // An upstream failure should not cost the caller (503 from ourselves excluded).
+          if (status >= 500 && status !== 503) void source.refund(refundable).catch(() => undefined);
+        });
+      }
+      return undefined;
+    }
+    const denying = applied.find((_, i) => !result.decisions[i]?.allowed);
+    const code = denying?.limit.algorithm === 'quota' ? 'quota_exceeded' : 'rate_limited';
+    return deny(code, code === 'quota_exceeded' ? 'the quota for this period is used up' : 'too many requests', headers);
+  };
+
+  const degraded = (exchange: Exchange, applied: readonly CompiledPolicy[], checks: LimitCheck[], reason: unknown): Deny | undefined => {
+    if (applied.some((p) => p.onStoreFailure === 'closed')) {
+      options.onDegraded?.('closed');
+      return deny('failsafe_closed', 'rate limits cannot be checked right now', [['x-portcullis-degraded', 'closed'], ['retry-after', '1']]);
+    }
+    const localPolicies: CompiledPolicy[] = [];
+    const localChecks: LimitCheck[] = [];
+    const instances = options.liveInstances();
+    applied.forEach((policy, i) => {
+      if (policy.onStoreFailure === 'local' && local) {
+        localPolicies.push(policy);
+        localChecks.push({ limit: localLimit(policy.limit, instances), identity: (checks[i] as LimitCheck).identity });
+      }
+    });
+    const mode: DegradedMode = localChecks.length > 0 ? 'local' : 'open';
+    options.onDegraded?.(mode);
+    (exchange.responseHeaders ??= []).push(['x-portcullis-degraded', mode]);
+    logger.debug({ err: reason, mode }, 'rate limiting degraded');
+    if (localChecks.length === 0 || !local) return undefined;
+    return conclude(exchange, localPolicies, localChecks, local.checkAllSync(localChecks), local);
+  };
+
+  return (exchange) => {
+    const route = exchange.match?.route;
+    if (!route) return undefined;
+    const principal = exchange.principal;
+    const applicable = policies.applicable(route, principal?.clientId, principal?.keyId, exchange.key?.key.policy);
+    if (applicable.length === 0) return undefined;
+
+    const enforced: CompiledPolicy[] = [];
+    const checks: LimitCheck[] = [];
+    const shadowPolicies: CompiledPolicy[] = [];
+    const shadowChecks: LimitCheck[] = [];
+    for (const policy of applicable) {
+      const identity = identityOf(policy, exchange);
+      if (identity === undefined) continue;
+      if (policy.shadow) {
+        shadowPolicies.push(policy);
+        shadowChecks.push({ limit: policy.limit, identity });
+      } else {
+        enforced.push(policy);
+        checks.push({ limit: policy.limit, identity });
+      }
+    }
+    if (shadowChecks.length > 0) {
+      // Shadow limits count on their own (a separate call: a shadow denial must not stop the
+      // real limits from consuming) and never deny; what they would have done is recorded.
+      limiter.checkAll(shadowChecks).then(
+        (result) => {
+          if (!result.allowed) {
+            const ids = shadowPolicies.filter((_, i) => !result.decisions[i]?.allowed).map((p) => p.id);
+            exchange.shadowDenied = ids;
+            logger.info({ requestId: exchange.facts.requestId, policies: ids }, 'shadow rate limit would have denied');
+          }
+        },
+        () => undefined,
+      );
+    }
+    if (checks.length === 0) return undefined;
+    if (breaker && !breaker.allow()) return degraded(exchange, enforced, checks, 'circuit open');
+    if (local === undefined && 'checkAllSync' in limiter) {
+      return conclude(exchange, enforced, checks, (limiter as MemoryLimiter).checkAllSync(checks), limiter);
+    }
+    return limiter.checkAll(checks).then(
+      (result) => {
+        breaker?.success();
+        return conclude(exchange, enforced, checks, result, limiter);
+      },
+      (error: unknown) => {
+        if (!isLimiterUnavailable(error)) throw error;
+        breaker?.failure();
+        return degraded(exchange, enforced, checks, error);
+      },
+    );
+  };
+}
