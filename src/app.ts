@@ -10,7 +10,8 @@ import type { LoadedConfig } from './config/load.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { announceConfigChange, ConfigWatcher } from './core/config-watcher.js';
 import { deriveSecretKeys } from './core/crypto.js';
-import { checkKeyFingerprint, loadSecretKey } from './core/secret-key.js';
+import { InstanceRegistry } from './core/instances.js';
+import { checkKeyFingerprint, loadSecretKey, sharedStatePrefix } from './core/secret-key.js';
 import { VERSION } from './core/version.js';
 import { type Demo, startDemo } from './demo/demo.js';
 import { AUTHZ_PATH, createForwardAuth } from './forward-auth/authz.js';
@@ -18,12 +19,18 @@ import { createProxyServer, type Outcome, type ProxyServer } from './gateway/pro
 import { UpstreamPools } from './gateway/upstreams.js';
 import { IdentityCatalog } from './identity/catalog.js';
 import { KeyUsage } from './identity/usage.js';
+import { CircuitBreaker } from './limits/breaker.js';
+import { MemoryLimiter } from './limits/memory.js';
+import { PolicyCatalog } from './limits/policy-catalog.js';
+import { RedisLimiter } from './limits/redis.js';
+import type { RateLimiter } from './limits/types.js';
 import { compileCidrs, createClientIpResolver } from './net/client-ip.js';
 import { createPipeline } from './pipeline/pipeline.js';
 import { authenticateStage } from './pipeline/stages/authenticate.js';
 import { authorizeStage } from './pipeline/stages/authorize.js';
 import { budgetStage } from './pipeline/stages/budget.js';
 import { credentialStage } from './pipeline/stages/credentials.js';
+import { type DegradedMode, limitsStage } from './pipeline/stages/limits.js';
 import { routeStage } from './pipeline/stages/route.js';
 import { RouteCatalog } from './routing/catalog.js';
 import type { RouteSpec } from './routing/spec.js';
@@ -84,7 +91,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     await checkKeyFingerprint(store, secret.key);
     const keys = deriveSecretKeys(secret.key);
 
-    const state = await openState({ redisUrl: settings.redisUrl, clock, logger });
+    const keyPrefix = sharedStatePrefix(secret.key);
+    const state = await openState({ redisUrl: settings.redisUrl, keyPrefix, clock, logger });
     cleanups.push(() => state.close());
 
     await bootstrapUpstreamRoute(store, state, settings.upstreamUrl, logger);
@@ -114,6 +122,24 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       overlay: demo?.identity,
     });
     await identity.refresh();
+    const policies = new PolicyCatalog({ store, logger });
+    await policies.refresh();
+    // The limiter follows the state: in memory for one instance, Redis (one Lua script per
+    // request, Redis server time) when instances share state.
+    const localLimiter = new MemoryLimiter({ clock });
+    let limiter: RateLimiter = localLimiter;
+    let breaker: CircuitBreaker | undefined;
+    const instances = new InstanceRegistry({ state, logger });
+    if (settings.redisUrl) {
+      limiter = await RedisLimiter.connect({ url: settings.redisUrl, keyPrefix, logger });
+      const shared = limiter;
+      cleanups.push(() => shared.close());
+      breaker = new CircuitBreaker({ clock });
+      await instances.start();
+      cleanups.push(async () => instances.stop());
+    }
+    let degradedMode: DegradedMode | undefined;
+    let degradedAt = 0;
     const usage = new KeyUsage({ store, state, clock, logger });
     usage.start(5_000);
     cleanups.push(() => usage.stop());
@@ -121,7 +147,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     cleanups.push(() => pools.close());
     const watcher = new ConfigWatcher({ store, state, pollMs: settings.configPollMs, logger });
     watcher.onChange(async () => {
-      await Promise.all([catalog.refresh(), identity.refresh()]);
+      await Promise.all([catalog.refresh(), identity.refresh(), policies.refresh()]);
       pools.retain(new Set(catalog.table.routes.map((r) => r.upstream.origin)));
     });
     await watcher.start();
@@ -142,7 +168,22 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       }),
       authorizeStage(identity),
       budgetStage(usage, logger),
+      limitsStage({
+        policies,
+        limiter,
+        local: limiter === localLimiter ? undefined : localLimiter,
+        breaker,
+        liveInstances: () => instances.live,
+        logger,
+        onDegraded: (mode) => {
+          degradedMode = mode;
+          degradedAt = clock.monotonic();
+        },
+      }),
     ]);
+    /** The degraded mode in force, if one was used in the last few seconds. */
+    const currentDegraded = () =>
+      degradedMode && clock.monotonic() - degradedAt < 5_000 ? degradedMode : undefined;
     const resolveClientIp = createClientIpResolver(settings.trustedProxies, settings.clientIpHeader);
     const pathOptions = {
       pathCaseInsensitive: settings.pathCaseInsensitive,
@@ -209,9 +250,18 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       isDraining: () => proxy.draining,
       readiness: async (): Promise<ReadinessCheck[]> => {
         const [db, hot] = await Promise.all([store.health(), state.health()]);
+        const degraded = currentDegraded();
         return [
           { name: `store:${db.dialect}`, ok: db.ok, latencyMs: db.latencyMs, detail: db.error },
           { name: `state:${hot.kind}`, ok: hot.ok, latencyMs: hot.latencyMs, detail: hot.error },
+          // Degraded rate limiting keeps serving (local/open) — ready, but said so; closed is not ready.
+          {
+            name: 'rate-limits',
+            ok: degraded !== 'closed',
+            ...(degraded
+              ? { detail: `degraded: ${degraded}` }
+              : { detail: breaker ? `breaker ${breaker.state}` : 'in memory' }),
+          },
         ];
       },
     });

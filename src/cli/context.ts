@@ -11,7 +11,7 @@ import { systemClock } from '../core/clock.js';
 import { announceConfigChange } from '../core/config-watcher.js';
 import { deriveSecretKeys, type SecretKeys } from '../core/crypto.js';
 import { createLogger } from '../core/logger.js';
-import { checkKeyFingerprint, loadSecretKey } from '../core/secret-key.js';
+import { checkKeyFingerprint, loadSecretKey, sharedStatePrefix } from '../core/secret-key.js';
 import type { IdentityContext } from '../identity/operations.js';
 import { openState } from '../state/open-state.js';
 import { openStore } from '../store/open-store.js';
@@ -62,7 +62,11 @@ export async function withStore<T>(command: Command, fn: (ctx: StoreContext) => 
     const after = await store.configVersion();
     if (after !== before && config.settings.redisUrl) {
       // Best effort: gateways also notice through their version poll within a second.
-      const state = await openState({ redisUrl: config.settings.redisUrl, logger }).catch(() => undefined);
+      const state = await openState({
+        redisUrl: config.settings.redisUrl,
+        keyPrefix: sharedStatePrefix(secret.key),
+        logger,
+      }).catch(() => undefined);
       if (state) {
         await announceConfigChange(state, after).catch(() => undefined);
         await state.close();

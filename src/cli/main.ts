@@ -15,6 +15,7 @@ import { registerDeclarative } from './commands/declarative.js';
 import { registerGrants } from './commands/grants.js';
 import { registerJwt } from './commands/jwt.js';
 import { registerKeys } from './commands/keys.js';
+import { registerPolicies } from './commands/policies.js';
 import { registerRoutes } from './commands/routes.js';
 import { registerSign } from './commands/sign.js';
 import { registerStart } from './commands/start.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerKeys(program);
   registerGrants(program);
   registerJwt(program);
+  registerPolicies(program);
   registerSign(program);
   registerAdmin(program);
   const overrideAll = (command: Command) => {

@@ -176,3 +176,13 @@ export async function checkKeyFingerprint(store: Store, key: Buffer): Promise<vo
     );
   }
 }
+
+/**
+ * The prefix of every key and channel this deployment uses in a shared Redis. Instances that
+ * share a database share its secret key, so the key's fingerprint names the deployment: two
+ * deployments pointed at one Redis never see each other's counters, nonces, heartbeats or
+ * change events.
+ */
+export function sharedStatePrefix(key: Buffer): string {
+  return `pcl:${keyFingerprint(key).slice(0, 8)}:`;
+}

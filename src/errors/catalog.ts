@@ -31,6 +31,9 @@ export const errorCatalog = {
   request_timeout: { status: 408, title: 'Request timeout' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   request_header_fields_too_large: { status: 431, title: 'Request header fields too large' },
+  // 429 — how often
+  rate_limited: { status: 429, title: 'Rate limited' },
+  quota_exceeded: { status: 429, title: 'Quota exceeded' },
   // 5xx — faults, never reported as 401/403
   internal_error: { status: 500, title: 'Internal error' },
   upstream_unavailable: { status: 502, title: 'Upstream unavailable' },

@@ -118,8 +118,13 @@ export function createForwardAuth(options: ForwardAuthOptions) {
       options.identityAliases,
     );
     headers.push('x-request-id', facts.requestId, 'cache-control', 'no-store', 'content-length', '0');
+    // Rate-limit headers go to the proxy, which passes them on to the client.
+    if (decision.responseHeaders)
+      for (const [name, value] of decision.responseHeaders) headers.push(name, value);
     res.writeHead(200, headers);
     res.end();
+    // The proxy forwards by itself: a concurrency slot cannot be held for the real request.
+    if (decision.onFinish) for (const fn of decision.onFinish) fn(200);
     report(facts, decision, 200);
   };
 

@@ -82,6 +82,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   #status = 0;
   #upstreamMs: number | undefined;
   #error: ErrorCode | undefined;
+  #extraHeaders: ReadonlyArray<[string, string]> | undefined;
   /** Set while a retry is possible: the dispatch to repeat. */
   retry: (() => void) | undefined;
   retriesLeft: number;
@@ -92,9 +93,11 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     routeId: string,
     options: ForwardOptions,
     retries: number,
+    extraHeaders: ReadonlyArray<[string, string]> | undefined,
     done: (result: ForwardResult) => void,
   ) {
     this.#res = res;
+    this.#extraHeaders = extraHeaders;
     this.#facts = facts;
     this.#routeId = routeId;
     this.#options = options;
@@ -134,7 +137,9 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     this.#resume = resume;
     if (res.destroyed) return false;
-    res.writeHead(statusCode, clientResponseHeadersFromRaw(rawHeaders, this.#facts.requestId));
+    const headers = clientResponseHeadersFromRaw(rawHeaders, this.#facts.requestId);
+    if (this.#extraHeaders) for (const [name, value] of this.#extraHeaders) headers.push(name, value);
+    res.writeHead(statusCode, headers);
     res.on('drain', this.#onDrain);
     return true;
   }
@@ -204,7 +209,15 @@ export function createForwarder(options: ForwardOptions) {
     // A request whose body has been streamed cannot be replayed; only body-less idempotent
     // requests are retried, and only on connection failures before any response.
     const retries = !withBody && IDEMPOTENT_METHODS.has(facts.method) ? upstream.retries : 0;
-    const exchange = new UpstreamExchange(res, facts, route.id, options, retries, done);
+    const exchange = new UpstreamExchange(
+      res,
+      facts,
+      route.id,
+      options,
+      retries,
+      decision.responseHeaders,
+      done,
+    );
     const dispatchOptions: Dispatcher.DispatchOptions = {
       method: facts.method as Dispatcher.HttpMethod,
       path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),

@@ -154,14 +154,18 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       return;
     }
     if (expectsContinue && !continued.has(req)) res.writeContinue();
-    // No closure per request when nothing observes outcomes.
+    // No closure per request when nothing observes the outcome.
+    const finish = decision.onFinish;
     forward(
       req,
       res,
       facts,
       decision,
-      onOutcome
-        ? (result: ForwardResult) => report(facts, decision, result.status, result.upstreamMs)
+      onOutcome || finish
+        ? (result: ForwardResult) => {
+            if (finish) for (const fn of finish) fn(result.status);
+            report(facts, decision, result.status, result.upstreamMs);
+          }
         : ignore,
     );
   };

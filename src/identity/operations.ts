@@ -127,8 +127,6 @@ export function checkNotYetEnforced(input: {
   if (input.bindingMode !== undefined && input.bindingMode !== 'off') {
     invalid('binding', 'first-use IP binding is not enforced by this version yet');
   }
-  if (input.policy !== undefined && input.policy !== null)
-    invalid('policy', 'rate-limit policies are not enforced by this version yet');
 }
 
 export async function createKey(ctx: IdentityContext, input: CreateKeyInput): Promise<IssuedKey> {

@@ -25,6 +25,9 @@ export function createPipeline(stages: readonly Stage[]): Decide {
       credential: exchange.credential,
       remaining: exchange.remaining,
       body: exchange.body,
+      responseHeaders: exchange.responseHeaders,
+      onFinish: exchange.onFinish,
+      rateLimit: exchange.rateLimit,
     };
   };
 
@@ -53,6 +56,10 @@ export function createPipeline(stages: readonly Stage[]): Decide {
       remaining: null,
       body: undefined,
       readBody,
+      responseHeaders: undefined,
+      onFinish: undefined,
+      rateLimit: undefined,
+      shadowDenied: undefined,
     };
     for (let i = 0; i < count; i++) {
       const result = (stages[i] as Stage)(exchange);

@@ -80,6 +80,21 @@ export interface Exchange {
   /** The body, when a stage had to read it; forwarded instead of the stream. */
   body: Buffer | undefined;
   readonly readBody: BodyReader | undefined;
+  /** Headers for the client's answer (rate-limit state, degraded mode); allocated on first use. */
+  responseHeaders: Array<[string, string]> | undefined;
+  /** Run when the answer is complete, with its status (concurrency release, refunds). */
+  onFinish: Array<(status: number) => void> | undefined;
+  /** The tightest rate limit that applied, for the verification API. */
+  rateLimit: RateLimitSummary | undefined;
+  /** Shadow policies that would have denied (recorded, never enforced). */
+  shadowDenied: string[] | undefined;
+}
+
+export interface RateLimitSummary {
+  readonly policy: string;
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetS: number;
 }
 
 export interface Deny {
@@ -102,6 +117,10 @@ export interface Allow {
   readonly remaining: number | null;
   /** The request body if a stage read it (it must then be forwarded from here). */
   readonly body: Buffer | undefined;
+  readonly responseHeaders: ReadonlyArray<[string, string]> | undefined;
+  /** Call once the answer is complete (gateway: when the response closes). */
+  readonly onFinish: ReadonlyArray<(status: number) => void> | undefined;
+  readonly rateLimit: RateLimitSummary | undefined;
 }
 
 export type Decision = Allow | Deny;

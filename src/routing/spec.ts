@@ -133,12 +133,6 @@ export function parseRouteSpec(input: unknown, at = 'route'): RouteSpec {
         'route IP allow/deny lists are not enforced by this version yet; use a key IP allow-list (keys create --ip-allow)',
     });
   }
-  if (route.policies !== undefined && route.policies.length > 0) {
-    issues.push({
-      path: `${at}.policies`,
-      message: 'rate-limit policies are not enforced by this version yet',
-    });
-  }
   const upstreamIssue = checkUpstreamUrl(route.upstream.url);
   if (upstreamIssue) issues.push({ path: `${at}.upstream.url`, message: upstreamIssue });
   const strip = route.upstream.strip_prefix;

@@ -21,6 +21,7 @@ import type {
   JwtProviderRepository,
   MetaRepository,
   MigrationReport,
+  PolicyRepository,
   Repositories,
   RouteRepository,
   ServiceTokenRepository,
@@ -208,6 +209,7 @@ class SqlStore implements Store {
   readonly hmacSecrets: HmacSecretRepository;
   readonly jwtProviders: JwtProviderRepository;
   readonly serviceTokens: ServiceTokenRepository;
+  readonly policies: PolicyRepository;
   readonly #adapter: DialectAdapter;
   readonly #clock: Clock;
   readonly #release: () => Promise<void>;
@@ -229,6 +231,7 @@ class SqlStore implements Store {
     this.hmacSecrets = repos.hmacSecrets;
     this.jwtProviders = repos.jwtProviders;
     this.serviceTokens = repos.serviceTokens;
+    this.policies = repos.policies;
   }
 
   write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

@@ -5,6 +5,7 @@
  * Every implementation passes the shared suite in test/store/store-contract.ts.
  */
 import type { Generated, Kysely } from 'kysely';
+import type { PolicySpec } from '../limits/policy.js';
 import type { RouteSpec } from '../routing/spec.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -61,6 +62,7 @@ export interface Repositories {
   readonly hmacSecrets: HmacSecretRepository;
   readonly jwtProviders: JwtProviderRepository;
   readonly serviceTokens: ServiceTokenRepository;
+  readonly policies: PolicyRepository;
 }
 
 // ---- identity (clients, API keys, grants, HMAC secrets, JWT providers, service tokens) ----
@@ -279,6 +281,27 @@ export interface ServiceTokenRepository {
   touch(id: string, at: number): Promise<void>;
 }
 
+// ---- rate limits ----
+
+/** A rate-limit policy; the spec was validated (limits/policy.ts) before it was stored. */
+export interface PolicyRecord {
+  id: string;
+  spec: PolicySpec;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface PolicyRepository {
+  list(): Promise<PolicyRecord[]>;
+  get(id: string): Promise<PolicyRecord | undefined>;
+  /** Throws ConflictError when `spec.id` exists. */
+  insert(spec: PolicySpec): Promise<PolicyRecord>;
+  /** Replaces the whole spec, keeps createdAt. Throws NotFoundError when absent. */
+  replace(spec: PolicySpec): Promise<PolicyRecord>;
+  /** Returns false when there was nothing to remove. */
+  remove(id: string): Promise<boolean>;
+}
+
 export interface MigrationReport {
   /** Names of migrations applied by this call, in order (empty when up to date). */
   applied: string[];
@@ -398,6 +421,13 @@ export interface ServiceTokensTable {
   last_used_at: number | null;
 }
 
+export interface PoliciesTable {
+  id: string;
+  spec: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   meta: MetaTable;
   routes: RoutesTable;
@@ -408,4 +438,5 @@ export interface Database {
   hmac_secrets: HmacSecretsTable;
   jwt_providers: JwtProvidersTable;
   service_tokens: ServiceTokensTable;
+  policies: PoliciesTable;
 }

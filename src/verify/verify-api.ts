@@ -117,7 +117,15 @@ export function createVerifyApi(options: VerifyApiOptions) {
       environment: principal?.environment ?? null,
       scopes: principal?.scopes ?? [],
       route: decision.kind === 'allow' ? decision.match.route.id : null,
-      ratelimit: null,
+      ratelimit:
+        decision.kind === 'allow' && decision.rateLimit
+          ? {
+              policy: decision.rateLimit.policy,
+              limit: decision.rateLimit.limit,
+              remaining: decision.rateLimit.remaining,
+              reset: decision.rateLimit.resetS,
+            }
+          : null,
       remaining: decision.kind === 'allow' ? decision.remaining : null,
       requestId: facts.requestId,
     };
@@ -129,6 +137,7 @@ export function createVerifyApi(options: VerifyApiOptions) {
       'x-request-id': facts.requestId,
     });
     res.end(text);
+    if (decision.kind === 'allow' && decision.onFinish) for (const fn of decision.onFinish) fn(200);
     report(facts, decision, decision.kind === 'allow' ? 200 : decision.status);
   };
 

@@ -292,7 +292,7 @@ describe('routing and header hygiene through a real gateway process', () => {
       checks: Array<{ name: string; ok: boolean }>;
     };
     assert.equal(body.status, 'ready');
-    assert.deepEqual(body.checks.map((c) => c.name).sort(), ['state:memory', 'store:sqlite']);
+    assert.deepEqual(body.checks.map((c) => c.name).sort(), ['rate-limits', 'state:memory', 'store:sqlite']);
     const live = await request(`${gw.adminUrl}/healthz`);
     assert.equal(live.statusCode, 200);
     await live.body.dump();

@@ -23,7 +23,12 @@ describe('two instances sharing Redis', { skip: redis.skip }, () => {
     const env = { PORTCULLIS_REDIS_URL: REDIS_URL, PORTCULLIS_SECRET_KEY: 'ab'.repeat(32) };
     const document = {
       routes: [
-        { id: 'echo', path: '/echo/*', methods: { GET: 'api_key', POST: 'hmac' }, upstream: { url: upstream.url } },
+        {
+          id: 'echo',
+          path: '/echo/*',
+          methods: { GET: 'api_key', POST: 'hmac' },
+          upstream: { url: upstream.url },
+        },
       ],
     };
     a = await startGateway({ dir, env, document });
@@ -44,7 +49,9 @@ describe('two instances sharing Redis', { skip: redis.skip }, () => {
     await settle();
     const statuses = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
-        const res = await request(`${(i % 2 === 0 ? a : b).proxyUrl}/echo/x`, { headers: { authorization: `Bearer ${key.key}` } });
+        const res = await request(`${(i % 2 === 0 ? a : b).proxyUrl}/echo/x`, {
+          headers: { authorization: `Bearer ${key.key}` },
+        });
         await res.body.dump();
         return res.statusCode;
       }),
@@ -55,9 +62,19 @@ describe('two instances sharing Redis', { skip: redis.skip }, () => {
 
   it('an HMAC nonce used on one instance is refused on the other', async () => {
     const body = '{"n":1}';
-    const { header } = buildHmacAuthorization({ clientId: 'app', secret, method: 'POST', target: '/echo/pay', body });
+    const { header } = buildHmacAuthorization({
+      clientId: 'app',
+      secret,
+      method: 'POST',
+      target: '/echo/pay',
+      body,
+    });
     const send = async (gw: GatewayProcess) => {
-      const res = await request(`${gw.proxyUrl}/echo/pay`, { method: 'POST', body, headers: { authorization: header } });
+      const res = await request(`${gw.proxyUrl}/echo/pay`, {
+        method: 'POST',
+        body,
+        headers: { authorization: header },
+      });
       const text = await res.body.text();
       return { status: res.statusCode, text };
     };

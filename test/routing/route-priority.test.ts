@@ -173,7 +173,6 @@ describe('route validation', () => {
     ['bad id', { id: 'Has Spaces' }, /id/],
     ['unknown field', { colour: 'red' }, /colour|additional/i],
     ['route IP lists (not enforced yet)', { ip: { allow: ['10.0.0.0/8'] } }, /not enforced/],
-    ['route policies (not enforced yet)', { policies: ['per-key'] }, /not enforced/],
     ['strip with slash', { upstream: { url: 'http://x', strip_prefix: '/v1/' } }, /strip_prefix/],
   ];
   for (const [name, patch, pattern] of bad) {

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Clock, ManualClock } from '../../src/core/clock.js';
+import type { PolicySpec } from '../../src/limits/policy.js';
 import type { RouteSpec } from '../../src/routing/spec.js';
 import { postgresAdapter, sqliteAdapter } from '../../src/store/dialect.js';
 import { ConflictError, NotFoundError } from '../../src/store/errors.js';
@@ -30,6 +31,24 @@ function route(id: string, extra: Partial<RouteSpec> = {}): RouteSpec {
     path: `/${id}/*`,
     methods: { GET: ['api_key'] },
     upstream: { url: 'http://upstream.internal:3000' },
+    ...extra,
+  };
+}
+
+function policy(id: string, extra: Partial<PolicySpec> = {}): PolicySpec {
+  return {
+    id,
+    description: 'per key, ünïcode kept',
+    algorithm: 'quota',
+    limit: 1000,
+    period: 'day',
+    time_zone: 'Europe/Berlin',
+    key_by: ['key', 'ip'],
+    ipv6_prefix: 56,
+    attach: ['global', 'route:orders', 'key:key_AbC'],
+    on_store_failure: 'local',
+    shadow: false,
+    refund_on_5xx: true,
     ...extra,
   };
 }
@@ -1107,6 +1126,109 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
           listed.filter((id) => ids.includes(id)),
           [...ids].sort(),
         );
+      });
+    });
+
+    describe('policies', () => {
+      it('insert, get, replace (keeping createdAt) and remove, each bumping once', async () => {
+        const id = uid('pol');
+        const v0 = await store.configVersion();
+        const created = await store.policies.insert(policy(id));
+        assert.deepEqual(created, { id, spec: policy(id), createdAt: clock.now(), updatedAt: clock.now() });
+        assert.deepEqual(await store.policies.get(id), created);
+        assert.deepEqual(
+          Object.keys(created.spec),
+          Object.keys(policy(id)),
+          'field order survives the JSON column (exports read like the docs)',
+        );
+        clock.advance(1000);
+        const next: PolicySpec = {
+          id,
+          algorithm: 'token_bucket',
+          rate: '100/s',
+          burst: 200,
+          key_by: ['key'],
+          on_store_failure: 'closed',
+          shadow: true,
+          refund_on_5xx: false,
+        };
+        const replaced = await store.policies.replace(next);
+        assert.deepEqual(replaced, { id, spec: next, createdAt: created.createdAt, updatedAt: clock.now() });
+        assert.deepEqual(await store.policies.get(id), replaced);
+        assert.equal(await store.policies.remove(id), true);
+        assert.equal(await store.policies.get(id), undefined);
+        assert.equal(await store.policies.remove(id), false);
+        assert.equal(await store.configVersion(), v0 + 3);
+      });
+
+      it('conflicts on an existing id, NotFoundError on replacing a missing one, no bump', async () => {
+        const id = uid('poldup');
+        await store.policies.insert(policy(id));
+        const v0 = await store.configVersion();
+        await assert.rejects(
+          store.policies.insert(policy(id, { limit: 1 })),
+          (error: unknown) =>
+            error instanceof ConflictError && error.resource === 'policy' && error.id === id,
+        );
+        const missing = uid('polmissing');
+        await assert.rejects(
+          store.policies.replace(policy(missing)),
+          (error: unknown) =>
+            error instanceof NotFoundError && error.resource === 'policy' && error.id === missing,
+        );
+        assert.equal(await store.policies.get(missing), undefined);
+        assert.deepEqual((await store.policies.get(id))?.spec, policy(id));
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('lists ordered by id, byte-wise', async () => {
+        const base = uid('porder');
+        const ids = [`${base}b`, `${base}-b`, `${base}.b`, `${base}_b`];
+        for (const id of ids) await store.policies.insert(policy(id));
+        const listed = (await store.policies.list()).map((p) => p.id);
+        assert.deepEqual(listed, [...listed].sort());
+        assert.deepEqual(
+          listed.filter((id) => ids.includes(id)),
+          [...ids].sort(),
+        );
+        assert.ok((await store.policies.list()).every((p) => p.id === p.spec.id));
+      });
+
+      it('is visible to another opener of the same database', { skip: notShared }, async () => {
+        const id = uid('polshared');
+        await store.policies.insert(policy(id));
+        assert.deepEqual((await other.policies.get(id))?.spec, policy(id));
+      });
+
+      it('commits or rolls back together with routes in one write()', async () => {
+        const [kept, gone, routeId] = [uid('polkeep'), uid('polgone'), uid('polroute')];
+        await store.policies.insert(policy(kept));
+        const v0 = await store.configVersion();
+        const boom = new Error('boom');
+        await assert.rejects(
+          store.write(async (repos) => {
+            await repos.policies.insert(policy(gone));
+            await repos.policies.replace(policy(kept, { limit: 1 }));
+            await repos.routes.insert(route(routeId));
+            await assert.rejects(repos.policies.insert(policy(kept)), ConflictError);
+            throw boom;
+          }),
+          (error) => error === boom,
+        );
+        assert.equal(await store.policies.get(gone), undefined);
+        assert.equal((await store.policies.get(kept))?.spec.limit, 1000);
+        assert.equal(await store.routes.get(routeId), undefined);
+        assert.equal(await store.configVersion(), v0);
+
+        await store.write(async (repos) => {
+          await repos.policies.remove(kept);
+          await repos.policies.insert(policy(gone));
+          await repos.routes.insert(route(routeId));
+        });
+        assert.equal(await store.policies.get(kept), undefined);
+        assert.ok(await store.policies.get(gone));
+        assert.ok(await store.routes.get(routeId));
+        assert.equal(await store.configVersion(), v0 + 3);
       });
     });
 

@@ -6,18 +6,40 @@ import {
   describePlan,
   documentToYaml,
   exportDocument,
+  type Plan,
   parseDocumentText,
   planChanges,
   planIsEmpty,
+  readCurrentState,
+  type SectionPlan,
 } from '../../declarative/document.js';
 import { withStore } from '../context.js';
 import { CliError, EXIT_INVALID } from '../errors.js';
 import { printJson, printLines } from '../output.js';
 
+function sectionJson(section: SectionPlan<unknown>) {
+  return {
+    create: section.create.map((c) => c.id),
+    update: section.update.map((c) => c.id),
+    remove: section.remove.map((c) => c.id),
+    kept: section.kept,
+    unchanged: section.unchanged,
+  };
+}
+
+function counts(plan: Plan): { create: number; update: number; remove: number } {
+  const { routes: r, policies: p } = plan;
+  return {
+    create: r.create.length + p.create.length,
+    update: r.update.length + p.update.length,
+    remove: r.remove.length + p.remove.length,
+  };
+}
+
 export function registerDeclarative(program: Command): void {
   program
     .command('apply')
-    .description('apply a declarative file idempotently (routes; secrets are never in it)')
+    .description('apply a declarative file idempotently (routes, policies; secrets are never in it)')
     .requiredOption('-f, --file <file>', 'YAML file to apply')
     .option('--dry-run', 'show the changes without making them')
     .option('--prune', 'remove what the file no longer names')
@@ -39,7 +61,7 @@ export function registerDeclarative(program: Command): void {
         }
         const document = parseDocumentText(text, flags.file);
         await withStore(command, async ({ store, config }) => {
-          const current = (await store.routes.list()).map((r) => r.spec);
+          const current = await readCurrentState(store);
           const plan = planChanges(current, document, flags.prune === true, {
             upstreamTimeoutMs: config.settings.upstreamTimeoutMs,
           });
@@ -48,23 +70,18 @@ export function registerDeclarative(program: Command): void {
             printJson({
               dryRun: flags.dryRun === true,
               changed: !planIsEmpty(plan),
-              routes: {
-                create: plan.routes.create.map((c) => c.id),
-                update: plan.routes.update.map((c) => c.id),
-                remove: plan.routes.remove.map((c) => c.id),
-                kept: plan.routes.kept,
-                unchanged: plan.routes.unchanged,
-              },
+              routes: sectionJson(plan.routes),
+              policies: sectionJson(plan.policies),
             });
             return;
           }
           printLines(describePlan(plan));
           const verb = flags.dryRun ? 'would change' : 'changed';
-          const r = plan.routes;
+          const n = counts(plan);
           process.stdout.write(
             planIsEmpty(plan)
               ? 'no changes\n'
-              : `${verb}: ${r.create.length} created, ${r.update.length} updated, ${r.remove.length} removed${flags.dryRun ? ' (dry run: nothing written)' : ''}\n`,
+              : `${verb}: ${n.create} created, ${n.update} updated, ${n.remove} removed${flags.dryRun ? ' (dry run: nothing written)' : ''}\n`,
           );
         });
       },

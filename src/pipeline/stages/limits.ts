@@ -15,8 +15,8 @@ import { compileLimit } from '../../limits/compile.js';
 import { isLimiterUnavailable } from '../../limits/errors.js';
 import { rateLimitHeaders } from '../../limits/headers.js';
 import type { MemoryLimiter } from '../../limits/memory.js';
-import type { PolicyCatalog } from '../../limits/policy-catalog.js';
 import type { CompiledPolicy } from '../../limits/policy.js';
+import type { PolicyCatalog } from '../../limits/policy-catalog.js';
 import type { CheckAllResult, CompiledLimit, LimitCheck, RateLimiter } from '../../limits/types.js';
 import { deny } from '../decision.js';
 import type { Deny, Exchange, Stage } from '../types.js';
@@ -41,7 +41,9 @@ export function ipIdentity(ip: string, prefix: number): string {
   const [head = '', tail = ''] = ip.split('::');
   const left = head === '' ? [] : head.split(':');
   const right = tail === '' ? [] : tail.split(':');
-  const groups = ip.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  const groups = ip.includes('::')
+    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    : left;
   const bits: string[] = [];
   let remaining = prefix;
   for (const group of groups) {
@@ -117,7 +119,12 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     (exchange.responseHeaders ??= []).push(...headers);
     const t = result.decisions[tightest];
     if (t) {
-      exchange.rateLimit = { policy: (applied[tightest] as CompiledPolicy).id, limit: t.limit, remaining: t.remaining, resetS: Math.ceil(t.resetMs / 1000) };
+      exchange.rateLimit = {
+        policy: (applied[tightest] as CompiledPolicy).id,
+        limit: t.limit,
+        remaining: t.remaining,
+        resetS: Math.ceil(t.resetMs / 1000),
+      };
     }
     if (result.allowed) {
       if (result.leases.length > 0) {
@@ -136,13 +143,26 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     }
     const denying = applied.find((_, i) => !result.decisions[i]?.allowed);
     const code = denying?.limit.algorithm === 'quota' ? 'quota_exceeded' : 'rate_limited';
-    return deny(code, code === 'quota_exceeded' ? 'the quota for this period is used up' : 'too many requests', headers);
+    // A denial answers with every header gathered so far (rate-limit state, degraded mode).
+    return deny(
+      code,
+      code === 'quota_exceeded' ? 'the quota for this period is used up' : 'too many requests',
+      exchange.responseHeaders,
+    );
   };
 
-  const degraded = (exchange: Exchange, applied: readonly CompiledPolicy[], checks: LimitCheck[], reason: unknown): Deny | undefined => {
+  const degraded = (
+    exchange: Exchange,
+    applied: readonly CompiledPolicy[],
+    checks: LimitCheck[],
+    reason: unknown,
+  ): Deny | undefined => {
     if (applied.some((p) => p.onStoreFailure === 'closed')) {
       options.onDegraded?.('closed');
-      return deny('failsafe_closed', 'rate limits cannot be checked right now', [['x-portcullis-degraded', 'closed'], ['retry-after', '1']]);
+      return deny('failsafe_closed', 'rate limits cannot be checked right now', [
+        ['x-portcullis-degraded', 'closed'],
+        ['retry-after', '1'],
+      ]);
     }
     const localPolicies: CompiledPolicy[] = [];
     const localChecks: LimitCheck[] = [];
@@ -150,7 +170,10 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     applied.forEach((policy, i) => {
       if (policy.onStoreFailure === 'local' && local) {
         localPolicies.push(policy);
-        localChecks.push({ limit: localLimit(policy.limit, instances), identity: (checks[i] as LimitCheck).identity });
+        localChecks.push({
+          limit: localLimit(policy.limit, instances),
+          identity: (checks[i] as LimitCheck).identity,
+        });
       }
     });
     const mode: DegradedMode = localChecks.length > 0 ? 'local' : 'open';
@@ -165,7 +188,12 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     const route = exchange.match?.route;
     if (!route) return undefined;
     const principal = exchange.principal;
-    const applicable = policies.applicable(route, principal?.clientId, principal?.keyId, exchange.key?.key.policy);
+    const applicable = policies.applicable(
+      route,
+      principal?.clientId,
+      principal?.keyId,
+      exchange.key?.key.policy,
+    );
     if (applicable.length === 0) return undefined;
 
     const enforced: CompiledPolicy[] = [];
@@ -191,7 +219,10 @@ export function limitsStage(options: LimitsStageOptions): Stage {
           if (!result.allowed) {
             const ids = shadowPolicies.filter((_, i) => !result.decisions[i]?.allowed).map((p) => p.id);
             exchange.shadowDenied = ids;
-            logger.info({ requestId: exchange.facts.requestId, policies: ids }, 'shadow rate limit would have denied');
+            logger.info(
+              { requestId: exchange.facts.requestId, policies: ids },
+              'shadow rate limit would have denied',
+            );
           }
         },
         () => undefined,

@@ -6,6 +6,7 @@ import { SqlGrantRepository } from './grants.js';
 import { SqlHmacSecretRepository } from './hmac-secrets.js';
 import { SqlJwtProviderRepository } from './jwt-providers.js';
 import { SqlMetaRepository } from './meta.js';
+import { SqlPolicyRepository } from './policies.js';
 import { SqlRouteRepository } from './routes.js';
 import { SqlServiceTokenRepository } from './service-tokens.js';
 
@@ -20,5 +21,6 @@ export function createRepositories(ctx: RepositoryContext): Repositories {
     hmacSecrets: new SqlHmacSecretRepository(ctx),
     jwtProviders: new SqlJwtProviderRepository(ctx),
     serviceTokens: new SqlServiceTokenRepository(ctx),
+    policies: new SqlPolicyRepository(ctx),
   });
 }
