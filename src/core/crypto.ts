@@ -3,14 +3,7 @@
  * directly: HKDF derives one sub-key per purpose, so a key hash can never double as an
  * encryption key (NIST SP 800-108 separation of keys by purpose).
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  hkdfSync,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 export interface SecretKeys {
   /** HMAC key for hashes of API keys and service tokens stored at rest. */

@@ -88,6 +88,16 @@ function identityOf(policy: CompiledPolicy, exchange: Exchange): string | undefi
   return parts.join('|');
 }
 
+function addResponseHeaders(exchange: Exchange, ...headers: Array<[string, string]>): void {
+  if (exchange.responseHeaders) exchange.responseHeaders.push(...headers);
+  else exchange.responseHeaders = headers;
+}
+
+function addFinish(exchange: Exchange, fn: (status: number) => void): void {
+  if (exchange.onFinish) exchange.onFinish.push(fn);
+  else exchange.onFinish = [fn];
+}
+
 export function limitsStage(options: LimitsStageOptions): Stage {
   const { policies, limiter, local, breaker, logger } = options;
   // Local-mode limits: each policy's limit divided by the live instance count, compiled once per count.
@@ -116,7 +126,7 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     source: RateLimiter,
   ): Deny | undefined => {
     const { headers, tightest } = rateLimitHeaders(applied, result.decisions);
-    (exchange.responseHeaders ??= []).push(...headers);
+    addResponseHeaders(exchange, ...headers);
     const t = result.decisions[tightest];
     if (t) {
       exchange.rateLimit = {
@@ -130,11 +140,11 @@ export function limitsStage(options: LimitsStageOptions): Stage {
       if (result.leases.length > 0) {
         // Concurrency slots are held until the answer is complete (or the client aborts).
         const leases = result.leases;
-        (exchange.onFinish ??= []).push(() => void source.release(leases).catch(() => undefined));
+        addFinish(exchange, () => void source.release(leases).catch(() => undefined));
       }
       const refundable = checks.filter((_, i) => applied[i]?.refundOn5xx);
       if (refundable.length > 0) {
-        (exchange.onFinish ??= []).push((status) => {
+        addFinish(exchange, (status) => {
           // An upstream failure should not cost the caller (503 from ourselves excluded).
           if (status >= 500 && status !== 503) void source.refund(refundable).catch(() => undefined);
         });
@@ -178,7 +188,7 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     });
     const mode: DegradedMode = localChecks.length > 0 ? 'local' : 'open';
     options.onDegraded?.(mode);
-    (exchange.responseHeaders ??= []).push(['x-portcullis-degraded', mode]);
+    addResponseHeaders(exchange, ['x-portcullis-degraded', mode]);
     logger.debug({ err: reason, mode }, 'rate limiting degraded');
     if (localChecks.length === 0 || !local) return undefined;
     return conclude(exchange, localPolicies, localChecks, local.checkAllSync(localChecks), local);
