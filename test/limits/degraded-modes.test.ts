@@ -129,6 +129,22 @@ describe('degraded rate limiting when Redis fails', { skip: redis.skip }, () => 
     assert.match(JSON.stringify(body.checks), /degraded: closed|degraded: local|degraded: open/);
   });
 
+  it('Redis slow (every reply 300 ms late): requests do not wait for it', async () => {
+    await proxy.start();
+    // Let the breaker close again on a healthy Redis first.
+    for (let i = 0; i < 20; i++) {
+      if ((await get('/closed')).mode === undefined) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    proxy.delay(300);
+    const results = [];
+    for (let i = 0; i < 6; i++) results.push(await get('/closed'));
+    for (const r of results) assert.ok(r.ms < 1000, `waited ${r.ms} ms on a slow Redis`);
+    assert.ok(results.some((r) => r.status === 503 && r.mode === 'closed'), JSON.stringify(results));
+    proxy.delay(0);
+    await proxy.stop();
+  });
+
   it('Redis silent (partition): requests do not hang', async () => {
     await proxy.start();
     proxy.blackhole(true);

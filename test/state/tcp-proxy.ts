@@ -13,6 +13,7 @@ export class TcpProxy {
   #port = 0;
   #blackholed = false;
   readonly #frozen = new WeakSet<Socket>();
+  #delayMs = 0;
 
   constructor(targetHost: string, targetPort: number) {
     this.#targetHost = targetHost;
@@ -48,6 +49,11 @@ export class TcpProxy {
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Delay every chunk in both directions by `ms` (a slow or distant Redis); 0 turns it off. */
+  delay(ms: number): void {
+    this.#delayMs = ms;
+  }
+
   /** While on, bytes go nowhere in either direction but sockets stay open, like a partition. */
   blackhole(on: boolean): void {
     this.#blackholed = on;
@@ -72,8 +78,12 @@ export class TcpProxy {
     const upstream = connect(this.#targetPort, this.#targetHost);
     // Plain 'data' forwarding rather than pipe(): pipe() resumes a source on its own, which
     // would leak bytes through a blackhole.
-    client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => client.write(chunk));
+    const relay = (to: Socket) => (chunk: Buffer) => {
+      if (this.#delayMs > 0) setTimeout(() => to.writable && to.write(chunk), this.#delayMs);
+      else to.write(chunk);
+    };
+    client.on('data', relay(upstream));
+    upstream.on('data', relay(client));
     for (const socket of [client, upstream]) {
       this.#sockets.add(socket);
       socket.on('error', () => {});
