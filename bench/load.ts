@@ -92,10 +92,21 @@ function total(errors: LoadErrors): number {
   return errors.connect + errors.read + errors.write + errors.timeout + errors.status;
 }
 
-async function runWrk(url: string, durationS: number, settings: LoadSettings): Promise<LoadResult> {
+/** Request headers as wrk arguments. They may hold a credential: wrk's argv is never printed. */
+function wrkHeaderArgs(headers: Record<string, string>): string[] {
+  return Object.entries(headers).flatMap(([name, value]) => ['--header', `${name}: ${value}`]);
+}
+
+async function runWrk(
+  url: string,
+  durationS: number,
+  settings: LoadSettings,
+  headers: Record<string, string>,
+): Promise<LoadResult> {
   const script = join(settings.workDir, 'report.lua');
   writeFileSync(script, WRK_SCRIPT);
   const args = [
+    ...wrkHeaderArgs(headers),
     `--threads=${settings.threads}`,
     `--connections=${settings.connections}`,
     `--duration=${durationS}s`,
@@ -156,7 +167,12 @@ type Autocannon = (
   callback: (error: Error | null, result: AutocannonResult) => void,
 ) => unknown;
 
-function runAutocannon(url: string, durationS: number, settings: LoadSettings): Promise<LoadResult> {
+function runAutocannon(
+  url: string,
+  durationS: number,
+  settings: LoadSettings,
+  headers: Record<string, string>,
+): Promise<LoadResult> {
   // Loaded lazily: only needed when wrk is absent.
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   return new Promise((resolve, reject) => {
@@ -175,6 +191,7 @@ function runAutocannon(url: string, durationS: number, settings: LoadSettings): 
         duration: durationS,
         pipelining: 1,
         timeout: 5,
+        headers,
       },
       (error, result) => {
         clearTimeout(guard);
@@ -205,6 +222,17 @@ function runAutocannon(url: string, durationS: number, settings: LoadSettings): 
   });
 }
 
-export function runLoad(url: string, durationS: number, settings: LoadSettings): Promise<LoadResult> {
-  return settings.tool === 'wrk' ? runWrk(url, durationS, settings) : runAutocannon(url, durationS, settings);
+/**
+ * Load `url + settings.path` for `durationS` seconds. `headers` go on every request (a target's
+ * credential); error messages never include them.
+ */
+export function runLoad(
+  url: string,
+  durationS: number,
+  settings: LoadSettings,
+  headers: Record<string, string> = {},
+): Promise<LoadResult> {
+  return settings.tool === 'wrk'
+    ? runWrk(url, durationS, settings, headers)
+    : runAutocannon(url, durationS, settings, headers);
 }

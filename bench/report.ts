@@ -65,13 +65,13 @@ export interface PhaseResult {
   measurements: Measurement[];
 }
 
-/** The issue's acceptance criterion, judged on one Portcullis target. */
+/** An acceptance criterion, judged on one Portcullis target. */
 export interface Criterion {
   target: string;
   /** Minimum throughput-phase req/s ratio over bare. */
   minVsBare: number;
-  /** Maximum latency-phase p50 added over bare, in ms. */
-  maxAddedP50Ms: number;
+  /** Maximum latency-phase p50 added over bare, in ms; unset when the criterion has no latency half. */
+  maxAddedP50Ms?: number;
 }
 
 export interface CriterionResult extends Criterion {
@@ -154,14 +154,20 @@ export function judge(criterion: Criterion, phases: PhaseResult[]): CriterionRes
   const of = (name: PhaseName) =>
     phases.find((p) => p.settings.name === name)?.ratios.find((r) => r.target === criterion.target);
   const vsBare = of('throughput')?.vsBare;
-  const addedP50Ms = of('latency')?.addedP50OverBareMs;
+  const needsLatency = criterion.maxAddedP50Ms !== undefined;
+  const addedP50Ms = needsLatency ? of('latency')?.addedP50OverBareMs : undefined;
+  const judgeable = vsBare !== undefined && (!needsLatency || addedP50Ms !== undefined);
   return {
     ...criterion,
     ...(vsBare === undefined ? {} : { vsBare }),
     ...(addedP50Ms === undefined ? {} : { addedP50Ms }),
-    ...(vsBare === undefined || addedP50Ms === undefined
-      ? {}
-      : { pass: vsBare >= criterion.minVsBare && addedP50Ms <= criterion.maxAddedP50Ms }),
+    ...(judgeable
+      ? {
+          pass:
+            vsBare >= criterion.minVsBare &&
+            (criterion.maxAddedP50Ms === undefined || (addedP50Ms as number) <= criterion.maxAddedP50Ms),
+        }
+      : {}),
   };
 }
 
@@ -306,23 +312,26 @@ function judged(c: Criterion, phases: PhaseResult[]): boolean {
 }
 
 function criterionLine(c: CriterionResult, valid: boolean): string {
+  const needsLatency = c.maxAddedP50Ms !== undefined;
   const verdict =
     c.pass === undefined
-      ? 'not judged (needs both phases, and bare and the target measured without failure)'
+      ? `not judged (needs ${needsLatency ? 'both phases' : 'the throughput phase'}, and bare and the target measured without failure)`
       : c.pass
         ? 'MET'
         : 'NOT MET';
   const part = (value: string, ok: boolean | undefined) =>
     `${value}${ok === undefined ? '' : ok ? ' ok' : ' FAIL'}`;
-  return (
-    `acceptance criterion (${c.target}): ${verdict}${valid ? '' : ' (BUT THE RESULTS ARE NOT VALID)'}. ` +
+  const throughput =
     `req/s vs bare ${part(c.vsBare === undefined ? '-' : `${c.vsBare.toFixed(3)}×`, c.vsBare === undefined ? undefined : c.vsBare >= c.minVsBare)} ` +
-    `(needs ≥ ${c.minVsBare.toFixed(2)}×, throughput phase); ` +
-    `p50 added over bare ${part(
-      fmtDelta(c.addedP50Ms, 3),
-      c.addedP50Ms === undefined ? undefined : c.addedP50Ms <= c.maxAddedP50Ms,
-    )} (needs ≤ ${c.maxAddedP50Ms.toFixed(2)} ms, latency phase)`
-  );
+    `(needs ≥ ${c.minVsBare.toFixed(2)}×, throughput phase)`;
+  const latency =
+    c.maxAddedP50Ms === undefined
+      ? ''
+      : `; p50 added over bare ${part(
+          fmtDelta(c.addedP50Ms, 3),
+          c.addedP50Ms === undefined ? undefined : c.addedP50Ms <= c.maxAddedP50Ms,
+        )} (needs ≤ ${c.maxAddedP50Ms.toFixed(2)} ms, latency phase)`;
+  return `acceptance criterion (${c.target}): ${verdict}${valid ? '' : ' (BUT THE RESULTS ARE NOT VALID)'}. ${throughput}${latency}`;
 }
 
 function timingLine(info: RunInfo): string {
@@ -335,7 +344,7 @@ function timingLine(info: RunInfo): string {
 
 export function consoleReport(
   phases: PhaseResult[],
-  criterion: CriterionResult,
+  criteria: CriterionResult[],
   info: RunInfo,
   warnings: string[],
 ): string {
@@ -352,7 +361,8 @@ export function consoleReport(
     if (t.ratios) out.push('', table(t.ratios.headers, t.ratios.rows, t.ratios.right));
     if (t.hop) out.push('', t.hop);
   }
-  if (judged(criterion, phases)) out.push('', criterionLine(criterion, warnings.length === 0));
+  const shown = criteria.filter((c) => judged(c, phases));
+  if (shown.length > 0) out.push('', ...shown.map((c) => criterionLine(c, warnings.length === 0)));
   const noise = machineLine(phases);
   if (noise) out.push('', noise);
   const flagged = noiseBlock(phases);
@@ -372,7 +382,7 @@ export function consoleReport(
 
 export function markdownReport(
   phases: PhaseResult[],
-  criterion: CriterionResult,
+  criteria: CriterionResult[],
   info: RunInfo,
   warnings: string[],
 ): string {
@@ -404,8 +414,14 @@ export function markdownReport(
     if (t.ratios) out.push('', ...markdownTable(t.ratios.headers, t.ratios.rows, t.ratios.right));
     if (t.hop) out.push('', `${t.hop.charAt(0).toUpperCase()}${t.hop.slice(1)}.`);
   }
-  if (judged(criterion, phases)) {
-    out.push('', `${criterionLine(criterion, warnings.length === 0).replace(/^acceptance/, 'Acceptance')}.`);
+  const shown = criteria.filter((c) => judged(c, phases));
+  if (shown.length > 0) {
+    out.push(
+      '',
+      ...shown.map(
+        (c) => `- ${criterionLine(c, warnings.length === 0).replace(/^acceptance/, 'Acceptance')}.`,
+      ),
+    );
   }
   const noise = machineLine(phases);
   if (noise) out.push('', `${noise.replace(/^machine/, 'Machine')}.`);

@@ -1,7 +1,8 @@
 /**
  * What the harness measures, as data. Each target starts its own process(es) and hands back a
- * URL on 127.0.0.1; run.ts measures them interleaved. Adding a Portcullis configuration (API key
- * + limit + logging, Redis-backed, …) is one more `portcullisTarget({...})` entry below.
+ * URL on 127.0.0.1 (and, for routes that require a credential, the request headers that carry
+ * it); run.ts measures them interleaved. Adding a Portcullis configuration (limit + logging,
+ * Redis-backed, …) is one more `portcullisTarget({...})` entry below.
  */
 import { closeSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,13 @@ import { freePorts, spawnTracked, startNodeService, stopChild, tailOfFile, waitF
 
 export interface RunningTarget {
   url: string;
+  /**
+   * Headers every request to this target must carry (a credential: `Authorization: Bearer …`).
+   * Secret: handed to the load generator and the pre-flight request only, never printed or
+   * written to the results. A target with headers must refuse a request without them (401),
+   * which the harness checks before measuring.
+   */
+  headers?: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -32,6 +40,7 @@ export interface TargetContext {
 const here = fileURLToPath(new URL('.', import.meta.url));
 // dist/bench/ → project root, where bin/portcullis.js lives.
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+const JWT_ISSUER = 'https://bench.test';
 
 interface PortcullisConfig {
   name: string;
@@ -40,6 +49,53 @@ interface PortcullisConfig {
   config(upstreamUrl: string): string;
   /** Extra env (e.g. a Redis URL) on top of the harness's isolated defaults. */
   env?: Record<string, string>;
+  /**
+   * After `apply`, before `start`: create what the route needs (clients, grants, keys, JWT
+   * providers) with the real CLI, and return the headers every request must carry.
+   */
+  setup?(tools: SetupTools): Promise<Record<string, string>>;
+}
+
+interface SetupTools {
+  /** The target's own directory (SQLite file, data dir, key files); the cwd of every command. */
+  dir: string;
+  /** `node bin/portcullis.js <args>` with the same env and cwd as `portcullis start`; its stdout. */
+  portcullis(args: string[]): Promise<string>;
+  /** Any other command (openssl) in `dir`; its stdout. */
+  run(command: string, args: string[]): Promise<string>;
+}
+
+/**
+ * Run a setup command to completion and return its stdout. On failure the error carries the
+ * command's stderr only: stdout may hold a secret (`keys create` prints the key).
+ */
+async function capture(
+  command: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd: string },
+  label: string,
+): Promise<string> {
+  const child = spawnTracked(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const code = await waitForExit(child, 30_000, label);
+  if (code !== 0) throw new Error(`${label} exited ${code}\n${stderr.trim()}`);
+  return stdout;
+}
+
+/** A command line without quoting (no argument here contains a space) as an argv. */
+const args = (line: string) => line.split(' ');
+
+/** A credential goes into wrk's argv and an HTTP header: it must be one plain token. */
+function bearer(credential: string, what: string): Record<string, string> {
+  if (!/^[\w.~+/=-]+$/.test(credential)) throw new Error(`${what}: not a usable bearer credential`);
+  return { authorization: `Bearer ${credential}` };
 }
 
 /** The environment without any PORTCULLIS_* the user may have set: every run is reproducible. */
@@ -85,22 +141,30 @@ function portcullisTarget(spec: PortcullisConfig, ctx: TargetContext): BenchTarg
       const bin = join(projectRoot, 'bin', 'portcullis.js');
       const configFile = join(dir, 'bench.yaml');
       writeFileSync(configFile, spec.config(ctx.upstreamUrl));
-      // Portcullis output goes to a file: at warn level it should stay empty, and anything it
-      // does say is shown when the target stops or fails.
+      // Every command runs in the target's own directory: Portcullis reads `.env` and
+      // `portcullis.yaml` from its cwd, and a developer's copies in the project root must not
+      // change what is measured.
+      const options = { env, cwd: dir };
+      const portcullis = (args: string[]) =>
+        capture(process.execPath, [bin, ...args], options, `portcullis ${args.slice(0, 2).join(' ')}`);
+
+      // The setup commands' output is captured (it may hold a key); the log file gets only what
+      // `portcullis start` says: at warn level it should stay empty, and anything it does say is
+      // shown when the target stops or fails.
+      await portcullis(['apply', '-f', configFile]);
+      const headers = spec.setup
+        ? await spec.setup({
+            dir,
+            portcullis,
+            run: (command, args) => capture(command, args, options, command),
+          })
+        : undefined;
+
       const logFile = join(dir, 'portcullis.log');
       const logFd = openSync(logFile, 'a');
       const stdio: ['ignore', number, number] = ['ignore', logFd, logFd];
-
       try {
-        const apply = spawnTracked(process.execPath, [bin, 'apply', '-f', configFile], {
-          env,
-          cwd: projectRoot,
-          stdio,
-        });
-        const applyCode = await waitForExit(apply, 30_000, 'portcullis apply');
-        if (applyCode !== 0) throw new Error(`portcullis apply exited ${applyCode}\n${tailOfFile(logFile)}`);
-
-        const child = spawnTracked(process.execPath, [bin, 'start'], { env, cwd: projectRoot, stdio });
+        const child = spawnTracked(process.execPath, [bin, 'start'], { ...options, stdio });
         let exitInfo: string | undefined;
         child.once('exit', (code, signal) => {
           exitInfo = `portcullis start exited early (code ${code}, signal ${signal})\n${tailOfFile(logFile)}`;
@@ -113,6 +177,7 @@ function portcullisTarget(spec: PortcullisConfig, ctx: TargetContext): BenchTarg
         }
         return {
           url: `http://127.0.0.1:${proxyPort}`,
+          ...(headers ? { headers } : {}),
           async stop() {
             await stopChild(child);
             closeSync(logFd);
@@ -162,6 +227,68 @@ export function createTargets(ctx: TargetContext): BenchTarget[] {
             `    upstream: { url: "${upstreamUrl}" }`,
             '',
           ].join('\n'),
+      },
+      ctx,
+    ),
+    portcullisTarget(
+      {
+        name: 'portcullis-apikey',
+        description: 'Portcullis, route requiring an API key (Bearer), client with a grant',
+        config: (upstreamUrl) =>
+          [
+            'routes:',
+            '  - id: bench',
+            '    path: "/*"',
+            '    methods: { GET: api_key }',
+            `    upstream: { url: "${upstreamUrl}" }`,
+            '',
+          ].join('\n'),
+        async setup({ portcullis }) {
+          await portcullis(args('clients add --id bench --name Bench --json'));
+          await portcullis(args('grants add --client bench --route bench --methods GET --json'));
+          const out = await portcullis(args('keys create --client bench --env live --json'));
+          let key: unknown;
+          try {
+            key = (JSON.parse(out) as { key?: unknown }).key;
+          } catch {}
+          // The output itself is never shown: it holds the key.
+          if (typeof key !== 'string') throw new Error('portcullis keys create: no `key` in its JSON output');
+          return bearer(key, 'portcullis keys create');
+        },
+      },
+      ctx,
+    ),
+    portcullisTarget(
+      {
+        name: 'portcullis-jwt',
+        description: 'Portcullis, route requiring a JWT (RS256, static public key)',
+        config: (upstreamUrl) =>
+          [
+            'routes:',
+            '  - id: bench',
+            '    path: "/*"',
+            '    methods: { GET: jwt }',
+            `    upstream: { url: "${upstreamUrl}" }`,
+            '',
+          ].join('\n'),
+        async setup({ portcullis, run }) {
+          await run('openssl', args('genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.pem'));
+          await run('openssl', args('pkey -in rsa.pem -pubout -out rsa.pub.pem'));
+          await portcullis(
+            args(
+              'jwt-providers add --id bench --public-key-file rsa.pub.pem --algorithms RS256 ' +
+                `--issuer ${JWT_ISSUER} --audience bench --json`,
+            ),
+          );
+          // 2 h: far longer than any run (the watchdog stops a run long before).
+          const token = await portcullis(
+            args(
+              'jwt mint --algorithm RS256 --private-key-file rsa.pem ' +
+                `--issuer ${JWT_ISSUER} --audience bench --subject bench-user --expires 2h`,
+            ),
+          );
+          return bearer(token.trim(), 'portcullis jwt mint');
+        },
       },
       ctx,
     ),
