@@ -159,7 +159,6 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       credentialStage({ queryParam: settings.apiKeyQueryParam }),
       authenticateStage({
         identity,
-        keys,
         state,
         clock,
         logger,

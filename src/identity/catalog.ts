@@ -8,9 +8,9 @@
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import { type JwtProviderSpec, parseJwtProviderSpec } from '../auth/jwt/spec.js';
-import { JwtVerifier } from '../auth/jwt/verifier.js';
+import { type JwtOutcome, JwtVerifier } from '../auth/jwt/verifier.js';
 import type { Clock } from '../core/clock.js';
-import { decryptSecret, type SecretKeys } from '../core/crypto.js';
+import { credentialHash, decryptSecret, type SecretKeys } from '../core/crypto.js';
 import { LruCache } from '../core/lru-cache.js';
 import { compileCidrs } from '../net/client-ip.js';
 import type {
@@ -91,6 +91,7 @@ export class IdentityCatalog {
   #jwt: JwtVerifier | undefined;
   readonly #keyCache: LruCache<string, KeyEntry | null>;
   readonly #tokenCache: LruCache<string, ServiceTokenRecord | null>;
+  readonly #jwtCache: LruCache<string, { outcome: JwtOutcome; until: number }>;
   readonly #inflight = new Map<string, Promise<KeyEntry | undefined>>();
   #generation = 0;
 
@@ -99,6 +100,7 @@ export class IdentityCatalog {
     const cache = { maxEntries: options.cacheSize, ttlMs: options.cacheTtlMs, clock: options.clock };
     this.#keyCache = new LruCache(cache);
     this.#tokenCache = new LruCache(cache);
+    this.#jwtCache = new LruCache(cache);
   }
 
   async refresh(): Promise<void> {
@@ -156,6 +158,7 @@ export class IdentityCatalog {
     this.#inflight.clear();
     this.#keyCache.clear();
     this.#tokenCache.clear();
+    this.#jwtCache.clear();
   }
 
   client(id: string): ClientRecord | undefined {
@@ -179,13 +182,42 @@ export class IdentityCatalog {
     return this.#jwt;
   }
 
-  /** Find a key by the hash of a presented secret. Cached (including misses); store faults throw. */
-  lookupKey(hash: string): Promise<KeyEntry | undefined> | KeyEntry | undefined {
-    const cached = this.#keyCache.lookup(hash);
+  /**
+   * Verify a JWT, remembering successful verifications until the token expires (at most
+   * `cacheTtlMs`): a signature check costs far more than the rest of a request, and a client
+   * sends the same token many times. Like Envoy's jwt_cache. Only successes are cached, the
+   * cache is bounded, keyed by the whole token, and cleared on every configuration change.
+   */
+  async verifyJwt(token: string): Promise<JwtOutcome | undefined> {
+    const verifier = this.#jwt;
+    if (!verifier) return undefined;
+    const cached = this.#jwtCache.lookup(token);
+    const now = this.#options.clock.now();
+    if (cached.hit && cached.value.until > now) return cached.value.outcome;
+    const generation = this.#generation;
+    const outcome = await verifier.verify(token);
+    if (outcome.ok && generation === this.#generation) {
+      const until =
+        outcome.expiresAt === undefined
+          ? now + this.#options.cacheTtlMs
+          : Math.min(outcome.expiresAt, now + this.#options.cacheTtlMs);
+      if (until > now) this.#jwtCache.set(token, { outcome, until });
+    }
+    return outcome;
+  }
+
+  /**
+   * Find the key a presented secret belongs to. Cached (misses too) by the presented string, so
+   * a cache hit costs a map lookup and no HMAC; only a miss computes the keyed hash the store is
+   * searched by. The cache lives in this process's memory only. Store faults throw.
+   */
+  lookupKey(presented: string): Promise<KeyEntry | undefined> | KeyEntry | undefined {
+    const cached = this.#keyCache.lookup(presented);
     if (cached.hit) return cached.value ?? undefined;
+    const hash = credentialHash(this.#options.keys, presented);
     const overlay = this.#options.overlay?.keys.find((k) => k.hash === hash);
     if (overlay) return { ...overlay.entry, ipAllow: undefined };
-    let pending = this.#inflight.get(hash);
+    let pending = this.#inflight.get(presented);
     if (!pending) {
       const generation = this.#generation;
       pending = this.#options.store.apiKeys
@@ -199,11 +231,11 @@ export class IdentityCatalog {
               }
             : undefined;
           // A refresh while the query ran may have revoked the key: do not cache a stale answer.
-          if (generation === this.#generation) this.#keyCache.set(hash, entry ?? null);
+          if (generation === this.#generation) this.#keyCache.set(presented, entry ?? null);
           return entry;
         })
-        .finally(() => this.#inflight.delete(hash));
-      this.#inflight.set(hash, pending);
+        .finally(() => this.#inflight.delete(presented));
+      this.#inflight.set(presented, pending);
     }
     return pending;
   }

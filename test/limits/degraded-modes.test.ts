@@ -140,7 +140,10 @@ describe('degraded rate limiting when Redis fails', { skip: redis.skip }, () => 
     const results = [];
     for (let i = 0; i < 6; i++) results.push(await get('/closed'));
     for (const r of results) assert.ok(r.ms < 1000, `waited ${r.ms} ms on a slow Redis`);
-    assert.ok(results.some((r) => r.status === 503 && r.mode === 'closed'), JSON.stringify(results));
+    assert.ok(
+      results.some((r) => r.status === 503 && r.mode === 'closed'),
+      JSON.stringify(results),
+    );
     proxy.delay(0);
     await proxy.stop();
   });

@@ -56,7 +56,6 @@ describe('dependency faults during authentication are 503, never 401/403', () =>
       credentialStage({ queryParam: undefined }),
       authenticateStage({
         identity,
-        keys,
         state,
         clock: systemClock,
         logger,

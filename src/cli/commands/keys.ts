@@ -38,7 +38,8 @@ export function registerKeys(program: Command): void {
     .action(async (flags: Record<string, string | boolean | undefined>, command: Command) => {
       await withStore(command, async ({ identity, store }) => {
         const policy = flags['policy'] as string | undefined;
-        if (policy !== undefined && !(await store.policies.get(policy))) throw new NotFoundError('policy', policy);
+        if (policy !== undefined && !(await store.policies.get(policy)))
+          throw new NotFoundError('policy', policy);
         const now = identity.clock.now();
         const issued = await createKey(identity, {
           clientId: flags['client'] as string,
@@ -180,7 +181,8 @@ export function registerKeys(program: Command): void {
         if (flags['policy'] !== undefined)
           patch.policy = flags['policy'] === 'none' ? null : (flags['policy'] as string);
         checkNotYetEnforced(patch);
-        if (patch.policy && !(await store.policies.get(patch.policy))) throw new NotFoundError('policy', patch.policy);
+        if (patch.policy && !(await store.policies.get(patch.policy)))
+          throw new NotFoundError('policy', patch.policy);
         const record = await store.apiKeys.update(id, patch);
         if (flags['json']) printJson(publicKeyView(record));
         else process.stdout.write(`key ${id} updated\n`);

@@ -10,7 +10,6 @@ import { parseApiKey } from '../../auth/api-key/format.js';
 import { parseHmacAuthorization } from '../../auth/hmac/header.js';
 import { createHmacVerifier, type HmacVerdict } from '../../auth/hmac/verify.js';
 import type { Clock } from '../../core/clock.js';
-import { credentialHash, type SecretKeys } from '../../core/crypto.js';
 import type { ErrorCode } from '../../errors/catalog.js';
 import type { IdentityCatalog, KeyEntry } from '../../identity/catalog.js';
 import type { AuthMethod } from '../../routing/spec.js';
@@ -35,7 +34,6 @@ export function challengeFor(requirement: readonly AuthMethod[]): string {
 
 export interface AuthenticateOptions {
   identity: IdentityCatalog;
-  keys: SecretKeys;
   state: HotState;
   clock: Clock;
   logger: Logger;
@@ -47,7 +45,7 @@ const INVALID_KEY = 'invalid API key';
 const BODYLESS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function authenticateStage(options: AuthenticateOptions): Stage {
-  const { identity, keys, clock, logger } = options;
+  const { identity, clock, logger } = options;
   // Built once: an invalid window fails at start-up, not as a 503 on every signed request.
   const verifyHmac = createHmacVerifier({ windowS: options.hmacWindowS, state: options.state, clock });
 
@@ -104,7 +102,7 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     if (!parseApiKey(value).ok) return unauthorized(exchange, 'invalid_credentials', INVALID_KEY);
     let found: ReturnType<IdentityCatalog['lookupKey']>;
     try {
-      found = identity.lookupKey(credentialHash(keys, value));
+      found = identity.lookupKey(value);
     } catch (error) {
       return unavailable(exchange, error);
     }
@@ -118,9 +116,8 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
   };
 
   const authenticateJwt = async (exchange: Exchange, token: string): Promise<Deny | undefined> => {
-    const verifier = identity.jwt;
-    if (!verifier) return unauthorized(exchange, 'invalid_credentials', 'invalid token');
-    const outcome = await verifier.verify(token);
+    const outcome = await identity.verifyJwt(token);
+    if (!outcome) return unauthorized(exchange, 'invalid_credentials', 'invalid token');
     if (!outcome.ok && outcome.code === 'key_set_unavailable')
       return unavailable(exchange, new Error(outcome.reason));
     if (!outcome.ok) {
