@@ -58,11 +58,6 @@ export function upstreamQuery(facts: RequestFacts, decision: Allow): string {
   return facts.query;
 }
 
-function hasRequestBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
 /**
  * The upstream exchange of one request, as an undici dispatch handler. The handler API (rather
  * than `pool.request` + a Readable + `pipe`) is used because it is the hot path: no Promise,
@@ -140,13 +135,14 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     const headers = clientResponseHeadersFromRaw(rawHeaders, this.#facts.requestId);
     if (this.#extraHeaders) for (const [name, value] of this.#extraHeaders) headers.push(name, value);
     res.writeHead(statusCode, headers);
-    res.on('drain', this.#onDrain);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     // Backpressure: returning false pauses the upstream socket until the client drains.
-    return this.#res.write(chunk);
+    const ok = this.#res.write(chunk);
+    if (!ok) this.#res.once('drain', this.#onDrain);
+    return ok;
   }
 
   onComplete(): void {
@@ -205,7 +201,7 @@ export function createForwarder(options: ForwardOptions) {
     const route = decision.match.route;
     const upstream = route.upstream;
     const pool = pools.get(upstream.origin);
-    const withBody = decision.body !== undefined ? decision.body.length > 0 : hasRequestBody(req);
+    const withBody = decision.body !== undefined ? decision.body.length > 0 : facts.hasBody;
     // A request whose body has been streamed cannot be replayed; only body-less idempotent
     // requests are retried, and only on connection failures before any response.
     const retries = !withBody && IDEMPOTENT_METHODS.has(facts.method) ? upstream.retries : 0;
@@ -223,7 +219,7 @@ export function createForwarder(options: ForwardOptions) {
       path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),
       headers: upstreamRequestHeaders(
         req.rawHeaders,
-        req.headers.connection,
+        facts.connection,
         facts,
         decision,
         options.identityAliases,

@@ -92,23 +92,32 @@ export function clientResponseHeadersFromRaw(
   requestId: string,
 ): string[] {
   let named: Set<string> | undefined;
+  const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as Buffer | string;
-    if (name.length === 10 && name.toString('latin1').toLowerCase() === 'connection') {
+    const name = (raw[i] as Buffer | string).toString('latin1');
+    const lower = name.toLowerCase();
+    if (lower === 'connection') {
       const tokens = extraConnectionTokens((raw[i + 1] as Buffer | string).toString('latin1'));
       if (tokens) {
         named ??= new Set();
         for (const token of tokens) named.add(token);
       }
+      continue;
     }
-  }
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer | string).toString('latin1');
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id' || named?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id') continue;
     out.push(name, (raw[i + 1] as Buffer | string).toString('latin1'));
   }
-  out.push('x-request-id', requestId);
-  return out;
+  // Rare: the upstream named extra headers in Connection; drop them (one more pass).
+  const filtered = named ? dropNamed(out, named) : out;
+  filtered.push('x-request-id', requestId);
+  return filtered;
+}
+
+function dropNamed(headers: string[], named: ReadonlySet<string>): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!named.has((headers[i] as string).toLowerCase()))
+      kept.push(headers[i] as string, headers[i + 1] as string);
+  }
+  return kept;
 }

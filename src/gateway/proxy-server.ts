@@ -15,7 +15,7 @@ import type { Decision, Deny, RequestFacts } from '../pipeline/types.js';
 import { createForwarder, type ForwardResult } from './forward.js';
 import { writeDeny, writeRawProblem } from './problem-response.js';
 import { readRequestBody } from './read-body.js';
-import { type FactsOptions, readFacts } from './request-facts.js';
+import { type FactsOptions, readFacts, scanHeaders } from './request-facts.js';
 import { requestIdFor } from './request-id.js';
 import type { UpstreamPools } from './upstreams.js';
 import { relayUpgrade } from './websocket.js';
@@ -184,8 +184,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     inFlight++;
     res.on('close', finished);
     if (draining) res.shouldKeepAlive = false;
-    const requestId = requestIdFor(req.headers['x-request-id']);
-    const facts = readFacts(req, requestId, 'gateway', options.facts, startedAt);
+    const scan = scanHeaders(req.rawHeaders);
+    const requestId = requestIdFor(scan.requestId);
+    const facts = readFacts(req, scan, requestId, 'gateway', options.facts, startedAt);
     if ((facts as Deny).kind === 'deny') {
       refuse(req, res, facts as Deny, requestId);
       return;
@@ -254,13 +255,14 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const startedAt = performance.now();
-    const requestId = requestIdFor(req.headers['x-request-id']);
+    const scan = scanHeaders(req.rawHeaders);
+    const requestId = requestIdFor(scan.requestId);
     if (draining) {
       writeRawProblem(socket, 'shutting_down', undefined, requestId);
       return;
     }
     socket.on('error', () => socket.destroy());
-    const facts = readFacts(req, requestId, 'gateway', options.facts, startedAt);
+    const facts = readFacts(req, scan, requestId, 'gateway', options.facts, startedAt);
     if ((facts as Deny).kind === 'deny') {
       const d = facts as Deny;
       writeRawProblem(socket, d.code, d.detail, requestId, d.headers);

@@ -11,10 +11,12 @@ import { normalizeIp } from './ip.js';
 
 export type ClientIpHeader = 'x-forwarded-for' | 'x-real-ip' | 'cf-connecting-ip' | 'x-original-client-ip';
 
-export type ClientIpResolver = (
-  peerIp: string,
-  headers: Readonly<Record<string, string | string[] | undefined>>,
-) => string;
+/** Where forwarding headers come from; read only when the peer is trusted (Node builds it lazily). */
+export interface HeaderSource {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+export type ClientIpResolver = (peerIp: string, source: HeaderSource) => string;
 
 /** Compile CIDRs into a BlockList once (no per-request parsing). */
 export function compileCidrs(cidrs: readonly string[]): BlockList {
@@ -52,9 +54,9 @@ export function createClientIpResolver(
 ): ClientIpResolver {
   if (trustedProxies.length === 0) return (peerIp) => peerIp;
   const trusted = compileCidrs(trustedProxies);
-  return (peerIp, headers) => {
+  return (peerIp, source) => {
     if (!cidrContains(trusted, peerIp)) return peerIp;
-    const raw = headers[header];
+    const raw = source.headers[header];
     if (raw === undefined) return peerIp;
     if (header !== 'x-forwarded-for') {
       const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;

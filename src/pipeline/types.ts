@@ -25,11 +25,14 @@ export interface RequestFacts {
   readonly path: string;
   /** Raw query string including the leading '?', or ''. */
   readonly query: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** Header lines as received (name, value, name, value…): duplicates are visible here. */
   readonly rawHeaders: readonly string[];
   /** The request target exactly as sent (path and query), which HMAC signatures cover. */
   readonly rawTarget: string;
+  /** The request declares a body (Content-Length other than 0, or Transfer-Encoding). */
+  readonly hasBody: boolean;
+  /** The Connection header (all lines), whose named headers are hop-by-hop. */
+  readonly connection: string | undefined;
   /** The caller's IP as resolved from the socket (and trusted proxies). */
   readonly clientIp: string;
   /** The TCP peer's IP. */
