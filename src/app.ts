@@ -173,6 +173,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         local: limiter === localLimiter ? undefined : localLimiter,
         breaker,
         liveInstances: () => instances.live,
+        usage,
         logger,
         onDegraded: (mode) => {
           degradedMode = mode;

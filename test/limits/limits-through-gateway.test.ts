@@ -27,6 +27,14 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
             shadow: true,
           },
           {
+            id: 'refunding',
+            algorithm: 'fixed_window',
+            limit: 100,
+            window: '1h',
+            key_by: ['key'],
+            refund_on_5xx: true,
+          },
+          {
             id: 'per-ip-global',
             algorithm: 'token_bucket',
             rate: '1000/s',
@@ -64,6 +72,13 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
             upstream: { url: upstream.url },
           },
           {
+            id: 'failing',
+            path: '/failing/*',
+            methods: { GET: 'api_key' },
+            policies: ['refunding'],
+            upstream: { url: `${upstream.url}/status`, strip_prefix: '/failing' },
+          },
+          {
             id: 'plain',
             path: '/plain/*',
             methods: { GET: 'api_key' },
@@ -73,7 +88,7 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
       },
     });
     await addClient(gw, 'app');
-    for (const route of ['limited', 'quota', 'plain']) await grant(gw, 'app', route);
+    for (const route of ['limited', 'quota', 'plain', 'failing']) await grant(gw, 'app', route);
     await settle();
   });
   after(async () => {
@@ -192,6 +207,18 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
     const global = await get('/plain/x', { authorization: `Bearer ${other.key}` });
     assert.equal(global.status, 200);
     assert.equal(global.headers['ratelimit-policy'], '"per-ip-global";q=1000;w=1');
+  });
+
+  it('refund_on_5xx gives back the remaining-uses credit when the upstream fails', async () => {
+    const key = await createKey(gw, 'app', ['--uses', '2']);
+    await settle();
+    const auth = { authorization: `Bearer ${key.key}` };
+    for (let i = 0; i < 3; i++) assert.equal((await get('/failing/500', auth)).status, 500);
+    assert.equal((await get('/failing/200', auth)).status, 200, 'failed requests did not use the budget');
+    assert.equal((await get('/failing/200', auth)).status, 200);
+    const exhausted = await get('/failing/200', auth);
+    assert.equal(exhausted.status, 403);
+    assert.equal((JSON.parse(exhausted.text) as { code: string }).code, 'usage_exhausted');
   });
 
   it('forward-auth answers carry the rate-limit headers and 429', async () => {

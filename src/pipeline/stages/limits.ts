@@ -10,6 +10,7 @@
  * never reported as 401/403.
  */
 import type { Logger } from 'pino';
+import type { KeyUsage } from '../../identity/usage.js';
 import type { CircuitBreaker } from '../../limits/breaker.js';
 import { compileLimit } from '../../limits/compile.js';
 import { isLimiterUnavailable } from '../../limits/errors.js';
@@ -31,6 +32,8 @@ export interface LimitsStageOptions {
   breaker: CircuitBreaker | undefined;
   liveInstances: () => number;
   logger: Logger;
+  /** Key budgets, for refund_on_5xx. */
+  usage?: KeyUsage;
   /** Notified of degraded decisions (readiness and metrics). */
   onDegraded?: (mode: DegradedMode) => void;
 }
@@ -141,6 +144,14 @@ export function limitsStage(options: LimitsStageOptions): Stage {
         // Concurrency slots are held until the answer is complete (or the client aborts).
         const leases = result.leases;
         addFinish(exchange, () => void source.release(leases).catch(() => undefined));
+      }
+      // refund_on_5xx also gives back the key's remaining-uses credit (PRODUCT.md §7).
+      const keyRecord = exchange.key?.key;
+      if (options.usage && keyRecord && keyRecord.usesBudget !== null && applied.some((p) => p.refundOn5xx)) {
+        const usage = options.usage;
+        addFinish(exchange, (status) => {
+          if (status >= 500 && status !== 503) void usage.refund(keyRecord).catch(() => undefined);
+        });
       }
       const refundable = checks.filter((_, i) => applied[i]?.refundOn5xx);
       if (refundable.length > 0) {
