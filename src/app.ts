@@ -122,7 +122,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       overlay: demo?.identity,
     });
     await identity.refresh();
-    const policies = new PolicyCatalog({ store, logger });
+    const policies = new PolicyCatalog({ store, logger, overlay: demo?.policies ?? [] });
     await policies.refresh();
     // The limiter follows the state: in memory for one instance, Redis (one Lua script per
     // request, Redis server time) when instances share state.

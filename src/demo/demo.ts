@@ -10,11 +10,14 @@ import type { ListenAddress } from '../config/settings.js';
 import type { Clock } from '../core/clock.js';
 import { credentialHash, type SecretKeys } from '../core/crypto.js';
 import type { IdentityCatalogOptions } from '../identity/catalog.js';
+import { type PolicySpec, parsePolicySpec } from '../limits/policy.js';
 import type { RouteSpec } from '../routing/spec.js';
 
 export interface Demo {
   readonly upstreamUrl: string;
   readonly routes: readonly RouteSpec[];
+  /** Rate-limit policies of the demo routes (in memory only). */
+  readonly policies: readonly PolicySpec[];
   /** The demo client and key, served from memory only. */
   readonly identity: NonNullable<IdentityCatalogOptions['overlay']>;
   /** The demo API key in plaintext (printed in the banner; valid while this process runs). */
@@ -80,7 +83,25 @@ export async function startDemo(options: {
       },
     ],
   };
+  const policies: PolicySpec[] = [
+    parsePolicySpec({
+      id: 'demo-three-per-minute',
+      algorithm: 'fixed_window',
+      limit: 3,
+      window: '60s',
+      key_by: ['ip'],
+    }),
+  ];
   const routes: RouteSpec[] = [
+    {
+      id: 'demo-limited',
+      description: 'DEMO: a public endpoint limited to 3 requests a minute per IP',
+      host: '*',
+      path: '/demo/limited',
+      methods: { GET: ['public'] },
+      policies: ['demo-three-per-minute'],
+      upstream: { url: `${upstream.url}/hello`, strip_prefix: '/demo/limited' },
+    },
     {
       id: 'demo-public',
       description: 'DEMO: public endpoints of the bundled example upstream',
@@ -101,6 +122,7 @@ export async function startDemo(options: {
   return {
     upstreamUrl: upstream.url,
     routes,
+    policies,
     identity,
     key,
     banner(proxy, admin) {
@@ -121,6 +143,7 @@ export async function startDemo(options: {
         `    curl -N ${base}/demo/public/sse                  # 200 server-sent events, streamed`,
         `    curl -i ${base}/demo/orders                      # 401 missing_credentials`,
         `    curl -i -H 'Authorization: Bearer ${key}' ${base}/demo/orders   # 200 with the demo key`,
+        `    for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code} ' ${base}/demo/limited; done   # 200 200 200 429`,
         `    curl -i ${base}/demo/nowhere                     # 404 no_route`,
         `    curl -s ${adminBase}/readyz                      # readiness of each store`,
         '',

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { CompiledRoute } from '../routing/compile.js';
 import type { Store } from '../store/types.js';
-import { type CompiledPolicy, compilePolicy, parsePolicySpec } from './policy.js';
+import { type CompiledPolicy, compilePolicy, type PolicySpec, parsePolicySpec } from './policy.js';
 
 const NONE: readonly CompiledPolicy[] = Object.freeze([]);
 
@@ -29,9 +29,13 @@ export class PolicyCatalog {
   /** Route-level sets merged from both attachment styles, memoized per compiled route. */
   #routeSets = new WeakMap<CompiledRoute, readonly CompiledPolicy[]>();
 
-  constructor(options: { store: Store; logger: Logger }) {
+  /** Policies served from memory only (the demo's), in addition to the stored ones. */
+  readonly #overlay: readonly PolicySpec[];
+
+  constructor(options: { store: Store; logger: Logger; overlay?: readonly PolicySpec[] }) {
     this.#store = options.store;
     this.#logger = options.logger;
+    this.#overlay = options.overlay ?? [];
   }
 
   get size(): number {
@@ -39,7 +43,8 @@ export class PolicyCatalog {
   }
 
   async refresh(): Promise<void> {
-    const records = await this.#store.policies.list();
+    const stored = await this.#store.policies.list();
+    const records = [...this.#overlay.map((spec) => ({ id: spec.id, spec })), ...stored];
     const byId = new Map<string, CompiledPolicy>();
     const byKey = new Map<string, CompiledPolicy[]>();
     const byClient = new Map<string, CompiledPolicy[]>();

@@ -73,9 +73,11 @@ export function upstreamPath(route: CompiledRoute, path: string): string {
   const strip = route.stripPrefix;
   if (strip !== '' && path.startsWith(strip)) {
     const next = path.charCodeAt(strip.length);
-    if (Number.isNaN(next)) rest = '/';
+    // The whole path stripped: the upstream's base path itself ("/v1" → "/api", not "/api/").
+    if (Number.isNaN(next)) rest = '';
     else if (next === 47 /* '/' */) rest = path.slice(strip.length);
   }
   const base = route.upstream.basePath;
-  return base === '' ? rest : rest === '/' ? `${base}/` : base + rest;
+  if (rest === '') return base === '' ? '/' : base;
+  return base === '' ? rest : base + rest;
 }

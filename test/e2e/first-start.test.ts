@@ -21,6 +21,14 @@ describe('first start', () => {
       const ok = await request(`${gw.proxyUrl}/demo/public/hello`);
       assert.equal(ok.statusCode, 200);
       await ok.body.dump();
+      const limited: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await request(`${gw.proxyUrl}/demo/limited`);
+        await res.body.dump();
+        limited.push(res.statusCode);
+      }
+      assert.deepEqual(limited, [200, 200, 200, 429], 'the demo shows a rate limit');
+      assert.match(gw.output(), /demo\/limited; done {3}# 200 200 200 429/);
       const protectedRes = await request(`${gw.proxyUrl}/demo/orders`);
       assert.equal(protectedRes.statusCode, 401);
       await protectedRes.body.dump();

@@ -144,7 +144,8 @@ describe('forwarded path', () => {
   it('strips the prefix at a segment boundary and prepends the upstream base path', () => {
     const r = compile({ upstream: { url: 'http://u:1/api', strip_prefix: '/v1' } });
     assert.equal(upstreamPath(r, '/v1/orders/5'), '/api/orders/5');
-    assert.equal(upstreamPath(r, '/v1'), '/api/');
+    assert.equal(upstreamPath(r, '/v1'), '/api');
+    assert.equal(upstreamPath(r, '/v1/'), '/api/');
     assert.equal(upstreamPath(r, '/v1x/y'), '/api/v1x/y');
   });
   it('keeps the path when nothing is stripped', () => {
