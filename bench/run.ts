@@ -168,6 +168,8 @@ const CRITERIA: Criterion[] = [
   { target: 'portcullis', minVsBare: 0.9, maxAddedP50Ms: 0.2 },
   { target: 'portcullis-apikey', minVsBare: 0.85 },
   { target: 'portcullis-jwt', minVsBare: 0.85 },
+  { target: 'portcullis-limit-memory', minVsBare: 0.85 },
+  { target: 'portcullis-limit-redis', minVsBare: 0.75 },
 ];
 
 /**

@@ -194,6 +194,39 @@ function portcullisTarget(spec: PortcullisConfig, ctx: TargetContext): BenchTarg
   };
 }
 
+/** A client with a grant on route "bench" and one API key, sent as a Bearer credential. */
+async function apiKeySetup({ portcullis }: { portcullis: (argv: string[]) => Promise<string> }) {
+  await portcullis(args('clients add --id bench --name Bench --json'));
+  await portcullis(args('grants add --client bench --route bench --methods GET --json'));
+  const out = await portcullis(args('keys create --client bench --env live --json'));
+  let key: unknown;
+  try {
+    key = (JSON.parse(out) as { key?: unknown }).key;
+  } catch {}
+  // The output itself is never shown: it holds the key.
+  if (typeof key !== 'string') throw new Error('portcullis keys create: no `key` in its JSON output');
+  return bearer(key, 'portcullis keys create');
+}
+
+/** An API-key route with a per-key token bucket generous enough never to deny under the load. */
+function limitedConfig(upstreamUrl: string): string {
+  return [
+    'policies:',
+    '  - id: bench-bucket',
+    '    algorithm: token_bucket',
+    '    rate: 1000000/s',
+    '    burst: 1000000',
+    '    key_by: [key]',
+    'routes:',
+    '  - id: bench',
+    '    path: "/*"',
+    '    methods: { GET: api_key }',
+    '    policies: [bench-bucket]',
+    `    upstream: { url: "${upstreamUrl}" }`,
+    '',
+  ].join('\n');
+}
+
 export function createTargets(ctx: TargetContext): BenchTarget[] {
   return [
     {
@@ -243,18 +276,7 @@ export function createTargets(ctx: TargetContext): BenchTarget[] {
             `    upstream: { url: "${upstreamUrl}" }`,
             '',
           ].join('\n'),
-        async setup({ portcullis }) {
-          await portcullis(args('clients add --id bench --name Bench --json'));
-          await portcullis(args('grants add --client bench --route bench --methods GET --json'));
-          const out = await portcullis(args('keys create --client bench --env live --json'));
-          let key: unknown;
-          try {
-            key = (JSON.parse(out) as { key?: unknown }).key;
-          } catch {}
-          // The output itself is never shown: it holds the key.
-          if (typeof key !== 'string') throw new Error('portcullis keys create: no `key` in its JSON output');
-          return bearer(key, 'portcullis keys create');
-        },
+        setup: apiKeySetup,
       },
       ctx,
     ),
@@ -289,6 +311,25 @@ export function createTargets(ctx: TargetContext): BenchTarget[] {
           );
           return bearer(token.trim(), 'portcullis jwt mint');
         },
+      },
+      ctx,
+    ),
+    portcullisTarget(
+      {
+        name: 'portcullis-limit-memory',
+        description: 'Portcullis, API key + per-key token bucket, in-memory limiter',
+        config: limitedConfig,
+        setup: apiKeySetup,
+      },
+      ctx,
+    ),
+    portcullisTarget(
+      {
+        name: 'portcullis-limit-redis',
+        description: 'Portcullis, API key + per-key token bucket in Redis (one Lua script per request)',
+        config: limitedConfig,
+        env: { PORTCULLIS_REDIS_URL: process.env['PORTCULLIS_BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379' },
+        setup: apiKeySetup,
       },
       ctx,
     ),
