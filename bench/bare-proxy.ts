@@ -13,6 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { type Dispatcher, Pool } from 'undici';
+import { HOP_BY_HOP } from '../src/net/hop-by-hop.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,30 +36,8 @@ const pool = new Pool(values.upstream, {
 
 // RFC 9110 §7.6.1 hop-by-hop headers, plus host (undici sets it from the pool's origin) and
 // expect (node:http already answered `100 Continue`; undici refuses to forward it).
-const REQUEST_DROP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'expect',
-]);
-const RESPONSE_DROP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+const REQUEST_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'host', 'expect']);
+const RESPONSE_DROP: ReadonlySet<string> = HOP_BY_HOP;
 
 /**
  * Walk rawHeaders once (cheaper than materialising req.headers) into undici's flat array form,
