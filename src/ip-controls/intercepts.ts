@@ -1,0 +1,98 @@
+/**
+ * Intercepts: what happens after a key-binding violation. Each one is written to the store
+ * (off the request path: the 403 does not wait for it) and counted per key in a fixed window of
+ * `windowS` seconds in the hot state — shared by every instance when the state is Redis. The
+ * request that brings a key's count to exactly the threshold sends the one alert of that
+ * window (an atomic counter hands out each value once, so there is one such request however
+ * many instances see violations).
+ */
+import type { Logger } from 'pino';
+import type { Alert } from '../alerts/webhook.js';
+import type { Clock } from '../core/clock.js';
+import { randomBase62 } from '../core/crypto.js';
+import type { HotState } from '../state/types.js';
+import type { InterceptRecord, Store } from '../store/types.js';
+
+export interface InterceptAlerts {
+  /** Violations of one key within a window that trigger an alert; 0 disables alerts. */
+  threshold: number;
+  windowS: number;
+  /** Where alerts go (the webhook sender; never throws). */
+  send: (alert: Alert) => void;
+}
+
+export class InterceptRecorder {
+  readonly #store: Store;
+  readonly #state: HotState;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #alerts: InterceptAlerts;
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(options: {
+    store: Store;
+    state: HotState;
+    clock: Clock;
+    logger: Logger;
+    alerts: InterceptAlerts;
+  }) {
+    this.#store = options.store;
+    this.#state = options.state;
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#alerts = options.alerts;
+  }
+
+  /** Record a violation; returns at once (the work is tracked so shutdown can wait for it). */
+  record(intercept: Omit<InterceptRecord, 'id' | 'at'>): void {
+    const work = this.#record(intercept).finally(() => this.#pending.delete(work));
+    this.#pending.add(work);
+  }
+
+  async #record(input: Omit<InterceptRecord, 'id' | 'at'>): Promise<void> {
+    const at = this.#clock.now();
+    const intercept: InterceptRecord = { id: `icp_${randomBase62(16)}`, at, ...input };
+    this.#logger.warn(
+      { key: intercept.keyId, ip: intercept.ip, bound: intercept.bound, route: intercept.routeId },
+      'key used from an address outside its binding',
+    );
+    await Promise.all([
+      this.#store.intercepts.insert(intercept).catch((error: unknown) => {
+        this.#logger.error({ err: error, key: intercept.keyId }, 'intercept not recorded');
+      }),
+      this.#count(intercept).catch((error: unknown) => {
+        this.#logger.warn({ err: error, key: intercept.keyId }, 'intercept not counted for alerts');
+      }),
+    ]);
+  }
+
+  async #count(intercept: InterceptRecord): Promise<void> {
+    const { threshold, windowS } = this.#alerts;
+    if (threshold <= 0) return;
+    const windowMs = windowS * 1000;
+    const windowStart = Math.floor(intercept.at / windowMs) * windowMs;
+    const count = await this.#state.incr(`intercepts:${intercept.keyId}:${windowStart}`, 1, windowMs + 1000);
+    if (count !== threshold) return;
+    this.#alerts.send({
+      kind: 'intercepts',
+      id: `alr_${randomBase62(16)}`,
+      at: intercept.at,
+      summary: `API key ${intercept.keyId}${intercept.clientId ? ` (client ${intercept.clientId})` : ''} was used from outside its IP binding ${threshold} times within ${windowS} s`,
+      details: {
+        key: intercept.keyId,
+        client: intercept.clientId,
+        count: threshold,
+        windowStart: new Date(windowStart).toISOString(),
+        windowSeconds: windowS,
+        lastIp: intercept.ip,
+        bound: intercept.bound,
+        route: intercept.routeId,
+      },
+    });
+  }
+
+  /** Wait for recordings in progress (shutdown). */
+  async drain(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * CIDR text and compiled CIDR sets. Lists are normalized once when they are stored (one
+ * spelling per network: canonical address, host bits cleared, explicit prefix) and compiled
+ * once into node:net BlockLists when configuration loads, so a request does one lookup per
+ * list and never parses a CIDR (PRODUCT.md §8).
+ */
+import { BlockList } from 'node:net';
+import { ipv6Groups, ipv6Text, isStrictIpv4, normalizeIp } from './ip.js';
+
+export interface Cidr {
+  readonly family: 4 | 6;
+  /** Canonical network address (host bits cleared). */
+  readonly address: string;
+  readonly prefix: number;
+}
+
+function maskV4(address: string, prefix: number): string {
+  const octets = address.split('.').map(Number);
+  return octets
+    .map((octet, i) => {
+      const keep = Math.max(0, Math.min(8, prefix - i * 8));
+      return keep === 0 ? 0 : octet & (0xff << (8 - keep)) & 0xff;
+    })
+    .join('.');
+}
+
+function maskV6(address: string, prefix: number): string {
+  const groups = ipv6Groups(address) as number[];
+  return ipv6Text(
+    groups.map((group, i) => {
+      const keep = Math.max(0, Math.min(16, prefix - i * 16));
+      return keep === 0 ? 0 : group & (0xffff << (16 - keep)) & 0xffff;
+    }),
+  );
+}
+
+/**
+ * Parse `address` or `address/prefix` strictly (no leading-zero octets, prefix within the
+ * family's width). An IPv4-mapped IPv6 address counts as IPv4 (its prefix shifted by 96), the
+ * way client addresses are normalized. Returns undefined for anything else.
+ */
+export function parseCidr(text: string): Cidr | undefined {
+  const slash = text.indexOf('/');
+  const addressText = slash === -1 ? text : text.slice(0, slash);
+  const prefixText = slash === -1 ? undefined : text.slice(slash + 1);
+  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
+  const v4Literal = isStrictIpv4(addressText);
+  const normalized = normalizeIp(addressText);
+  if (normalized === undefined || addressText.includes('%')) return undefined;
+  const family: 4 | 6 = normalized.includes(':') ? 6 : 4;
+  let prefix = prefixText === undefined ? (family === 4 ? 32 : 128) : Number(prefixText);
+  if (family === 4 && !v4Literal) {
+    // ::ffff:a.b.c.d/120 is a.b.c.d/24.
+    if (prefixText !== undefined) {
+      if (prefix < 96 || prefix > 128) return undefined;
+      prefix -= 96;
+    }
+  }
+  if (prefix > (family === 4 ? 32 : 128)) return undefined;
+  const address = family === 4 ? maskV4(normalized, prefix) : maskV6(normalized, prefix);
+  return { family, address, prefix };
+}
+
+export function cidrText(cidr: Cidr): string {
+  return `${cidr.address}/${cidr.prefix}`;
+}
+
+/** Canonical `address/prefix`; throws an Error naming the entry when it is not a CIDR. */
+export function normalizeCidr(text: string): string {
+  const cidr = parseCidr(text.trim());
+  if (!cidr) throw new Error(`"${text}" is not an IP address or CIDR`);
+  return cidrText(cidr);
+}
+
+/** The network of `ip` (already normalized) at `prefix` bits of its family, as a CIDR. */
+export function networkOf(ip: string, prefix: number | null): string {
+  const family = ip.includes(':') ? 6 : 4;
+  const width = family === 4 ? 32 : 128;
+  const bits = prefix === null ? width : Math.min(prefix, width);
+  return cidrText({ family, address: family === 4 ? maskV4(ip, bits) : maskV6(ip, bits), prefix: bits });
+}
+
+/** A set of CIDRs compiled for lookups of normalized client IPs. */
+export class CidrSet {
+  readonly #list = new BlockList();
+  readonly entries: readonly string[];
+
+  constructor(cidrs: readonly string[]) {
+    const entries: string[] = [];
+    for (const text of cidrs) {
+      const cidr = parseCidr(text);
+      if (!cidr) throw new Error(`"${text}" is not an IP address or CIDR`);
+      this.#list.addSubnet(cidr.address, cidr.prefix, cidr.family === 4 ? 'ipv4' : 'ipv6');
+      entries.push(cidrText(cidr));
+    }
+    this.entries = entries;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** `ip` must be normalized (net/ip.ts); anything unparseable is not in any set. */
+  has(ip: string): boolean {
+    const v6 = ip.includes(':');
+    if (!v6 && ip.indexOf('.') === -1) return false;
+    try {
+      return this.#list.check(ip, v6 ? 'ipv6' : 'ipv4');
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Compile a list into a set, or undefined for an empty list (the common case costs nothing). */
+export function compileCidrSet(cidrs: readonly string[]): CidrSet | undefined {
+  return cidrs.length === 0 ? undefined : new CidrSet(cidrs);
+}
