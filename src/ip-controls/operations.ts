@@ -12,6 +12,8 @@ import { NotFoundError } from '../store/errors.js';
 import type { BindingRecord, BlockKind, BlockRecord, BlockSource, Store } from '../store/types.js';
 import { bindingCapacity } from './bindings.js';
 
+const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 export const BLOCK_KINDS = ['ip', 'key', 'client', 'user'] as const satisfies readonly BlockKind[];
 
 function invalid(path: string, message: string): never {
@@ -29,6 +31,8 @@ export function blockValue(kind: BlockKind, value: string): string {
   }
   // User ids come from JWT claims: any visible text, not only our id alphabet.
   if (kind === 'user') return checkName(value, 'user');
+  // Key ids are generated (`key_` + base62); client ids follow the id rules.
+  if (kind === 'key') return KEY_ID.test(value) ? value : invalid('key', 'is not a key id (key_…)');
   return checkId(value, kind);
 }
 
