@@ -8,4 +8,5 @@ if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('portcullis: not built yet; run `npm run build` (or `npm start`) first\n');
   process.exit(1);
 }
-await import(entry.href);
+const { main } = await import(entry.href);
+await main(process.argv);

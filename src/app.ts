@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createAdminServer, type ReadinessCheck } from './admin/server.js';
+import { type Alert, createWebhookSender, type WebhookSender } from './alerts/webhook.js';
 import type { LoadedConfig } from './config/load.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { announceConfigChange, ConfigWatcher } from './core/config-watcher.js';
@@ -19,17 +20,22 @@ import { createProxyServer, type Outcome, type ProxyServer } from './gateway/pro
 import { UpstreamPools } from './gateway/upstreams.js';
 import { IdentityCatalog } from './identity/catalog.js';
 import { KeyUsage } from './identity/usage.js';
+import { KeyBindings } from './ip-controls/bindings.js';
+import { Blocklist } from './ip-controls/blocklist.js';
+import { InterceptRecorder } from './ip-controls/intercepts.js';
 import { CircuitBreaker } from './limits/breaker.js';
 import { MemoryLimiter } from './limits/memory.js';
 import { PolicyCatalog } from './limits/policy-catalog.js';
 import { RedisLimiter } from './limits/redis.js';
 import type { RateLimiter } from './limits/types.js';
+import { compileCidrSet } from './net/cidr.js';
 import { compileCidrs, createClientIpResolver } from './net/client-ip.js';
 import { createPipeline } from './pipeline/pipeline.js';
 import { authenticateStage } from './pipeline/stages/authenticate.js';
 import { authorizeStage } from './pipeline/stages/authorize.js';
 import { budgetStage } from './pipeline/stages/budget.js';
 import { credentialStage } from './pipeline/stages/credentials.js';
+import { ipGateStage, ipRulesStage } from './pipeline/stages/ip-rules.js';
 import { type DegradedMode, limitsStage } from './pipeline/stages/limits.js';
 import { routeStage } from './pipeline/stages/route.js';
 import { RouteCatalog } from './routing/catalog.js';
@@ -145,9 +151,35 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     cleanups.push(() => usage.stop());
     const pools = new UpstreamPools({ connections: settings.upstreamConnections });
     cleanups.push(() => pools.close());
+
+    // IP controls: blocklist snapshot, key bindings (cached, last-seen batched, archived),
+    // intercepts and their webhook alerts.
+    const blocklist = new Blocklist({ store, clock, logger });
+    await blocklist.refresh();
+    const bindings = new KeyBindings({ store, clock, logger, cacheSize: settings.keyCacheSize });
+    bindings.start(30_000);
+    cleanups.push(() => bindings.stop());
+    const alerts = openAlerts(settings, store, logger);
+    cleanups.push(() => alerts.drain());
+    const intercepts = new InterceptRecorder({
+      store,
+      state,
+      clock,
+      logger,
+      alerts: {
+        threshold: settings.interceptAlertThreshold,
+        windowS: settings.interceptAlertWindowS,
+        send: alerts.send,
+      },
+    });
+    cleanups.push(() => intercepts.drain());
+    const housekeeping = startHousekeeping(store, bindings, settings.archiveDays, clock, logger);
+    cleanups.push(async () => clearInterval(housekeeping));
+
     const watcher = new ConfigWatcher({ store, state, pollMs: settings.configPollMs, logger });
     watcher.onChange(async () => {
-      await Promise.all([catalog.refresh(), identity.refresh(), policies.refresh()]);
+      bindings.invalidate();
+      await Promise.all([catalog.refresh(), identity.refresh(), policies.refresh(), blocklist.refresh()]);
       pools.retain(new Set(catalog.table.routes.map((r) => r.upstream.origin)));
     });
     await watcher.start();
@@ -155,6 +187,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
 
     // The decision pipeline: the order of stages lives here and nowhere else.
     const decide = createPipeline([
+      ipGateStage({
+        blocklist,
+        allow: compileCidrSet(settings.globalIpAllow),
+        deny: compileCidrSet(settings.globalIpDeny),
+      }),
       routeStage(catalog.current),
       credentialStage({ queryParam: settings.apiKeyQueryParam }),
       authenticateStage({
@@ -166,6 +203,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         hmacBodyLimitBytes: settings.hmacBodyLimitBytes,
       }),
       authorizeStage(identity),
+      ipRulesStage({ blocklist, bindings, intercepts, failsafe: settings.failsafe, logger }),
       budgetStage(usage, logger),
       limitsStage({
         policies,
@@ -304,6 +342,65 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     await cleanup();
     throw error;
   }
+}
+
+/**
+ * Alerts go to the configured webhook (signed, retried, every delivery recorded without the
+ * URL's path or credentials, which for incoming webhooks are the secret); without one they are
+ * logged, so an alert is never silently lost.
+ */
+function openAlerts(
+  settings: LoadedConfig['settings'],
+  store: Store,
+  logger: Logger,
+): { send: (alert: Alert) => void; drain: () => Promise<void> } {
+  if (!settings.alertWebhookUrl) {
+    return {
+      send: (alert) => logger.warn({ alert }, 'alert (no alert_webhook_url configured)'),
+      drain: async () => undefined,
+    };
+  }
+  const sender: WebhookSender = createWebhookSender({
+    target: {
+      url: settings.alertWebhookUrl,
+      secret: settings.alertWebhookSecret,
+      format: settings.alertWebhookFormat,
+    },
+    log: {
+      record: (delivery) => store.alertDeliveries.insert({ ...delivery, url: new URL(delivery.url).origin }),
+    },
+    logger,
+  });
+  return {
+    send: (alert) => sender.send(alert),
+    drain: async () => {
+      if (!(await sender.drain(5_000)))
+        logger.warn({ pending: sender.pending }, 'alerts still pending at shutdown');
+    },
+  };
+}
+
+/** Hourly: archive key bindings unused for `archiveDays`, drop blocks expired over a week ago. */
+function startHousekeeping(
+  store: Store,
+  bindings: KeyBindings,
+  archiveDays: number,
+  clock: Clock,
+  logger: Logger,
+): NodeJS.Timeout {
+  const run = async () => {
+    try {
+      const archived = await bindings.archive(archiveDays);
+      if (archived > 0) logger.info({ archived, archiveDays }, 'unused key bindings archived');
+      await store.blocks.pruneExpired(clock.now() - 7 * 86_400_000);
+    } catch (error) {
+      logger.warn({ err: error }, 'housekeeping failed; will retry');
+    }
+  };
+  void run();
+  const timer = setInterval(() => void run(), 3_600_000);
+  timer.unref();
+  return timer;
 }
 
 /**

@@ -10,6 +10,8 @@ import { VERSION } from '../core/version.js';
 import { ConflictError, NotFoundError } from '../store/errors.js';
 import { registerConfig, registerMigrate } from './commands/admin-db.js';
 import { registerAdmin } from './commands/admin-tokens.js';
+import { registerBindings } from './commands/bindings.js';
+import { registerBlocks } from './commands/blocks.js';
 import { registerClients } from './commands/clients.js';
 import { registerDeclarative } from './commands/declarative.js';
 import { registerGrants } from './commands/grants.js';
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   registerDeclarative(program);
   registerClients(program);
   registerKeys(program);
+  registerBindings(program);
+  registerBlocks(program);
   registerGrants(program);
   registerJwt(program);
   registerPolicies(program);
@@ -81,4 +85,3 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv);

@@ -5,6 +5,7 @@
  * the config file. Presets only pick defaults; any explicitly set value wins.
  */
 import { BlockList, isIP } from 'node:net';
+import { normalizeCidr } from '../net/cidr.js';
 
 export const PRESETS = ['balanced', 'performance', 'strict'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -196,6 +197,62 @@ export const settingDefs = {
       'Header a trusted proxy names the client in: x-forwarded-for, x-real-ip, cf-connecting-ip or x-original-client-ip',
     default: 'x-forwarded-for',
     parse: oneOf(['x-forwarded-for', 'x-real-ip', 'cf-connecting-ip', 'x-original-client-ip'] as const),
+  }),
+  globalIpAllow: def<string[]>({
+    description:
+      'Global IP allow-list (CIDRs): when set, only these client addresses reach any route; empty allows all',
+    default: [],
+    parse: (raw) => parseCidrList(raw).map(normalizeCidr),
+  }),
+  globalIpDeny: def<string[]>({
+    description: 'Global IP deny-list (CIDRs), checked before anything else',
+    default: [],
+    parse: (raw) => parseCidrList(raw).map(normalizeCidr),
+  }),
+  failsafe: def<'open' | 'closed'>({
+    description:
+      'When neither the database nor shared state can answer a key-binding question: closed answers 503 failsafe_closed, open lets the request through (logged)',
+    default: (preset) => (preset === 'performance' ? 'open' : 'closed'),
+    parse: oneOf(['open', 'closed'] as const),
+  }),
+  archiveDays: def<number>({
+    description: 'Key-IP bindings unused for this many days are archived; the next request binds again',
+    default: 90,
+    parse: integer(1, 3650),
+  }),
+  interceptAlertThreshold: def<number>({
+    description:
+      'Binding violations of one key within the alert window that send one webhook alert (0: never)',
+    default: 5,
+    parse: integer(0, 1_000_000),
+  }),
+  interceptAlertWindowS: def<number>({
+    description: 'Length of the intercept alert window, seconds (one alert per key per window at most)',
+    default: 300,
+    parse: integer(1, 86_400),
+  }),
+  alertWebhookUrl: def<string | undefined>({
+    description:
+      'Where alerts are POSTed (JSON, signed with alert_webhook_secret); unset: alerts are only logged',
+    // Masked: incoming-webhook URLs (Slack's, for one) carry their credential in the path.
+    secret: true,
+    default: undefined,
+    parse: url(['http', 'https']),
+  }),
+  alertWebhookSecret: def<string | undefined>({
+    description: 'Shared secret for the X-Portcullis-Signature header of webhook alerts',
+    secret: true,
+    default: undefined,
+    parse: (raw) => {
+      const s = optionalString(raw);
+      if (s !== undefined && s.length < 16) throw new Error('must be at least 16 characters');
+      return s;
+    },
+  }),
+  alertWebhookFormat: def<'json' | 'slack'>({
+    description: 'Alert payload: json (Portcullis format) or slack (Slack-compatible incoming webhook)',
+    default: 'json',
+    parse: oneOf(['json', 'slack'] as const),
   }),
   forwardAuthMode: def<'auto' | 'nginx' | 'traefik' | 'envoy'>({
     description:

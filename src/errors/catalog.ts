@@ -22,6 +22,8 @@ export const errorCatalog = {
   environment_mismatch: { status: 403, title: 'Environment mismatch' },
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
   ip_not_allowed: { status: 403, title: 'IP not allowed' },
+  ip_binding_violation: { status: 403, title: 'IP binding violation' },
+  blocked: { status: 403, title: 'Blocked' },
   usage_exhausted: { status: 403, title: 'Usage exhausted' },
   untrusted_proxy: { status: 403, title: 'Untrusted proxy' },
   // 404 / 405

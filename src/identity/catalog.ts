@@ -5,14 +5,13 @@
  * bounded, short-lived; cleared on every change so a revocation takes effect at once).
  * Store faults on a lookup propagate as exceptions: the caller answers 503, never 401.
  */
-import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import { type JwtProviderSpec, parseJwtProviderSpec } from '../auth/jwt/spec.js';
 import { type JwtOutcome, JwtVerifier } from '../auth/jwt/verifier.js';
 import type { Clock } from '../core/clock.js';
 import { credentialHash, decryptSecret, type SecretKeys } from '../core/crypto.js';
 import { LruCache } from '../core/lru-cache.js';
-import { compileCidrs } from '../net/client-ip.js';
+import { type CidrSet, compileCidrSet } from '../net/cidr.js';
 import type {
   ApiKeyRecord,
   ClientRecord,
@@ -24,8 +23,9 @@ import type {
 export interface KeyEntry {
   readonly key: ApiKeyRecord;
   readonly secret: KeySecretRecord;
-  /** The key's IP allow-list compiled once; undefined when the key may be used from anywhere. */
-  readonly ipAllow: BlockList | undefined;
+  /** The key's IP lists compiled once; undefined when empty. */
+  readonly ipAllow: CidrSet | undefined;
+  readonly ipDeny: CidrSet | undefined;
 }
 
 interface HmacSecret {
@@ -43,7 +43,7 @@ export interface IdentityCatalogOptions {
   /** Demo credentials served in memory only (never stored). */
   overlay?: {
     clients: ClientRecord[];
-    keys: Array<{ hash: string; entry: Omit<KeyEntry, 'ipAllow'> }>;
+    keys: Array<{ hash: string; entry: Omit<KeyEntry, 'ipAllow' | 'ipDeny'> }>;
     grants: Array<{ clientId: string; routeId: string; methods: string[] }>;
   };
 }
@@ -216,7 +216,7 @@ export class IdentityCatalog {
     if (cached.hit) return cached.value ?? undefined;
     const hash = credentialHash(this.#options.keys, presented);
     const overlay = this.#options.overlay?.keys.find((k) => k.hash === hash);
-    if (overlay) return { ...overlay.entry, ipAllow: undefined };
+    if (overlay) return { ...overlay.entry, ipAllow: undefined, ipDeny: undefined };
     let pending = this.#inflight.get(presented);
     if (!pending) {
       const generation = this.#generation;
@@ -227,7 +227,8 @@ export class IdentityCatalog {
             ? {
                 key: found.key,
                 secret: found.secret,
-                ipAllow: found.key.ipAllow.length > 0 ? compileCidrs(found.key.ipAllow) : undefined,
+                ipAllow: compileCidrSet(found.key.ipAllow),
+                ipDeny: compileCidrSet(found.key.ipDeny),
               }
             : undefined;
           // A refresh while the query ran may have revoked the key: do not cache a stale answer.

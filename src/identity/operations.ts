@@ -10,6 +10,7 @@ import { parseCidrList } from '../config/settings.js';
 import type { Clock } from '../core/clock.js';
 import { credentialHash, encryptSecret, randomBase62, type SecretKeys } from '../core/crypto.js';
 import { SpecError } from '../core/spec-error.js';
+import { normalizeCidr } from '../net/cidr.js';
 import type {
   ApiKeyRecord,
   BindingMode,
@@ -98,8 +99,11 @@ export interface CreateKeyInput {
   scopes?: string[];
   expiresAt?: number | null;
   ipAllow?: string[];
+  ipDeny?: string[];
   bindingMode?: BindingMode;
   maxIps?: number | null;
+  bindPrefixV4?: number | null;
+  bindPrefixV6?: number | null;
   policy?: string | null;
   usesBudget?: number | null;
 }
@@ -111,26 +115,49 @@ export interface IssuedKey {
   displayPrefix: string;
 }
 
-export function checkIpAllow(list: readonly string[]): string[] {
+export function checkIpList(list: readonly string[], field = 'ip_allow'): string[] {
   try {
-    return parseCidrList([...list]);
+    return parseCidrList([...list]).map(normalizeCidr);
   } catch (error) {
-    return invalid('ip_allow', (error as Error).message);
+    return invalid(field, (error as Error).message);
   }
 }
 
-/** Fields stored for modules not enforced yet are refused rather than silently ignored. */
-export function checkNotYetEnforced(input: {
-  bindingMode?: BindingMode | undefined;
-  policy?: string | null | undefined;
-}): void {
-  if (input.bindingMode !== undefined && input.bindingMode !== 'off') {
-    invalid('binding', 'first-use IP binding is not enforced by this version yet');
+/** The most IPs a `multiple` binding may hold (each is a row and a cache entry). */
+export const MAX_BOUND_IPS = 1000;
+
+/**
+ * Binding settings that make sense together: `multiple` needs a count, the count and the
+ * prefixes only mean something for the modes that bind. `current` is the key as stored (updates).
+ */
+export function checkBinding(
+  input: {
+    bindingMode?: BindingMode | undefined;
+    maxIps?: number | null | undefined;
+    bindPrefixV4?: number | null | undefined;
+    bindPrefixV6?: number | null | undefined;
+  },
+  current?: { bindingMode: BindingMode; maxIps: number | null },
+): void {
+  const mode = input.bindingMode ?? current?.bindingMode ?? 'off';
+  const maxIps = input.maxIps !== undefined ? input.maxIps : (current?.maxIps ?? null);
+  if (maxIps !== null && (!Number.isSafeInteger(maxIps) || maxIps < 1 || maxIps > MAX_BOUND_IPS)) {
+    invalid('max_ips', `must be a whole number from 1 to ${MAX_BOUND_IPS}`);
   }
+  if (mode === 'multiple' && maxIps === null) {
+    invalid('max_ips', 'a "multiple" binding needs --max-ips N (how many distinct IPs it may hold)');
+  }
+  const prefix = (value: number | null | undefined, max: number, field: string) => {
+    if (value !== undefined && value !== null && (!Number.isSafeInteger(value) || value < 0 || value > max)) {
+      invalid(field, `must be a prefix length from 0 to ${max}`);
+    }
+  };
+  prefix(input.bindPrefixV4, 32, 'bind_prefix_v4');
+  prefix(input.bindPrefixV6, 128, 'bind_prefix_v6');
 }
 
 export async function createKey(ctx: IdentityContext, input: CreateKeyInput): Promise<IssuedKey> {
-  checkNotYetEnforced(input);
+  checkBinding(input);
   if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= ctx.clock.now()) {
     invalid('expires', 'must be in the future');
   }
@@ -150,9 +177,12 @@ export async function createKey(ctx: IdentityContext, input: CreateKeyInput): Pr
       environment: input.environment,
       scopes: checkScopes(input.scopes ?? []),
       expiresAt: input.expiresAt ?? null,
-      ipAllow: checkIpAllow(input.ipAllow ?? []),
+      ipAllow: checkIpList(input.ipAllow ?? []),
+      ipDeny: checkIpList(input.ipDeny ?? [], 'ip_deny'),
       bindingMode: input.bindingMode ?? 'off',
       maxIps: input.maxIps ?? null,
+      bindPrefixV4: input.bindPrefixV4 ?? null,
+      bindPrefixV6: input.bindPrefixV6 ?? null,
       policy: input.policy ?? null,
       usesBudget: input.usesBudget ?? null,
     },
@@ -233,8 +263,11 @@ export function publicKeyView(
     revokedReason: record.revokedReason,
     expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
     ipAllow: record.ipAllow,
+    ipDeny: record.ipDeny,
     binding: record.bindingMode,
     maxIps: record.maxIps,
+    bindPrefixV4: record.bindPrefixV4,
+    bindPrefixV6: record.bindPrefixV6,
     policy: record.policy,
     usesBudget: record.usesBudget,
     usesConsumed: record.usesConsumed,

@@ -178,3 +178,13 @@ export function normalizeIp(address: string | undefined): string | undefined {
   if (isV4Mapped(groups)) return v4Text(groups[6]!, groups[7]!);
   return formatIpv6(groups);
 }
+
+/** The eight 16-bit groups of an IPv6 literal (no brackets, no zone), or undefined. */
+export function ipv6Groups(text: string): number[] | undefined {
+  return parseIpv6Range(text, 0, text.length);
+}
+
+/** Canonical text of eight IPv6 groups (RFC 5952). */
+export function ipv6Text(groups: readonly number[]): string {
+  return formatIpv6(groups);
+}

@@ -3,6 +3,7 @@
  * Map, upstream URL split into origin and base path, strip-prefix ready. Done once per
  * configuration change, never per request.
  */
+import { type CidrSet, compileCidrSet } from '../net/cidr.js';
 import type { AuthMethod, RouteSpec } from './spec.js';
 
 export interface CompiledUpstream {
@@ -27,6 +28,9 @@ export interface CompiledRoute {
   readonly upstream: CompiledUpstream;
   /** Static prefix removed before forwarding ('' when none). */
   readonly stripPrefix: string;
+  /** The route's IP lists, compiled once (undefined when empty). */
+  readonly ipAllow: CidrSet | undefined;
+  readonly ipDeny: CidrSet | undefined;
 }
 
 export interface CompileDefaults {
@@ -56,6 +60,8 @@ export function compileRoute(spec: RouteSpec, defaults: CompileDefaults): Compil
       preserveHost: spec.upstream.preserve_host ?? false,
     }),
     stripPrefix: strip === undefined || strip === '/' ? '' : strip,
+    ipAllow: compileCidrSet(spec.ip?.allow ?? []),
+    ipDeny: compileCidrSet(spec.ip?.deny ?? []),
   });
 }
 

@@ -4,9 +4,11 @@
  * (routing/compile.ts) use camelCase. One validator serves every entry point so the same
  * mistake gets the same message wherever it is made.
  */
+
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SpecError, type SpecIssue } from '../core/spec-error.js';
+import { cidrText, parseCidr } from '../net/cidr.js';
 
 export const AUTH_METHODS = ['public', 'api_key', 'hmac', 'jwt'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -124,14 +126,23 @@ export function parseRouteSpec(input: unknown, at = 'route'): RouteSpec {
     methods[method] = list;
   }
 
-  // Accepted by the schema (the declarative format is stable) but refused until enforced:
-  // silently storing a rule that is not applied would be worse than refusing it.
-  if (route.ip !== undefined && ((route.ip.allow?.length ?? 0) > 0 || (route.ip.deny?.length ?? 0) > 0)) {
-    issues.push({
-      path: `${at}.ip`,
-      message:
-        'route IP allow/deny lists are not enforced by this version yet; use a key IP allow-list (keys create --ip-allow)',
-    });
+  // IP lists are stored normalized (one spelling per network) and compiled with the route.
+  let ip: RouteSpec['ip'];
+  if (route.ip !== undefined) {
+    const lists: { allow?: string[]; deny?: string[] } = {};
+    for (const which of ['allow', 'deny'] as const) {
+      const entries = route.ip[which];
+      if (entries === undefined || entries.length === 0) continue;
+      const normalized: string[] = [];
+      for (const [i, entry] of entries.entries()) {
+        const cidr = parseCidr(entry.trim());
+        if (cidr) normalized.push(cidrText(cidr));
+        else
+          issues.push({ path: `${at}.ip.${which}.${i}`, message: `"${entry}" is not an IP address or CIDR` });
+      }
+      lists[which] = [...new Set(normalized)];
+    }
+    if (lists.allow || lists.deny) ip = lists;
   }
   const upstreamIssue = checkUpstreamUrl(route.upstream.url);
   if (upstreamIssue) issues.push({ path: `${at}.upstream.url`, message: upstreamIssue });
@@ -146,7 +157,8 @@ export function parseRouteSpec(input: unknown, at = 'route'): RouteSpec {
   }
   if (issues.length > 0) throw new SpecError(issues);
 
-  const spec: RouteSpec = { ...route, host, methods };
+  const { ip: _given, ...rest } = route;
+  const spec: RouteSpec = { ...rest, host, methods, ...(ip ? { ip } : {}) };
   return spec;
 }
 

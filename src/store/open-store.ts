@@ -13,11 +13,15 @@ import { migrateToLatest } from './migrations/index.js';
 import { createRepositories } from './repositories/index.js';
 import { readConfigVersion } from './repositories/meta.js';
 import type {
+  AlertDeliveryRepository,
   ApiKeyRepository,
+  BindingRepository,
+  BlockRepository,
   ClientRepository,
   Database,
   GrantRepository,
   HmacSecretRepository,
+  InterceptRepository,
   JwtProviderRepository,
   MetaRepository,
   MigrationReport,
@@ -210,6 +214,10 @@ class SqlStore implements Store {
   readonly jwtProviders: JwtProviderRepository;
   readonly serviceTokens: ServiceTokenRepository;
   readonly policies: PolicyRepository;
+  readonly blocks: BlockRepository;
+  readonly bindings: BindingRepository;
+  readonly intercepts: InterceptRepository;
+  readonly alertDeliveries: AlertDeliveryRepository;
   readonly #adapter: DialectAdapter;
   readonly #clock: Clock;
   readonly #release: () => Promise<void>;
@@ -232,6 +240,10 @@ class SqlStore implements Store {
     this.jwtProviders = repos.jwtProviders;
     this.serviceTokens = repos.serviceTokens;
     this.policies = repos.policies;
+    this.blocks = repos.blocks;
+    this.bindings = repos.bindings;
+    this.intercepts = repos.intercepts;
+    this.alertDeliveries = repos.alertDeliveries;
   }
 
   write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

@@ -63,6 +63,10 @@ export interface Repositories {
   readonly jwtProviders: JwtProviderRepository;
   readonly serviceTokens: ServiceTokenRepository;
   readonly policies: PolicyRepository;
+  readonly blocks: BlockRepository;
+  readonly bindings: BindingRepository;
+  readonly intercepts: InterceptRepository;
+  readonly alertDeliveries: AlertDeliveryRepository;
 }
 
 // ---- identity (clients, API keys, grants, HMAC secrets, JWT providers, service tokens) ----
@@ -112,8 +116,13 @@ export interface ApiKeyRecord {
   expiresAt: number | null;
   /** CIDRs the key may be used from; empty = anywhere. */
   ipAllow: string[];
+  /** CIDRs the key may never be used from (checked before the allow-list). */
+  ipDeny: string[];
   bindingMode: BindingMode;
   maxIps: number | null;
+  /** A `single`/`multiple` binding covers the first IP's network of this length (null: the address). */
+  bindPrefixV4: number | null;
+  bindPrefixV6: number | null;
   /** Rate-limit policy id overriding the route's, or null. */
   policy: string | null;
   /** Remaining-uses budget as set by an admin (null = unlimited); consumption is counted in hot state. */
@@ -169,8 +178,11 @@ export interface ApiKeyRepository {
         | 'scopes'
         | 'expiresAt'
         | 'ipAllow'
+        | 'ipDeny'
         | 'bindingMode'
         | 'maxIps'
+        | 'bindPrefixV4'
+        | 'bindPrefixV6'
         | 'policy'
         | 'usesBudget'
         | 'status'
@@ -302,6 +314,121 @@ export interface PolicyRepository {
   remove(id: string): Promise<boolean>;
 }
 
+// ---- IP controls (blocklist, key bindings, intercepts) and alert deliveries ----
+
+export type BlockKind = 'ip' | 'key' | 'client' | 'user';
+export type BlockSource = 'manual' | 'anomaly' | 'threshold';
+
+export interface BlockRecord {
+  id: string;
+  kind: BlockKind;
+  /** An IP or CIDR (normalized), a key id, a client id or a user id. */
+  value: string;
+  reason: string;
+  source: BlockSource;
+  createdAt: number;
+  /** Epoch ms when the block lifts by itself; null = until removed. */
+  expiresAt: number | null;
+}
+
+export interface BlockRepository {
+  /** Every entry, expired ones included unless `activeAt` is given. */
+  list(filter?: { kind?: BlockKind; activeAt?: number }): Promise<BlockRecord[]>;
+  get(id: string): Promise<BlockRecord | undefined>;
+  /** Add, or replace the entry for the same kind and value (reason, source, expiry). */
+  upsert(block: Omit<BlockRecord, 'id' | 'createdAt'> & { id: string }): Promise<BlockRecord>;
+  remove(id: string): Promise<boolean>;
+  removeFor(kind: BlockKind, value: string): Promise<boolean>;
+  /** Delete entries that expired before `before` (housekeeping; not a configuration change). */
+  pruneExpired(before: number): Promise<number>;
+}
+
+export type BindingSource = 'first_use' | 'admin';
+
+export interface BindingRecord {
+  id: string;
+  keyId: string;
+  /** 0..N-1 for `single`/`multiple` bindings; null for `all` (record-only) entries. */
+  slot: number | null;
+  /** The bound address as a CIDR (`/32` or `/128` for one address). */
+  cidr: string;
+  source: BindingSource;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+export interface ArchivedBindingRecord extends Omit<BindingRecord, 'slot'> {
+  archivedAt: number;
+}
+
+export interface BindingRepository {
+  list(filter?: { keyId?: string }): Promise<BindingRecord[]>;
+  /**
+   * First-use claim: insert unless the slot (or this CIDR) is taken for the key. Returns true
+   * when this call created the binding. Not a configuration change (first use happens on the
+   * request path); the unique indexes make concurrent claims from several instances agree.
+   */
+  claim(binding: BindingRecord): Promise<boolean>;
+  /** Admin change: replace every binding of the key with these CIDRs (slots 0..n-1). */
+  replace(
+    keyId: string,
+    cidrs: readonly string[],
+    at: number,
+    ids: readonly string[],
+  ): Promise<BindingRecord[]>;
+  /** Admin change: remove every binding of the key (the next request binds again). */
+  removeAll(keyId: string): Promise<number>;
+  /** Batched bookkeeping (not a configuration change). */
+  touch(entries: ReadonlyArray<{ id: string; lastSeenAt: number }>): Promise<void>;
+  /** Move bindings unused since `before` to the archive; returns how many moved. */
+  archiveUnusedSince(before: number, at: number): Promise<number>;
+  archived(filter?: { keyId?: string }): Promise<ArchivedBindingRecord[]>;
+}
+
+export interface InterceptRecord {
+  id: string;
+  at: number;
+  keyId: string;
+  clientId: string | null;
+  /** The offending client IP. */
+  ip: string;
+  /** The CIDRs the key was bound to at the time. */
+  bound: string[];
+  routeId: string | null;
+  method: string;
+  path: string;
+  requestId: string;
+}
+
+export interface InterceptRepository {
+  insert(intercept: InterceptRecord): Promise<void>;
+  list(filter?: {
+    keyId?: string;
+    since?: number;
+    until?: number;
+    limit?: number;
+  }): Promise<InterceptRecord[]>;
+}
+
+export interface AlertDeliveryRecord {
+  id: string;
+  alertId: string;
+  kind: string;
+  /** The webhook URL without credentials. */
+  url: string;
+  status: 'delivered' | 'failed';
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  finishedAt: number;
+}
+
+export interface AlertDeliveryRepository {
+  insert(delivery: AlertDeliveryRecord): Promise<void>;
+  list(filter?: { alertId?: string; limit?: number }): Promise<AlertDeliveryRecord[]>;
+}
+
 export interface MigrationReport {
   /** Names of migrations applied by this call, in order (empty when up to date). */
   applied: string[];
@@ -365,8 +492,11 @@ export interface ApiKeysTable {
   scopes: string;
   expires_at: number | null;
   ip_allow: string;
+  ip_deny: Generated<string>;
   binding_mode: BindingMode;
   max_ips: number | null;
+  bind_prefix_v4: number | null;
+  bind_prefix_v6: number | null;
   policy: string | null;
   uses_budget: number | null;
   budget_version: Generated<number>;
@@ -428,6 +558,62 @@ export interface PoliciesTable {
   updated_at: number;
 }
 
+export interface BlocksTable {
+  id: string;
+  kind: BlockKind;
+  value: string;
+  reason: string;
+  source: BlockSource;
+  created_at: number;
+  expires_at: number | null;
+}
+
+export interface KeyBindingsTable {
+  id: string;
+  key_id: string;
+  slot: number | null;
+  cidr: string;
+  source: BindingSource;
+  created_at: number;
+  last_seen_at: number;
+}
+
+export interface KeyBindingsArchiveTable {
+  id: string;
+  key_id: string;
+  cidr: string;
+  source: BindingSource;
+  created_at: number;
+  last_seen_at: number;
+  archived_at: number;
+}
+
+export interface InterceptsTable {
+  id: string;
+  at: number;
+  key_id: string;
+  client_id: string | null;
+  ip: string;
+  bound: string;
+  route_id: string | null;
+  method: string;
+  path: string;
+  request_id: string;
+}
+
+export interface AlertDeliveriesTable {
+  id: string;
+  alert_id: string;
+  kind: string;
+  url: string;
+  status: 'delivered' | 'failed';
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  finished_at: number;
+}
+
 export interface Database {
   meta: MetaTable;
   routes: RoutesTable;
@@ -439,4 +625,9 @@ export interface Database {
   jwt_providers: JwtProvidersTable;
   service_tokens: ServiceTokensTable;
   policies: PoliciesTable;
+  blocks: BlocksTable;
+  key_bindings: KeyBindingsTable;
+  key_bindings_archive: KeyBindingsArchiveTable;
+  intercepts: InterceptsTable;
+  alert_deliveries: AlertDeliveriesTable;
 }

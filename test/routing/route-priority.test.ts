@@ -173,7 +173,8 @@ describe('route validation', () => {
     ['unknown auth', { methods: { GET: 'password' } }, /methods/],
     ['bad id', { id: 'Has Spaces' }, /id/],
     ['unknown field', { colour: 'red' }, /colour|additional/i],
-    ['route IP lists (not enforced yet)', { ip: { allow: ['10.0.0.0/8'] } }, /not enforced/],
+    ['bad route IP list', { ip: { allow: ['10.0.0.0/33'] } }, /not an IP address or CIDR/],
+    ['hostname in route IP list', { ip: { deny: ['example.com'] } }, /ip\.deny\.0/],
     ['strip with slash', { upstream: { url: 'http://x', strip_prefix: '/v1/' } }, /strip_prefix/],
   ];
   for (const [name, patch, pattern] of bad) {

@@ -62,8 +62,11 @@ function newKey(id: string, clientId: string, extra: Partial<NewApiKey> = {}): N
     scopes: [],
     expiresAt: null,
     ipAllow: [],
+    ipDeny: [],
     bindingMode: 'off',
     maxIps: null,
+    bindPrefixV4: null,
+    bindPrefixV6: null,
     policy: null,
     usesBudget: null,
     ...extra,
@@ -1415,6 +1418,195 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         });
         assert.ok(await store.apiKeys.get(added));
         assert.equal(await store.configVersion(), v0 + 1);
+      });
+    });
+
+    describe('ip controls', () => {
+      async function newKeyId(extra: Partial<NewApiKey> = {}): Promise<string> {
+        const clientId = await newClient();
+        const id = uid('key');
+        await store.apiKeys.insert(newKey(id, clientId, extra), {
+          hash: uid('hash'),
+          displayPrefix: 'pcl_live_x',
+        });
+        return id;
+      }
+      const binding = (keyId: string, slot: number | null, cidr: string) => ({
+        id: uid('bnd'),
+        keyId,
+        slot,
+        cidr,
+        source: 'first_use' as const,
+        createdAt: clock.now(),
+        lastSeenAt: clock.now(),
+      });
+
+      it('keys keep their IP deny-list and bind prefixes', async () => {
+        const id = await newKeyId({ ipDeny: ['10.0.0.0/8'], bindPrefixV4: 24, bindPrefixV6: 64 });
+        const key = await store.apiKeys.get(id);
+        assert.deepEqual([key?.ipDeny, key?.bindPrefixV4, key?.bindPrefixV6], [['10.0.0.0/8'], 24, 64]);
+        const updated = await store.apiKeys.update(id, { ipDeny: [], bindPrefixV4: null });
+        assert.deepEqual([updated.ipDeny, updated.bindPrefixV4, updated.bindPrefixV6], [[], null, 64]);
+      });
+
+      it('blocks: upsert by kind and value, active filter, removal bumps the version; pruning does not', async () => {
+        const value = `${uid('user')}`;
+        const v0 = await store.configVersion();
+        const first = await store.blocks.upsert({
+          id: uid('blk'),
+          kind: 'user',
+          value,
+          reason: 'abuse',
+          source: 'manual',
+          expiresAt: null,
+        });
+        const again = await store.blocks.upsert({
+          id: uid('blk'),
+          kind: 'user',
+          value,
+          reason: 'still abuse',
+          source: 'anomaly',
+          expiresAt: clock.now() + 1000,
+        });
+        assert.equal(again.id, first.id, 'one entry per kind and value');
+        assert.deepEqual([again.reason, again.source], ['still abuse', 'anomaly']);
+        assert.ok(
+          (await store.blocks.list({ kind: 'user', activeAt: clock.now() })).some((b) => b.id === first.id),
+        );
+        assert.ok(
+          !(await store.blocks.list({ kind: 'user', activeAt: clock.now() + 1000 })).some(
+            (b) => b.id === first.id,
+          ),
+        );
+        assert.equal(await store.configVersion(), v0 + 2);
+        const v1 = await store.configVersion();
+        assert.equal(await store.blocks.pruneExpired(clock.now() + 2000), 1);
+        assert.equal(await store.blocks.get(first.id), undefined);
+        assert.equal(await store.configVersion(), v1, 'expired entries stopped applying already');
+        const ip = await store.blocks.upsert({
+          id: uid('blk'),
+          kind: 'ip',
+          value: '192.0.2.0/24',
+          reason: 'scanner',
+          source: 'manual',
+          expiresAt: null,
+        });
+        assert.equal(await store.blocks.removeFor('ip', '192.0.2.0/24'), true);
+        assert.equal(await store.blocks.remove(ip.id), false);
+        assert.equal(await store.configVersion(), v1 + 2);
+      });
+
+      it('binding claims: exactly one of many concurrent claimants wins a slot, from two openers', async () => {
+        const keyId = await newKeyId({ bindingMode: 'single' });
+        const v0 = await store.configVersion();
+        const claims = Array.from({ length: 10 }, (_, i) =>
+          (i % 2 === 0 || !shared ? store : other).bindings.claim(
+            binding(keyId, 0, `198.51.100.${i + 1}/32`),
+          ),
+        );
+        const won = await Promise.all(claims);
+        assert.equal(won.filter(Boolean).length, 1);
+        const bound = await store.bindings.list({ keyId });
+        assert.equal(bound.length, 1);
+        assert.equal(await store.configVersion(), v0, 'first-use binding is not a configuration change');
+        assert.equal(
+          await store.bindings.claim(binding(keyId, null, bound[0]?.cidr as string)),
+          false,
+          'the same address cannot be bound twice',
+        );
+      });
+
+      it('binding replace, touch, archive and removal', async () => {
+        const keyId = await newKeyId({ bindingMode: 'multiple', maxIps: 3 });
+        const v0 = await store.configVersion();
+        const replaced = await store.bindings.replace(
+          keyId,
+          ['203.0.113.0/24', '2001:db8::/64'],
+          clock.now(),
+          [uid('bnd'), uid('bnd')],
+        );
+        assert.deepEqual(
+          replaced.map((b) => [b.slot, b.cidr, b.source]),
+          [
+            [0, '203.0.113.0/24', 'admin'],
+            [1, '2001:db8::/64', 'admin'],
+          ],
+        );
+        assert.equal(await store.configVersion(), v0 + 1);
+        const start = clock.now();
+        clock.advance(10 * 86_400_000);
+        await store.bindings.touch([{ id: replaced[1]?.id as string, lastSeenAt: clock.now() }]);
+        await store.bindings.touch([{ id: replaced[1]?.id as string, lastSeenAt: start }]);
+        const moved = await store.bindings.archiveUnusedSince(clock.now() - 86_400_000, clock.now());
+        assert.ok(moved >= 1);
+        assert.deepEqual(
+          (await store.bindings.list({ keyId })).map((b) => b.cidr),
+          ['2001:db8::/64'],
+          'touched binding stays; a stale touch never moves last-seen back',
+        );
+        const archived = await store.bindings.archived({ keyId });
+        assert.deepEqual(
+          archived.map((a) => [a.cidr, a.archivedAt]),
+          [['203.0.113.0/24', clock.now()]],
+        );
+        assert.equal(await store.configVersion(), v0 + 2, 'archiving is a change (caches drop the binding)');
+        assert.equal(await store.bindings.removeAll(keyId), 1);
+        assert.equal(await store.bindings.removeAll(keyId), 0);
+        assert.equal(await store.configVersion(), v0 + 3);
+      });
+
+      it('bindings disappear with their key', async () => {
+        const clientId = await newClient();
+        const keyId = uid('key');
+        await store.apiKeys.insert(newKey(keyId, clientId, { bindingMode: 'single' }), {
+          hash: uid('hash'),
+          displayPrefix: 'pcl_live_x',
+        });
+        await store.bindings.claim(binding(keyId, 0, '192.0.2.7/32'));
+        await store.clients.remove(clientId);
+        assert.deepEqual(await store.bindings.list({ keyId }), []);
+      });
+
+      it('intercepts and alert deliveries are recorded and listed newest first', async () => {
+        const keyId = uid('key');
+        for (let i = 0; i < 3; i++) {
+          await store.intercepts.insert({
+            id: uid('icp'),
+            at: clock.now() + i,
+            keyId,
+            clientId: null,
+            ip: `192.0.2.${i}`,
+            bound: ['198.51.100.1/32'],
+            routeId: 'orders',
+            method: 'GET',
+            path: '/v1/orders',
+            requestId: `r${i}`,
+          });
+        }
+        const listed = await store.intercepts.list({ keyId, since: clock.now() + 1 });
+        assert.deepEqual(
+          listed.map((i) => [i.ip, i.bound]),
+          [
+            ['192.0.2.2', ['198.51.100.1/32']],
+            ['192.0.2.1', ['198.51.100.1/32']],
+          ],
+        );
+        assert.equal((await store.intercepts.list({ keyId, limit: 1 })).length, 1);
+        const alertId = uid('alr');
+        await store.alertDeliveries.insert({
+          id: uid('dlv'),
+          alertId,
+          kind: 'intercepts',
+          url: 'https://hooks.example',
+          status: 'delivered',
+          attempts: 2,
+          lastStatus: 200,
+          lastError: null,
+          createdAt: clock.now(),
+          finishedAt: clock.now() + 5,
+        });
+        const [delivery] = await store.alertDeliveries.list({ alertId });
+        assert.deepEqual([delivery?.status, delivery?.attempts, delivery?.lastStatus], ['delivered', 2, 200]);
       });
     });
 

@@ -1,9 +1,9 @@
 /** `portcullis keys create|list|show|revoke|rotate|update` */
 import type { Command } from 'commander';
 import {
-  checkIpAllow,
+  checkBinding,
+  checkIpList,
   checkName,
-  checkNotYetEnforced,
   checkScopes,
   createKey,
   publicKeyView,
@@ -30,9 +30,15 @@ export function registerKeys(program: Command): void {
     .option('--scopes <list>', 'comma-separated scopes')
     .option('--expires <when>', 'duration (90d) or ISO date; default never')
     .option('--ip-allow <cidrs>', 'comma-separated CIDRs the key may be used from')
+    .option('--ip-deny <cidrs>', 'comma-separated CIDRs the key may never be used from')
     .option('--uses <n>', 'remaining-uses budget (default unlimited)')
     .option('--binding <mode>', 'first-use IP binding: off, single, multiple, all', 'off')
     .option('--max-ips <n>', 'IPs a "multiple" binding may hold')
+    .option(
+      '--bind-prefix <bits>',
+      "bind the first IPv4 address's network of this length (e.g. 24) instead of the address",
+    )
+    .option('--bind-prefix6 <bits>', 'the same for IPv6 (e.g. 64)')
     .option('--policy <id>', "rate-limit policy overriding the route's")
     .option('--json', 'print JSON')
     .action(async (flags: Record<string, string | boolean | undefined>, command: Command) => {
@@ -49,9 +55,12 @@ export function registerKeys(program: Command): void {
           expiresAt:
             flags['expires'] === undefined ? null : parseExpiry('--expires', flags['expires'] as string, now),
           ipAllow: parseList(flags['ipAllow'] as string | undefined) ?? [],
+          ipDeny: parseList(flags['ipDeny'] as string | undefined) ?? [],
           usesBudget: parseWhole('--uses', flags['uses'] as string | undefined) ?? null,
           bindingMode: oneOfOption('--binding', flags['binding'] as string, BINDINGS),
           maxIps: parseWhole('--max-ips', flags['maxIps'] as string | undefined, 1) ?? null,
+          bindPrefixV4: parseWhole('--bind-prefix', flags['bindPrefix'] as string | undefined) ?? null,
+          bindPrefixV6: parseWhole('--bind-prefix6', flags['bindPrefix6'] as string | undefined) ?? null,
           policy: (flags['policy'] as string | undefined) ?? null,
         });
         if (flags['json']) printJson({ ...publicKeyView(issued.record), key: issued.key });
@@ -156,9 +165,12 @@ export function registerKeys(program: Command): void {
     .option('--scopes <list>', 'replace the scopes')
     .option('--expires <when>', 'duration, ISO date or "never"')
     .option('--ip-allow <cidrs>', 'replace the IP allow-list ("" to clear)')
+    .option('--ip-deny <cidrs>', 'replace the IP deny-list ("" to clear)')
     .option('--uses <n>', 'set the remaining-uses budget ("unlimited" to clear); counting starts over')
     .option('--binding <mode>', 'off, single, multiple, all')
     .option('--max-ips <n>', 'IPs a "multiple" binding may hold')
+    .option('--bind-prefix <bits>', 'IPv4 binding network length ("none" for the address)')
+    .option('--bind-prefix6 <bits>', 'IPv6 binding network length ("none" for the address)')
     .option('--policy <id>', 'rate-limit policy override ("none" to clear)')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: Record<string, string | boolean | undefined>, command: Command) => {
@@ -170,7 +182,9 @@ export function registerKeys(program: Command): void {
         if (flags['expires'] !== undefined)
           patch.expiresAt = parseExpiry('--expires', flags['expires'] as string, identity.clock.now());
         if (flags['ipAllow'] !== undefined)
-          patch.ipAllow = checkIpAllow(parseList(flags['ipAllow'] as string) ?? []);
+          patch.ipAllow = checkIpList(parseList(flags['ipAllow'] as string) ?? []);
+        if (flags['ipDeny'] !== undefined)
+          patch.ipDeny = checkIpList(parseList(flags['ipDeny'] as string) ?? [], 'ip_deny');
         if (flags['uses'] !== undefined)
           patch.usesBudget =
             flags['uses'] === 'unlimited' ? null : (parseWhole('--uses', flags['uses'] as string) as number);
@@ -178,9 +192,17 @@ export function registerKeys(program: Command): void {
           patch.bindingMode = oneOfOption('--binding', flags['binding'] as string, BINDINGS) as BindingMode;
         if (flags['maxIps'] !== undefined)
           patch.maxIps = parseWhole('--max-ips', flags['maxIps'] as string, 1) as number;
+        const prefix = (flag: string, value: unknown) =>
+          value === 'none' ? null : (parseWhole(flag, value as string) as number);
+        if (flags['bindPrefix'] !== undefined)
+          patch.bindPrefixV4 = prefix('--bind-prefix', flags['bindPrefix']);
+        if (flags['bindPrefix6'] !== undefined)
+          patch.bindPrefixV6 = prefix('--bind-prefix6', flags['bindPrefix6']);
         if (flags['policy'] !== undefined)
           patch.policy = flags['policy'] === 'none' ? null : (flags['policy'] as string);
-        checkNotYetEnforced(patch);
+        const current = await store.apiKeys.get(id);
+        if (!current) throw new NotFoundError('key', id);
+        checkBinding(patch, current);
         if (patch.policy && !(await store.policies.get(patch.policy)))
           throw new NotFoundError('policy', patch.policy);
         const record = await store.apiKeys.update(id, patch);

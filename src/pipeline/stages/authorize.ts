@@ -1,10 +1,9 @@
 /**
  * Authorization, once the caller is known: the route's environment (a test key on a live route
  * and the other way round), grants (client → route → methods, for API-key and HMAC callers,
- * unless the route is open to all clients), required scopes, and the key's own IP allow-list.
+ * unless the route is open to all clients) and required scopes. Address rules come next (ip-rules.ts).
  */
 import type { IdentityCatalog } from '../../identity/catalog.js';
-import { cidrContains } from '../../net/client-ip.js';
 import { deny } from '../decision.js';
 import type { Stage } from '../types.js';
 
@@ -35,10 +34,6 @@ export function authorizeStage(identity: IdentityCatalog): Stage {
       const held = new Set(principal.scopes);
       const missing = spec.scopes.filter((s) => !held.has(s));
       if (missing.length > 0) return deny('insufficient_scope', `missing scope: ${missing.join(' ')}`);
-    }
-    const allowList = exchange.key?.ipAllow;
-    if (allowList && !cidrContains(allowList, exchange.facts.clientIp)) {
-      return deny('ip_not_allowed', 'this key may not be used from this address');
     }
     return undefined;
   };

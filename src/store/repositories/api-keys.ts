@@ -23,8 +23,11 @@ function toKey(row: Selectable<ApiKeysTable>): ApiKeyRecord {
     scopes: fromJson<string[]>(row.scopes),
     expiresAt: numberOrNull(row.expires_at),
     ipAllow: fromJson<string[]>(row.ip_allow),
+    ipDeny: fromJson<string[]>(row.ip_deny),
     bindingMode: row.binding_mode,
     maxIps: numberOrNull(row.max_ips),
+    bindPrefixV4: numberOrNull(row.bind_prefix_v4),
+    bindPrefixV6: numberOrNull(row.bind_prefix_v6),
     policy: row.policy,
     usesBudget: numberOrNull(row.uses_budget),
     budgetVersion: Number(row.budget_version),
@@ -100,8 +103,11 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
                 scopes: toJson(key.scopes),
                 expires_at: key.expiresAt,
                 ip_allow: toJson(key.ipAllow),
+                ip_deny: toJson(key.ipDeny),
                 binding_mode: key.bindingMode,
                 max_ips: key.maxIps,
+                bind_prefix_v4: key.bindPrefixV4,
+                bind_prefix_v6: key.bindPrefixV6,
                 policy: key.policy,
                 uses_budget: key.usesBudget,
                 budget_version: 0,
@@ -138,8 +144,11 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
       if (patch.scopes !== undefined) values.scopes = toJson(patch.scopes);
       if (patch.expiresAt !== undefined) values.expires_at = patch.expiresAt;
       if (patch.ipAllow !== undefined) values.ip_allow = toJson(patch.ipAllow);
+      if (patch.ipDeny !== undefined) values.ip_deny = toJson(patch.ipDeny);
       if (patch.bindingMode !== undefined) values.binding_mode = patch.bindingMode;
       if (patch.maxIps !== undefined) values.max_ips = patch.maxIps;
+      if (patch.bindPrefixV4 !== undefined) values.bind_prefix_v4 = patch.bindPrefixV4;
+      if (patch.bindPrefixV6 !== undefined) values.bind_prefix_v6 = patch.bindPrefixV6;
       if (patch.policy !== undefined) values.policy = patch.policy;
       if (patch.status !== undefined) values.status = patch.status;
       if (patch.revokedReason !== undefined) values.revoked_reason = patch.revokedReason;

@@ -1,9 +1,13 @@
 import type { Repositories } from '../types.js';
+import { SqlAlertDeliveryRepository } from './alert-deliveries.js';
 import { SqlApiKeyRepository } from './api-keys.js';
+import { SqlBindingRepository } from './bindings.js';
+import { SqlBlockRepository } from './blocks.js';
 import { SqlClientRepository } from './clients.js';
 import type { RepositoryContext } from './context.js';
 import { SqlGrantRepository } from './grants.js';
 import { SqlHmacSecretRepository } from './hmac-secrets.js';
+import { SqlInterceptRepository } from './intercepts.js';
 import { SqlJwtProviderRepository } from './jwt-providers.js';
 import { SqlMetaRepository } from './meta.js';
 import { SqlPolicyRepository } from './policies.js';
@@ -22,5 +26,9 @@ export function createRepositories(ctx: RepositoryContext): Repositories {
     jwtProviders: new SqlJwtProviderRepository(ctx),
     serviceTokens: new SqlServiceTokenRepository(ctx),
     policies: new SqlPolicyRepository(ctx),
+    blocks: new SqlBlockRepository(ctx),
+    bindings: new SqlBindingRepository(ctx),
+    intercepts: new SqlInterceptRepository(ctx),
+    alertDeliveries: new SqlAlertDeliveryRepository(ctx),
   });
 }
