@@ -40,7 +40,8 @@ import { BASELINES, type BenchTarget, createTargets, type RunningTarget } from '
 
 const HELP = `Usage: node dist/bench/run.js [options]
   --targets <list>          comma-separated (default: all: direct,bare,portcullis,
-                            portcullis-apikey,portcullis-jwt)
+                            portcullis-apikey,portcullis-apikey-ip,portcullis-jwt,
+                            portcullis-limit-memory,portcullis-limit-redis)
   --duration <s>            measured seconds per target per round (default 10)
   --warmup <s>              unmeasured seconds before each measurement (default 2)
   --connections <n>         throughput phase: concurrent keep-alive connections (default 50)
@@ -167,6 +168,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const CRITERIA: Criterion[] = [
   { target: 'portcullis', minVsBare: 0.9, maxAddedP50Ms: 0.2 },
   { target: 'portcullis-apikey', minVsBare: 0.85 },
+  { target: 'portcullis-apikey-ip', minVsBare: 0.85 },
   { target: 'portcullis-jwt', minVsBare: 0.85 },
   { target: 'portcullis-limit-memory', minVsBare: 0.85 },
   { target: 'portcullis-limit-redis', minVsBare: 0.75 },

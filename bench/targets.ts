@@ -195,10 +195,13 @@ function portcullisTarget(spec: PortcullisConfig, ctx: TargetContext): BenchTarg
 }
 
 /** A client with a grant on route "bench" and one API key, sent as a Bearer credential. */
-async function apiKeySetup({ portcullis }: { portcullis: (argv: string[]) => Promise<string> }) {
+async function apiKeySetup(
+  { portcullis }: { portcullis: (argv: string[]) => Promise<string> },
+  keyFlags = '',
+) {
   await portcullis(args('clients add --id bench --name Bench --json'));
   await portcullis(args('grants add --client bench --route bench --methods GET --json'));
-  const out = await portcullis(args('keys create --client bench --env live --json'));
+  const out = await portcullis(args(`keys create --client bench --env live ${keyFlags} --json`));
   let key: unknown;
   try {
     key = (JSON.parse(out) as { key?: unknown }).key;
@@ -277,6 +280,25 @@ export function createTargets(ctx: TargetContext): BenchTarget[] {
             '',
           ].join('\n'),
         setup: apiKeySetup,
+      },
+      ctx,
+    ),
+    portcullisTarget(
+      {
+        name: 'portcullis-apikey-ip',
+        description:
+          'Portcullis, API key with first-use binding "single" and an IP allow-list (route allow-list too)',
+        config: (upstreamUrl) =>
+          [
+            'routes:',
+            '  - id: bench',
+            '    path: "/*"',
+            '    methods: { GET: api_key }',
+            '    ip: { allow: ["127.0.0.0/8"] }',
+            `    upstream: { url: "${upstreamUrl}" }`,
+            '',
+          ].join('\n'),
+        setup: (tools) => apiKeySetup(tools, '--binding single --ip-allow 127.0.0.0/8'),
       },
       ctx,
     ),
