@@ -20,6 +20,7 @@ import { createProxyServer, type Outcome, type ProxyServer } from './gateway/pro
 import { UpstreamPools } from './gateway/upstreams.js';
 import { IdentityCatalog } from './identity/catalog.js';
 import { KeyUsage } from './identity/usage.js';
+import { RequestRecorder } from './telemetry/recorder.js';
 import { KeyBindings } from './ip-controls/bindings.js';
 import { Blocklist } from './ip-controls/blocklist.js';
 import { InterceptRecorder } from './ip-controls/intercepts.js';
@@ -230,6 +231,34 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     let forwardAuth: ReturnType<typeof createForwardAuth> | undefined;
     let verifyApi: ReturnType<typeof createVerifyApi> | undefined;
 
+    // Every decision is recorded (queued, written in batches; flushed at shutdown after the
+    // proxy has drained, so every answered request is in the log).
+    const recorder = new RequestRecorder({
+      store,
+      clock,
+      logger,
+      enabled: settings.requestLog,
+      queueSize: settings.recorderQueueSize,
+      batchSize: settings.recorderBatchSize,
+      flushMs: settings.recorderFlushMs,
+      retentionDays: settings.logRetentionDays,
+      accessLogSample: settings.accessLogSample,
+    });
+    recorder.start();
+    cleanups.push(async () => void (await recorder.stop(settings.shutdownTimeoutMs)));
+    const observers = [
+      ...(settings.requestLog || settings.accessLogSample > 0 ? [(o: Outcome) => recorder.record(o)] : []),
+      ...(options.onOutcome ? [options.onOutcome] : []),
+    ];
+    const onOutcome =
+      observers.length === 0
+        ? undefined
+        : observers.length === 1
+          ? observers[0]
+          : (outcome: Outcome) => {
+              for (const observe of observers) observe(outcome);
+            };
+
     const proxy: ProxyServer = createProxyServer({
       decide,
       facts: { ...pathOptions, resolveClientIp },
@@ -243,7 +272,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       bodyIdleTimeoutMs: settings.upstreamIdleTimeoutMs,
       identityAliases: settings.identityHeaderAliases,
       logger,
-      onOutcome: options.onOutcome,
+      onOutcome,
       reserved: (req, res, facts, context) => {
         if (facts.path === '/_portcullis/health') {
           const ok = !proxy.draining;

@@ -307,6 +307,41 @@ export const settingDefs = {
     default: 10_000,
     parse: integer(0, 10_000_000),
   }),
+  requestLog: def<boolean>({
+    description: 'Record every decision in the database (request logs; written in batches off the request path)',
+    default: true,
+    parse: boolean,
+  }),
+  recorderQueueSize: def<number>({
+    description: 'Request records held in memory awaiting a write; beyond it new records are dropped and counted',
+    default: (preset) => (preset === 'performance' ? 50_000 : 10_000),
+    parse: integer(1, 10_000_000),
+  }),
+  recorderBatchSize: def<number>({
+    description: 'Request records written per transaction',
+    default: 500,
+    parse: integer(1, 10_000),
+  }),
+  recorderFlushMs: def<number>({
+    description: 'Longest a request record waits in memory before a batch is written',
+    default: (preset) => (preset === 'performance' ? 2000 : 1000),
+    parse: integer(10, 600_000),
+  }),
+  logRetentionDays: def<number>({
+    description: 'Request records older than this many days are deleted (hourly)',
+    default: 30,
+    parse: integer(1, 3650),
+  }),
+  accessLogSample: def<number>({
+    description: 'Fraction of requests (0 to 1) that also get a pino access-log line',
+    default: 0,
+    parse: (raw) => {
+      const s = asString(raw);
+      const n = Number(s);
+      if (s === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error('expected a number from 0 to 1');
+      return n;
+    },
+  }),
   logLevel: def<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({
     description: 'fatal, error, warn, info, debug, trace or silent',
     default: 'info',

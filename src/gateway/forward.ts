@@ -29,6 +29,8 @@ export interface ForwardResult {
   /** Milliseconds until the upstream's response headers, when it answered. */
   upstreamMs: number | undefined;
   error: ErrorCode | undefined;
+  /** Response body bytes relayed from the upstream to the client. */
+  bytesOut: number;
 }
 
 /** Recorded when the client disconnected before the answer was complete (nginx's convention). */
@@ -77,6 +79,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   #status = 0;
   #upstreamMs: number | undefined;
   #error: ErrorCode | undefined;
+  #bytesOut = 0;
   #extraHeaders: ReadonlyArray<[string, string]> | undefined;
   /** Set while a retry is possible: the dispatch to repeat. */
   retry: (() => void) | undefined;
@@ -113,6 +116,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
       status: res.writableFinished || this.#status >= 500 ? this.#status : CLIENT_CLOSED,
       upstreamMs: this.#upstreamMs,
       error: this.#error,
+      bytesOut: this.#bytesOut,
     });
   };
 
@@ -139,6 +143,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    this.#bytesOut += chunk.length;
     // Backpressure: returning false pauses the upstream socket until the client drains.
     const ok = this.#res.write(chunk);
     if (!ok) this.#res.once('drain', this.#onDrain);

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/settings.js';
+import type { ErrorCode } from '../errors/catalog.js';
 import { deny } from '../pipeline/decision.js';
 import type { Decide } from '../pipeline/pipeline.js';
 import type { Decision, Deny, RequestFacts } from '../pipeline/types.js';
@@ -36,6 +37,10 @@ export interface Outcome {
   status: number;
   upstreamMs: number | undefined;
   totalMs: number;
+  /** Response body bytes relayed from the upstream (0 for answers the gateway wrote itself). */
+  bytesOut: number;
+  /** Why the upstream exchange failed (502/504), when it did. */
+  upstreamError: ErrorCode | undefined;
 }
 
 /** What a reserved-path handler may use to answer like the gateway does. */
@@ -116,7 +121,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     facts: RequestFacts | undefined,
     decision: Decision | undefined,
     status: number,
-    upstreamMs?: number,
+    forwarded?: ForwardResult,
   ) => {
     if (!onOutcome) return;
     const startedAt = facts?.startedAt;
@@ -124,8 +129,10 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       facts,
       decision,
       status,
-      upstreamMs,
+      upstreamMs: forwarded?.upstreamMs,
       totalMs: startedAt === undefined ? 0 : performance.now() - startedAt,
+      bytesOut: forwarded?.bytesOut ?? 0,
+      upstreamError: forwarded?.error,
     });
   };
 
@@ -164,7 +171,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       onOutcome || finish
         ? (result: ForwardResult) => {
             if (finish) for (const fn of finish) fn(result.status);
-            report(facts, decision, result.status, result.upstreamMs);
+            report(facts, decision, result.status, result);
           }
         : ignore,
     );

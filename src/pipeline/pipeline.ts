@@ -8,9 +8,14 @@ import type { BodyReader, Decision, Deny, Exchange, RequestFacts, Stage } from '
 
 export type Decide = (facts: RequestFacts, readBody?: BodyReader) => Decision | Promise<Decision>;
 
-/** Records who was refused, when that is known (a denial after authentication). */
+/** Records who was refused and on which route, when known (for records and metrics). */
 function withPrincipal(decision: Deny, exchange: Exchange): Deny {
-  return exchange.principal ? { ...decision, principal: exchange.principal } : decision;
+  if (!exchange.principal && !exchange.match) return decision;
+  return {
+    ...decision,
+    ...(exchange.principal ? { principal: exchange.principal } : {}),
+    ...(exchange.match ? { routeId: exchange.match.route.id } : {}),
+  };
 }
 
 export function createPipeline(stages: readonly Stage[]): Decide {

@@ -110,6 +110,8 @@ export interface Deny {
   readonly headers: ReadonlyArray<readonly [string, string]> | undefined;
   /** Who was calling, when known by the time of the refusal (for records). */
   principal?: Principal;
+  /** The route matched before the refusal, if any (for records and metrics). */
+  routeId?: string;
 }
 
 export interface Allow {

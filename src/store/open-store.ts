@@ -14,6 +14,7 @@ import { createRepositories } from './repositories/index.js';
 import { readConfigVersion } from './repositories/meta.js';
 import type {
   AlertDeliveryRepository,
+  RequestLogRepository,
   ApiKeyRepository,
   BindingRepository,
   BlockRepository,
@@ -218,6 +219,7 @@ class SqlStore implements Store {
   readonly bindings: BindingRepository;
   readonly intercepts: InterceptRepository;
   readonly alertDeliveries: AlertDeliveryRepository;
+  readonly requestLogs: RequestLogRepository;
   readonly #adapter: DialectAdapter;
   readonly #clock: Clock;
   readonly #release: () => Promise<void>;
@@ -244,6 +246,7 @@ class SqlStore implements Store {
     this.bindings = repos.bindings;
     this.intercepts = repos.intercepts;
     this.alertDeliveries = repos.alertDeliveries;
+    this.requestLogs = repos.requestLogs;
   }
 
   write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

@@ -67,6 +67,7 @@ export interface Repositories {
   readonly bindings: BindingRepository;
   readonly intercepts: InterceptRepository;
   readonly alertDeliveries: AlertDeliveryRepository;
+  readonly requestLogs: RequestLogRepository;
 }
 
 // ---- identity (clients, API keys, grants, HMAC secrets, JWT providers, service tokens) ----
@@ -429,6 +430,55 @@ export interface AlertDeliveryRepository {
   list(filter?: { alertId?: string; limit?: number }): Promise<AlertDeliveryRecord[]>;
 }
 
+// ---- telemetry ----
+
+export type RecordDecision = 'allowed' | 'denied' | 'error';
+
+/** One decision as recorded (PRODUCT.md §9). The path has no query string (it may hold secrets). */
+export interface RequestLogRecord {
+  at: number;
+  requestId: string;
+  door: 'gateway' | 'forward_auth' | 'verify';
+  routeId: string | null;
+  method: string;
+  path: string;
+  status: number;
+  totalMs: number;
+  upstreamMs: number | null;
+  clientId: string | null;
+  keyId: string | null;
+  userId: string | null;
+  ip: string;
+  decision: RecordDecision;
+  /** The catalog code of a refusal or error; null when allowed. */
+  code: string | null;
+  /** Declared request body size (Content-Length), when known. */
+  bytesIn: number | null;
+  bytesOut: number;
+}
+
+export interface RequestLogFilter {
+  since?: number;
+  until?: number;
+  keyId?: string;
+  clientId?: string;
+  routeId?: string;
+  status?: number;
+  decision?: RecordDecision;
+  ip?: string;
+  limit?: number;
+}
+
+export interface RequestLogRepository {
+  /** Insert a batch in one transaction (all or nothing). */
+  insertBatch(records: readonly RequestLogRecord[]): Promise<void>;
+  /** Newest first. */
+  list(filter?: RequestLogFilter): Promise<RequestLogRecord[]>;
+  count(filter?: RequestLogFilter): Promise<number>;
+  /** Delete records older than `before` (retention). */
+  prune(before: number): Promise<number>;
+}
+
 export interface MigrationReport {
   /** Names of migrations applied by this call, in order (empty when up to date). */
   applied: string[];
@@ -614,6 +664,26 @@ export interface AlertDeliveriesTable {
   finished_at: number;
 }
 
+export interface RequestLogsTable {
+  at: number;
+  request_id: string;
+  door: RequestLogRecord['door'];
+  route_id: string | null;
+  method: string;
+  path: string;
+  status: number;
+  total_ms: number;
+  upstream_ms: number | null;
+  client_id: string | null;
+  key_id: string | null;
+  user_id: string | null;
+  ip: string;
+  decision: RecordDecision;
+  code: string | null;
+  bytes_in: number | null;
+  bytes_out: number;
+}
+
 export interface Database {
   meta: MetaTable;
   routes: RoutesTable;
@@ -630,4 +700,5 @@ export interface Database {
   key_bindings_archive: KeyBindingsArchiveTable;
   intercepts: InterceptsTable;
   alert_deliveries: AlertDeliveriesTable;
+  request_logs: RequestLogsTable;
 }

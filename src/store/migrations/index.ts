@@ -11,12 +11,14 @@ import { core0001 } from './0001-core.js';
 import { identity0002 } from './0002-identity.js';
 import { policies0003 } from './0003-policies.js';
 import { ipControls0004 } from './0004-ip-controls.js';
+import { requestLogs0005 } from './0005-request-logs.js';
 
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001_core', core0001],
   ['0002_identity', identity0002],
   ['0003_policies', policies0003],
   ['0004_ip_controls', ipControls0004],
+  ['0005_request_logs', requestLogs0005],
 ];
 
 /** Apply every pending migration; safe to call from several processes at once. */

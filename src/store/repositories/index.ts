@@ -11,6 +11,7 @@ import { SqlInterceptRepository } from './intercepts.js';
 import { SqlJwtProviderRepository } from './jwt-providers.js';
 import { SqlMetaRepository } from './meta.js';
 import { SqlPolicyRepository } from './policies.js';
+import { SqlRequestLogRepository } from './request-logs.js';
 import { SqlRouteRepository } from './routes.js';
 import { SqlServiceTokenRepository } from './service-tokens.js';
 
@@ -30,5 +31,6 @@ export function createRepositories(ctx: RepositoryContext): Repositories {
     bindings: new SqlBindingRepository(ctx),
     intercepts: new SqlInterceptRepository(ctx),
     alertDeliveries: new SqlAlertDeliveryRepository(ctx),
+    requestLogs: new SqlRequestLogRepository(ctx),
   });
 }
