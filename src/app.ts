@@ -270,7 +270,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       },
       pools,
       bodyIdleTimeoutMs: settings.upstreamIdleTimeoutMs,
-      identityAliases: settings.identityHeaderAliases,
+      headerPolicy: { identityAliases: settings.identityHeaderAliases, traceparent: settings.traceparent },
       logger,
       onOutcome,
       reserved: (req, res, facts, context) => {

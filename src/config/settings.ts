@@ -307,6 +307,12 @@ export const settingDefs = {
     default: 10_000,
     parse: integer(0, 10_000_000),
   }),
+  traceparent: def<boolean>({
+    description:
+      'Start a W3C trace (traceparent header) for forwarded requests that carry no valid one; valid ones always pass through',
+    default: false,
+    parse: boolean,
+  }),
   requestLog: def<boolean>({
     description: 'Record every decision in the database (request logs; written in batches off the request path)',
     default: true,

@@ -10,7 +10,7 @@ import { deny } from '../pipeline/decision.js';
 import type { Allow, RequestFacts } from '../pipeline/types.js';
 import { upstreamPath } from '../routing/compile.js';
 import { IDEMPOTENT_METHODS } from '../routing/spec.js';
-import { clientResponseHeadersFromRaw, upstreamRequestHeaders } from './headers.js';
+import { clientResponseHeadersFromRaw, type HeaderPolicy, upstreamRequestHeaders } from './headers.js';
 import { withoutQueryParam } from './identity-headers.js';
 import { writeDeny } from './problem-response.js';
 import type { UpstreamPools } from './upstreams.js';
@@ -18,8 +18,7 @@ import type { UpstreamPools } from './upstreams.js';
 export interface ForwardOptions {
   pools: UpstreamPools;
   bodyIdleTimeoutMs: number;
-  /** Also send API Gatekeeper's identity header names. */
-  identityAliases: boolean;
+  headerPolicy: HeaderPolicy;
   onUpstreamError?: (facts: RequestFacts, routeId: string, code: ErrorCode, error: Error) => void;
 }
 
@@ -227,7 +226,7 @@ export function createForwarder(options: ForwardOptions) {
         facts.connection,
         facts,
         decision,
-        options.identityAliases,
+        options.headerPolicy,
       ),
       // A body a stage has read (HMAC verification) is forwarded from memory, byte for byte.
       body: decision.body ?? (withBody ? req : null),

@@ -4,6 +4,7 @@
  * Headers that carry identity or client addresses are removed from the inbound request
  * and set by the gateway itself, so a client cannot forge them.
  */
+import { randomBytes } from 'node:crypto';
 import { extraConnectionTokens, HOP_BY_HOP } from '../net/hop-by-hop.js';
 import type { Allow, RequestFacts } from '../pipeline/types.js';
 import { pushIdentityHeaders } from './identity-headers.js';
@@ -41,18 +42,48 @@ const INBOUND_DROP: ReadonlySet<string> = new Set([
   'x-forwarded-method',
 ]);
 
+/** What the gateway adds to forwarded requests beyond the fixed set. */
+export interface HeaderPolicy {
+  /** Also send API Gatekeeper's identity header names (X-Client-ID, X-Client-Name, X-Route-ID). */
+  readonly identityAliases: boolean;
+  /** Start a W3C trace (`traceparent`) when the request carries no valid one. */
+  readonly traceparent: boolean;
+}
+
+// W3C Trace Context §3.2: version (not ff), 32-hex trace id and 16-hex parent id, not all zeros.
+const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(-[^\s]*)?$/;
+
+function hasValidTraceparent(raw: readonly string[]): boolean {
+  let found = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'traceparent') continue;
+    // Two traceparent lines are invalid (§3.2.1: a vendor must not combine them).
+    if (found || !TRACEPARENT.test(raw[i + 1] as string)) return false;
+    found = true;
+  }
+  return found;
+}
+
+/** A new trace: random trace id and parent id, sampled flag set. */
+export function newTraceparent(): string {
+  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+}
+
 /** Build the upstream request headers as a flat [name, value, …] list (undici's cheapest form). */
 export function upstreamRequestHeaders(
   raw: readonly string[],
   connection: string | string[] | undefined,
   facts: RequestFacts,
   decision: Allow,
-  identityAliases: boolean,
+  policy: HeaderPolicy,
 ): string[] {
   const route = decision.match.route;
   const named = extraConnectionTokens(connection);
   // The credential Portcullis checked is its business, not the upstream's, unless the route keeps it.
   const dropCredential = decision.credential !== undefined && route.spec.keep_credential !== true;
+  // A request without a usable trace starts one here (only when enabled); an invalid one and
+  // its tracestate are replaced rather than forwarded (W3C Trace Context §4.3).
+  const startTrace = policy.traceparent && !hasValidTraceparent(raw);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -64,8 +95,10 @@ export function upstreamRequestHeaders(
     if (lower.includes('_')) continue;
     if (named?.has(lower)) continue;
     if (dropCredential && (lower === 'authorization' || lower === 'x-api-key')) continue;
+    if (startTrace && (lower === 'traceparent' || lower === 'tracestate')) continue;
     out.push(name, raw[i + 1] as string);
   }
+  if (startTrace) out.push('traceparent', newTraceparent());
   out.push(
     'host',
     route.upstream.preserveHost ? facts.host : route.upstream.hostHeader,
@@ -78,7 +111,7 @@ export function upstreamRequestHeaders(
     'x-request-id',
     facts.requestId,
   );
-  pushIdentityHeaders(out, decision.principal, route.id, identityAliases);
+  pushIdentityHeaders(out, decision.principal, route.id, policy.identityAliases);
   return out;
 }
 

@@ -14,6 +14,7 @@ import { deny } from '../pipeline/decision.js';
 import type { Decide } from '../pipeline/pipeline.js';
 import type { Decision, Deny, RequestFacts } from '../pipeline/types.js';
 import { createForwarder, type ForwardResult } from './forward.js';
+import type { HeaderPolicy } from './headers.js';
 import { writeDeny, writeRawProblem } from './problem-response.js';
 import { readRequestBody } from './read-body.js';
 import { type FactsOptions, readFacts, scanHeaders } from './request-facts.js';
@@ -63,8 +64,8 @@ export interface ProxyServerOptions {
   limits: HttpLimits;
   pools: UpstreamPools;
   bodyIdleTimeoutMs: number;
-  /** Also send API Gatekeeper's identity header names upstream. */
-  identityAliases: boolean;
+  /** Identity aliases, trace context: what forwarded requests get beyond the fixed headers. */
+  headerPolicy: HeaderPolicy;
   logger: Logger;
   reserved?: ReservedHandler;
   onOutcome?: (outcome: Outcome) => void;
@@ -99,7 +100,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const forward = createForwarder({
     pools: options.pools,
     bodyIdleTimeoutMs: options.bodyIdleTimeoutMs,
-    identityAliases: options.identityAliases,
+    headerPolicy: options.headerPolicy,
     onUpstreamError: (facts, routeId, code, error) =>
       logger.warn(
         {
@@ -285,7 +286,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       }
       upgraded.add(socket);
       socket.once('close', () => upgraded.delete(socket));
-      relayUpgrade(options.pools, req, socket, head, f, decision, options.identityAliases, (status) =>
+      relayUpgrade(options.pools, req, socket, head, f, decision, options.headerPolicy, (status) =>
         report(f, decision, status),
       );
     };

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Allow, RequestFacts } from '../pipeline/types.js';
 import { upstreamPath } from '../routing/compile.js';
 import { upstreamQuery } from './forward.js';
-import { upstreamRequestHeaders } from './headers.js';
+import { type HeaderPolicy, upstreamRequestHeaders } from './headers.js';
 import { writeRawProblem } from './problem-response.js';
 import type { UpstreamPools } from './upstreams.js';
 
@@ -21,7 +21,7 @@ export function relayUpgrade(
   head: Buffer,
   facts: RequestFacts,
   decision: Allow,
-  identityAliases: boolean,
+  headerPolicy: HeaderPolicy,
   done: (status: number) => void,
 ): void {
   const route = decision.match.route;
@@ -41,13 +41,7 @@ export function relayUpgrade(
     .upgrade({
       path: upstreamPath(route, facts.path) + upstreamQuery(facts, decision),
       method: facts.method,
-      headers: upstreamRequestHeaders(
-        req.rawHeaders,
-        req.headers.connection,
-        facts,
-        decision,
-        identityAliases,
-      ),
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, facts, decision, headerPolicy),
       protocol,
       signal: abort.signal,
     })
