@@ -20,7 +20,6 @@ import { createProxyServer, type Outcome, type ProxyServer } from './gateway/pro
 import { UpstreamPools } from './gateway/upstreams.js';
 import { IdentityCatalog } from './identity/catalog.js';
 import { KeyUsage } from './identity/usage.js';
-import { RequestRecorder } from './telemetry/recorder.js';
 import { KeyBindings } from './ip-controls/bindings.js';
 import { Blocklist } from './ip-controls/blocklist.js';
 import { InterceptRecorder } from './ip-controls/intercepts.js';
@@ -45,6 +44,8 @@ import { openState } from './state/open-state.js';
 import type { HotState } from './state/types.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/types.js';
+import { createMetrics } from './telemetry/metrics.js';
+import { RequestRecorder } from './telemetry/recorder.js';
 import { createVerifyApi, VERIFY_PATH } from './verify/verify-api.js';
 
 export interface AppOptions {
@@ -231,6 +232,29 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     let forwardAuth: ReturnType<typeof createForwardAuth> | undefined;
     let verifyApi: ReturnType<typeof createVerifyApi> | undefined;
 
+    const readiness = async (): Promise<ReadinessCheck[]> => {
+      const [db, hot] = await Promise.all([store.health(), state.health()]);
+      const degraded = currentDegraded();
+      return [
+        { name: `store:${db.dialect}`, ok: db.ok, latencyMs: db.latencyMs, detail: db.error },
+        { name: `state:${hot.kind}`, ok: hot.ok, latencyMs: hot.latencyMs, detail: hot.error },
+        // Degraded rate limiting keeps serving (local/open) — ready, but said so; closed is not ready.
+        {
+          name: 'rate-limits',
+          ok: degraded !== 'closed',
+          ...(degraded
+            ? { detail: `degraded: ${degraded}` }
+            : { detail: breaker ? `breaker ${breaker.state}` : 'in memory' }),
+        },
+      ];
+    };
+    // Prometheus metrics: counted in memory per request, turned into text only when scraped.
+    const metrics = createMetrics({
+      version: VERSION,
+      health: async () => (await readiness()).map((check) => ({ name: check.name, ok: check.ok })),
+      degradedMode: () => currentDegraded(),
+      queueDepth: () => recorder.depth,
+    });
     // Every decision is recorded (queued, written in batches; flushed at shutdown after the
     // proxy has drained, so every answered request is in the log).
     const recorder = new RequestRecorder({
@@ -243,10 +267,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       flushMs: settings.recorderFlushMs,
       retentionDays: settings.logRetentionDays,
       accessLogSample: settings.accessLogSample,
+      onWritten: (n) => metrics.recordsWritten(n),
+      onDropped: (n) => metrics.recordsDropped(n),
     });
     recorder.start();
     cleanups.push(async () => void (await recorder.stop(settings.shutdownTimeoutMs)));
     const observers = [
+      (o: Outcome) => metrics.observe(o),
       ...(settings.requestLog || settings.accessLogSample > 0 ? [(o: Outcome) => recorder.record(o)] : []),
       ...(options.onOutcome ? [options.onOutcome] : []),
     ];
@@ -315,22 +342,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       logger,
       version: VERSION,
       isDraining: () => proxy.draining,
-      readiness: async (): Promise<ReadinessCheck[]> => {
-        const [db, hot] = await Promise.all([store.health(), state.health()]);
-        const degraded = currentDegraded();
-        return [
-          { name: `store:${db.dialect}`, ok: db.ok, latencyMs: db.latencyMs, detail: db.error },
-          { name: `state:${hot.kind}`, ok: hot.ok, latencyMs: hot.latencyMs, detail: hot.error },
-          // Degraded rate limiting keeps serving (local/open) — ready, but said so; closed is not ready.
-          {
-            name: 'rate-limits',
-            ok: degraded !== 'closed',
-            ...(degraded
-              ? { detail: `degraded: ${degraded}` }
-              : { detail: breaker ? `breaker ${breaker.state}` : 'in memory' }),
-          },
-        ];
-      },
+      readiness,
+      metrics: () => metrics.scrape(),
     });
     cleanups.push(() => admin.close());
 

@@ -20,6 +20,8 @@ export interface AdminServerOptions {
   readiness: () => Promise<ReadinessCheck[]>;
   isDraining: () => boolean;
   version: string;
+  /** Prometheus text exposition for GET /metrics. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
@@ -42,6 +44,15 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
     return { status: ready ? 'ready' : draining ? 'draining' : 'not_ready', checks };
   });
+
+  const metrics = options.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_request, reply) => {
+      const { contentType, body } = await metrics();
+      reply.header('content-type', contentType).header('cache-control', 'no-store');
+      return body;
+    });
+  }
 
   app.setNotFoundHandler((request, reply) => {
     reply

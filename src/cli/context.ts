@@ -4,6 +4,7 @@
  * gateways. Running gateways also poll the store's config version, so a change made here
  * reaches them even when state is in memory.
  */
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { type SettingKey, settingKeys } from '../config/settings.js';
@@ -16,6 +17,7 @@ import type { IdentityContext } from '../identity/operations.js';
 import { openState } from '../state/open-state.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/types.js';
+import { auditedStore } from '../telemetry/audit.js';
 
 export function configFromCommand(command: Command): LoadedConfig {
   const options = command.optsWithGlobals() as Record<string, unknown>;
@@ -26,6 +28,16 @@ export function configFromCommand(command: Command): LoadedConfig {
   }
   if (typeof options['config'] === 'string') flags.config = options['config'];
   return loadConfig({ flags });
+}
+
+/** Who runs the CLI, for the audit log. */
+function cliActor(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    // No passwd entry (some containers): fall back to the environment.
+    return process.env['USER'] ?? process.env['LOGNAME'] ?? 'unknown';
+  }
 }
 
 export interface StoreContext {
@@ -52,13 +64,15 @@ export async function withStore<T>(command: Command, fn: (ctx: StoreContext) => 
     await checkKeyFingerprint(store, secret.key);
     const before = await store.configVersion();
     const keys = deriveSecretKeys(secret.key);
+    // Every change a command makes is audited (actor: the OS user running the CLI).
+    const audited = auditedStore(store, { actor: cliActor(), source: 'cli' }, systemClock);
     const identity: IdentityContext = {
-      store,
+      store: audited,
       keys,
       clock: systemClock,
       keyPrefix: config.settings.keyPrefix,
     };
-    const result = await fn({ config, store, keys, identity });
+    const result = await fn({ config, store: audited, keys, identity });
     const after = await store.configVersion();
     if (after !== before && config.settings.redisUrl) {
       // Best effort: gateways also notice through their version poll within a second.

@@ -21,6 +21,7 @@ import { registerPolicies } from './commands/policies.js';
 import { registerRoutes } from './commands/routes.js';
 import { registerSign } from './commands/sign.js';
 import { registerStart } from './commands/start.js';
+import { registerTelemetry } from './commands/telemetry.js';
 import { CliError, EXIT_FAILURE, EXIT_INVALID } from './errors.js';
 
 export function buildProgram(): Command {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerKeys(program);
   registerBindings(program);
   registerBlocks(program);
+  registerTelemetry(program);
   registerGrants(program);
   registerJwt(program);
   registerPolicies(program);
@@ -84,4 +86,3 @@ export async function main(argv: string[]): Promise<void> {
     report('failed', (error as Error).message ?? String(error), EXIT_FAILURE, json);
   }
 }
-

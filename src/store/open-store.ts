@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import Cursor from 'pg-cursor';
 import { Pool, TypeOverrides } from 'pg';
 import { type Clock, systemClock } from '../core/clock.js';
 import { type DialectAdapter, postgresAdapter, SQLITE_BUSY_TIMEOUT_MS, sqliteAdapter } from './dialect.js';
@@ -14,8 +15,8 @@ import { createRepositories } from './repositories/index.js';
 import { readConfigVersion } from './repositories/meta.js';
 import type {
   AlertDeliveryRepository,
-  RequestLogRepository,
   ApiKeyRepository,
+  AuditLogRepository,
   BindingRepository,
   BlockRepository,
   ClientRepository,
@@ -28,12 +29,14 @@ import type {
   MigrationReport,
   PolicyRepository,
   Repositories,
+  RequestLogRepository,
   RouteRepository,
   ServiceTokenRepository,
   Store,
   StoreCapabilities,
   StoreDialect,
   StoreHealth,
+  UsageRepository,
 } from './types.js';
 
 export interface OpenStoreOptions {
@@ -174,6 +177,8 @@ async function openPostgres(connectionString: string, options: OpenStoreOptions)
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({
       pool,
+      // Server-side cursors for `.stream()`: exports read a large table in chunks.
+      cursor: Cursor,
       onCreateConnection: schema
         ? async (connection) => {
             await connection.executeQuery(setSearchPath);
@@ -220,6 +225,8 @@ class SqlStore implements Store {
   readonly intercepts: InterceptRepository;
   readonly alertDeliveries: AlertDeliveryRepository;
   readonly requestLogs: RequestLogRepository;
+  readonly auditLog: AuditLogRepository;
+  readonly usage: UsageRepository;
   readonly #adapter: DialectAdapter;
   readonly #clock: Clock;
   readonly #release: () => Promise<void>;
@@ -247,6 +254,8 @@ class SqlStore implements Store {
     this.intercepts = repos.intercepts;
     this.alertDeliveries = repos.alertDeliveries;
     this.requestLogs = repos.requestLogs;
+    this.auditLog = repos.auditLog;
+    this.usage = repos.usage;
   }
 
   write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

@@ -68,6 +68,8 @@ export interface Repositories {
   readonly intercepts: InterceptRepository;
   readonly alertDeliveries: AlertDeliveryRepository;
   readonly requestLogs: RequestLogRepository;
+  readonly auditLog: AuditLogRepository;
+  readonly usage: UsageRepository;
 }
 
 // ---- identity (clients, API keys, grants, HMAC secrets, JWT providers, service tokens) ----
@@ -409,6 +411,8 @@ export interface InterceptRepository {
     until?: number;
     limit?: number;
   }): Promise<InterceptRecord[]>;
+  /** Every matching intercept, oldest first, read in chunks. */
+  stream(filter?: { keyId?: string; since?: number; until?: number }): AsyncIterable<InterceptRecord>;
 }
 
 export interface AlertDeliveryRecord {
@@ -475,8 +479,70 @@ export interface RequestLogRepository {
   /** Newest first. */
   list(filter?: RequestLogFilter): Promise<RequestLogRecord[]>;
   count(filter?: RequestLogFilter): Promise<number>;
+  /** Every matching record, oldest first, read in chunks (exports: memory stays bounded). */
+  stream(filter?: RequestLogFilter): AsyncIterable<RequestLogRecord>;
   /** Delete records older than `before` (retention). */
   prune(before: number): Promise<number>;
+}
+
+export interface AuditRecord {
+  id: string;
+  at: number;
+  /** Who: an OS user name for the CLI, an admin user or token name for the API, `system`. */
+  actor: string;
+  /** Where from: `cli`, or the admin API caller's IP. */
+  source: string;
+  /** `<repository>.<operation>`, e.g. `clients.update`. */
+  action: string;
+  targetType: string;
+  targetId: string;
+  /** Redacted snapshots (no secret or hash ever); null when there is none. */
+  before: unknown;
+  after: unknown;
+}
+
+export interface AuditLogRepository {
+  insert(entry: AuditRecord): Promise<void>;
+  /** Newest first. */
+  list(filter?: {
+    since?: number;
+    until?: number;
+    actor?: string;
+    action?: string;
+    targetType?: string;
+    targetId?: string;
+    limit?: number;
+  }): Promise<AuditRecord[]>;
+}
+
+export type UsageGranularity = 'minute' | 'hour' | 'day';
+
+/** Additive counts for one bucket and one combination of dimensions ('' = absent). */
+export interface UsageIncrement {
+  granularity: UsageGranularity;
+  bucket: number;
+  keyId: string;
+  clientId: string;
+  routeId: string;
+  statusClass: string;
+  code: string;
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface UsageRepository {
+  /** Add these counts (inside the caller's transaction when given repositories of `store.write`). */
+  add(increments: readonly UsageIncrement[]): Promise<void>;
+  rows(filter: {
+    granularity: UsageGranularity;
+    keyId?: string;
+    clientId?: string;
+    since: number;
+    until?: number;
+  }): Promise<UsageIncrement[]>;
+  /** Delete rows of a granularity older than `before` (retention). */
+  prune(granularity: UsageGranularity, before: number): Promise<number>;
 }
 
 export interface MigrationReport {
@@ -684,6 +750,31 @@ export interface RequestLogsTable {
   bytes_out: number;
 }
 
+export interface AuditLogTable {
+  id: string;
+  at: number;
+  actor: string;
+  source: string;
+  action: string;
+  target_type: string;
+  target_id: string;
+  before: string | null;
+  after: string | null;
+}
+
+export interface UsageRollupsTable {
+  granularity: UsageGranularity;
+  bucket: number;
+  key_id: string;
+  client_id: string;
+  route_id: string;
+  status_class: string;
+  code: string;
+  requests: number;
+  bytes_in: number;
+  bytes_out: number;
+}
+
 export interface Database {
   meta: MetaTable;
   routes: RoutesTable;
@@ -701,4 +792,6 @@ export interface Database {
   intercepts: InterceptsTable;
   alert_deliveries: AlertDeliveriesTable;
   request_logs: RequestLogsTable;
+  audit_log: AuditLogTable;
+  usage_rollups: UsageRollupsTable;
 }

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { Outcome } from '../gateway/proxy-server.js';
 import type { RecordDecision, RequestLogRecord, Store } from '../store/types.js';
+import { rollUp } from './rollups.js';
 
 export interface RecorderOptions {
   store: Store;
@@ -168,7 +169,11 @@ export class RequestRecorder {
       this.#queue = batch === this.#queue ? [] : this.#queue.slice(batchSize);
       this.#inFlight = batch.length;
       try {
-        await store.requestLogs.insertBatch(batch);
+        // Records and the roll-ups they add to commit together: a retried batch counts once.
+        await store.write(async (repos) => {
+          await repos.requestLogs.insertBatch(batch);
+          await repos.usage.add(rollUp(batch));
+        });
       } catch (error) {
         this.#queue = batch.concat(this.#queue);
         this.#inFlight = 0;
@@ -191,7 +196,12 @@ export class RequestRecorder {
 
   async prune(): Promise<number> {
     const { store, clock, retentionDays, logger } = this.#options;
-    const removed = await store.requestLogs.prune(clock.now() - retentionDays * 86_400_000);
+    const cutoff = clock.now() - retentionDays * 86_400_000;
+    const removed = await store.requestLogs.prune(cutoff);
+    // Roll-ups outlive the records they summarize: minutes as long as records, hours at least
+    // 400 days, days for good.
+    await store.usage.prune('minute', cutoff);
+    await store.usage.prune('hour', Math.min(cutoff, clock.now() - 400 * 86_400_000));
     if (removed > 0) logger.info({ removed, retentionDays }, 'old request records pruned');
     return removed;
   }

@@ -111,25 +111,17 @@ describe('toRecord', () => {
   });
 });
 
-/** A store whose request-log writes fail while `down` is true. */
+/** A store whose record writes (one `write` transaction per batch) fail while `down` is true. */
 function flaky(store: Store): { store: Store; setDown(down: boolean): void; attempts(): number } {
   let down = false;
   let attempts = 0;
-  const requestLogs = {
-    ...store.requestLogs,
-    list: store.requestLogs.list.bind(store.requestLogs),
-    count: store.requestLogs.count.bind(store.requestLogs),
-    prune: store.requestLogs.prune.bind(store.requestLogs),
-    insertBatch: async (records: readonly RequestLogRecord[]) => {
-      attempts++;
-      if (down) throw new Error('database unavailable');
-      return store.requestLogs.insertBatch(records);
-    },
+  const write: Store['write'] = async (fn) => {
+    attempts++;
+    if (down) throw new Error('database unavailable');
+    return store.write(fn);
   };
   return {
-    store: new Proxy(store, {
-      get: (target, p) => (p === 'requestLogs' ? requestLogs : Reflect.get(target, p)),
-    }),
+    store: new Proxy(store, { get: (target, p) => (p === 'write' ? write : Reflect.get(target, p)) }),
     setDown: (d) => {
       down = d;
     },

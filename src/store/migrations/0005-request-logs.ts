@@ -28,7 +28,11 @@ export const requestLogs0005: Migration = {
       .addColumn('bytes_out', 'bigint', (col) => col.notNull())
       .execute();
     await db.schema.createIndex('request_logs_at_idx').on('request_logs').column('at').execute();
-    await db.schema.createIndex('request_logs_key_at_idx').on('request_logs').columns(['key_id', 'at']).execute();
+    await db.schema
+      .createIndex('request_logs_key_at_idx')
+      .on('request_logs')
+      .columns(['key_id', 'at'])
+      .execute();
     await db.schema
       .createIndex('request_logs_client_at_idx')
       .on('request_logs')

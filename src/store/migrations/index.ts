@@ -12,6 +12,7 @@ import { identity0002 } from './0002-identity.js';
 import { policies0003 } from './0003-policies.js';
 import { ipControls0004 } from './0004-ip-controls.js';
 import { requestLogs0005 } from './0005-request-logs.js';
+import { auditUsage0006 } from './0006-audit-usage.js';
 
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001_core', core0001],
@@ -19,6 +20,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0003_policies', policies0003],
   ['0004_ip_controls', ipControls0004],
   ['0005_request_logs', requestLogs0005],
+  ['0006_audit_usage', auditUsage0006],
 ];
 
 /** Apply every pending migration; safe to call from several processes at once. */

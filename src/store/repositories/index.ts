@@ -1,6 +1,7 @@
 import type { Repositories } from '../types.js';
 import { SqlAlertDeliveryRepository } from './alert-deliveries.js';
 import { SqlApiKeyRepository } from './api-keys.js';
+import { SqlAuditLogRepository } from './audit-log.js';
 import { SqlBindingRepository } from './bindings.js';
 import { SqlBlockRepository } from './blocks.js';
 import { SqlClientRepository } from './clients.js';
@@ -14,6 +15,7 @@ import { SqlPolicyRepository } from './policies.js';
 import { SqlRequestLogRepository } from './request-logs.js';
 import { SqlRouteRepository } from './routes.js';
 import { SqlServiceTokenRepository } from './service-tokens.js';
+import { SqlUsageRepository } from './usage.js';
 
 /** Every repository over one executor. A new repository is one line here and one in types.ts. */
 export function createRepositories(ctx: RepositoryContext): Repositories {
@@ -32,5 +34,7 @@ export function createRepositories(ctx: RepositoryContext): Repositories {
     intercepts: new SqlInterceptRepository(ctx),
     alertDeliveries: new SqlAlertDeliveryRepository(ctx),
     requestLogs: new SqlRequestLogRepository(ctx),
+    auditLog: new SqlAuditLogRepository(ctx),
+    usage: new SqlUsageRepository(ctx),
   });
 }

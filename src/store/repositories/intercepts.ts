@@ -44,6 +44,16 @@ export class SqlInterceptRepository implements InterceptRepository {
       .execute();
   }
 
+  async *stream(
+    filter: { keyId?: string; since?: number; until?: number } = {},
+  ): AsyncIterable<InterceptRecord> {
+    let query = this.#db.selectFrom('intercepts').selectAll();
+    if (filter.keyId !== undefined) query = query.where('key_id', '=', filter.keyId);
+    if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
+    if (filter.until !== undefined) query = query.where('at', '<', filter.until);
+    for await (const row of query.orderBy('at').stream(1000)) yield toRecord(row);
+  }
+
   async list(
     filter: { keyId?: string; since?: number; until?: number; limit?: number } = {},
   ): Promise<InterceptRecord[]> {

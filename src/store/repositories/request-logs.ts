@@ -6,11 +6,13 @@ import type {
   RequestLogRepository,
   RequestLogsTable,
 } from '../types.js';
-import type { RepositoryContext } from './context.js';
+import { inTransaction, type RepositoryContext } from './context.js';
 import { numberOrNull } from './rows.js';
 
 /** Rows per INSERT statement: 17 columns × 500 stays under SQLite's and PostgreSQL's parameter limits. */
 const ROWS_PER_STATEMENT = 500;
+/** Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL). */
+const STREAM_CHUNK = 1000;
 
 function toRecord(row: Selectable<RequestLogsTable>): RequestLogRecord {
   return {
@@ -65,8 +67,8 @@ export class SqlRequestLogRepository implements RequestLogRepository {
       bytes_in: r.bytesIn,
       bytes_out: r.bytesOut,
     }));
-    // One transaction per batch: a batch is written whole or not at all (the recorder retries it).
-    await this.#ctx.adapter.transaction(this.#db, async (trx) => {
+    // One transaction per batch (or the caller's): written whole or not at all (the recorder retries).
+    await inTransaction(this.#ctx, async (trx) => {
       for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
         await trx
           .insertInto('request_logs')
@@ -96,6 +98,11 @@ export class SqlRequestLogRepository implements RequestLogRepository {
       .limit(filter.limit ?? 100)
       .execute();
     return rows.map(toRecord);
+  }
+
+  async *stream(filter: RequestLogFilter = {}): AsyncIterable<RequestLogRecord> {
+    const rows = this.#filtered(filter).selectAll().orderBy('at').stream(STREAM_CHUNK);
+    for await (const row of rows) yield toRecord(row);
   }
 
   async count(filter: RequestLogFilter = {}): Promise<number> {

@@ -1,0 +1,162 @@
+/**
+ * The audit log of administrative changes (PRODUCT.md §9). Rather than asking every command to
+ * remember to log, the CLI (and later the admin API) works on an *audited store*: every
+ * mutating repository operation runs in a transaction together with its audit entry — actor,
+ * source, action, target, and redacted snapshots before and after. Declarative `apply` goes
+ * through `store.write`, whose repositories are audited the same way, so one file applied is
+ * one transaction with one entry per change.
+ *
+ * Request-path bookkeeping (last-used times, first-use bindings, records) is not an
+ * administrative change and is not audited.
+ */
+import type { Clock } from '../core/clock.js';
+import { randomBase62 } from '../core/crypto.js';
+import type { Repositories, Store } from '../store/types.js';
+
+/** Operations that change configuration, per repository. */
+const AUDITED: Readonly<Partial<Record<keyof Repositories, readonly string[]>>> = {
+  routes: ['insert', 'replace', 'remove'],
+  clients: ['insert', 'update', 'remove'],
+  apiKeys: ['insert', 'update', 'rotate'],
+  grants: ['upsert', 'remove'],
+  hmacSecrets: ['add', 'remove'],
+  jwtProviders: ['insert', 'replace', 'remove'],
+  serviceTokens: ['insert', 'revoke'],
+  policies: ['insert', 'replace', 'remove'],
+  blocks: ['upsert', 'remove', 'removeFor'],
+  bindings: ['replace', 'removeAll'],
+};
+
+/** Field names whose values never reach the audit log. */
+const SECRET_FIELDS = new Set([
+  'hash',
+  'ciphertext',
+  'secret',
+  'secret_encrypted',
+  'secretEncrypted',
+  'password',
+  'passwordHash',
+  'token',
+]);
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [name, inner] of Object.entries(value)) {
+    out[name] = SECRET_FIELDS.has(name) ? '[redacted]' : redact(inner, depth + 1);
+  }
+  return out;
+}
+
+/** What a change is about, from its arguments. */
+function targetOf(repository: string, operation: string, args: readonly unknown[]): string {
+  const [first, second] = args;
+  if (repository === 'grants' && operation === 'remove') return `${String(first)}/${String(second)}`;
+  if (repository === 'blocks' && operation === 'removeFor') return `${String(first)}:${String(second)}`;
+  if (typeof first === 'string') return first;
+  if (first && typeof first === 'object') {
+    const o = first as Record<string, unknown>;
+    if (typeof o['id'] === 'string') return o['id'];
+    if (typeof o['clientId'] === 'string' && typeof o['routeId'] === 'string')
+      return `${o['clientId']}/${o['routeId']}`;
+    if (typeof o['kind'] === 'string' && typeof o['value'] === 'string') return `${o['kind']}:${o['value']}`;
+  }
+  return '';
+}
+
+export interface AuditActor {
+  actor: string;
+  source: string;
+}
+
+function auditedRepositories(repos: Repositories, who: AuditActor, clock: Clock): Repositories {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, repo] of Object.entries(repos) as Array<[keyof Repositories, Record<string, unknown>]>) {
+    const operations = AUDITED[name];
+    if (!operations) {
+      wrapped[name] = repo;
+      continue;
+    }
+    wrapped[name] = new Proxy(repo, {
+      get(target, property) {
+        const original = Reflect.get(target, property) as unknown;
+        if (
+          typeof property !== 'string' ||
+          !operations.includes(property) ||
+          typeof original !== 'function'
+        ) {
+          return typeof original === 'function'
+            ? (original as (...a: unknown[]) => unknown).bind(target)
+            : original;
+        }
+        return async (...args: unknown[]) => {
+          const targetId = targetOf(name, property, args);
+          const get = target['get'];
+          const before =
+            typeof get === 'function' && targetId !== '' && property !== 'insert'
+              ? await (get as (id: string) => Promise<unknown>).call(target, targetId)
+              : undefined;
+          const result = await (original as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          await repos.auditLog.insert({
+            id: `aud_${randomBase62(16)}`,
+            at: clock.now(),
+            actor: who.actor,
+            source: who.source,
+            action: `${name}.${property}`,
+            targetType: name,
+            targetId,
+            before: before === undefined ? null : redact(before),
+            after: redact(typeof result === 'object' ? result : { result }),
+          });
+          return result;
+        };
+      },
+    });
+  }
+  return Object.freeze(wrapped) as unknown as Repositories;
+}
+
+/** A store whose configuration changes are audited, each in one transaction with its entry. */
+export function auditedStore(store: Store, who: AuditActor, clock: Clock): Store {
+  const direct: Record<string, unknown> = {};
+  for (const [name, operations] of Object.entries(AUDITED) as Array<
+    [keyof Repositories, readonly string[]]
+  >) {
+    const repo = store[name] as unknown as Record<string, unknown>;
+    direct[name] = new Proxy(repo, {
+      get(target, property) {
+        const original = Reflect.get(target, property) as unknown;
+        if (
+          typeof property !== 'string' ||
+          !operations.includes(property) ||
+          typeof original !== 'function'
+        ) {
+          return typeof original === 'function'
+            ? (original as (...a: unknown[]) => unknown).bind(target)
+            : original;
+        }
+        // A direct call becomes a transaction holding the change and its audit entry.
+        return (...args: unknown[]) =>
+          store.write((repos) => {
+            const audited = auditedRepositories(repos, who, clock)[name] as unknown as Record<
+              string,
+              (...a: unknown[]) => Promise<unknown>
+            >;
+            return (audited[property] as (...a: unknown[]) => Promise<unknown>)(...args);
+          });
+      },
+    });
+  }
+  return new Proxy(store, {
+    get(target, property) {
+      if (typeof property === 'string' && property in direct) return direct[property];
+      if (property === 'write') {
+        return <T>(fn: (repos: Repositories) => Promise<T>) =>
+          target.write((repos) => fn(auditedRepositories(repos, who, clock)));
+      }
+      const value = Reflect.get(target, property) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
