@@ -171,6 +171,7 @@ const CRITERIA: Criterion[] = [
   { target: 'portcullis-apikey-ip', minVsBare: 0.85 },
   { target: 'portcullis-jwt', minVsBare: 0.85 },
   { target: 'portcullis-limit-memory', minVsBare: 0.85 },
+  { target: 'portcullis-limit-memory-norec', minVsBare: 0.85 },
   { target: 'portcullis-limit-redis', minVsBare: 0.75 },
 ];
 

@@ -339,8 +339,19 @@ export function createTargets(ctx: TargetContext): BenchTarget[] {
     portcullisTarget(
       {
         name: 'portcullis-limit-memory',
-        description: 'Portcullis, API key + per-key token bucket, in-memory limiter',
+        description:
+          'Portcullis full chain: API key + per-key token bucket in memory + request recorder + metrics (the defaults)',
         config: limitedConfig,
+        setup: apiKeySetup,
+      },
+      ctx,
+    ),
+    portcullisTarget(
+      {
+        name: 'portcullis-limit-memory-norec',
+        description: 'The same with the request recorder off (request_log=false): what recording costs',
+        config: limitedConfig,
+        env: { PORTCULLIS_REQUEST_LOG: 'false' },
         setup: apiKeySetup,
       },
       ctx,
