@@ -172,6 +172,12 @@ async function openPostgres(connectionString: string, options: OpenStoreOptions)
   // An idle client's error (server restart, network cut) is emitted on the pool; without a
   // listener Node treats it as unhandled and exits.
   pool.on('error', (error) => options.logger?.warn(`PostgreSQL pooled connection failed: ${error.message}`));
+  // The pool only listens on idle clients. A connection lost while checked out (mid-transaction,
+  // between two queries) emits 'error' on the client itself, which without a listener crashes
+  // the process; the query in progress (or the next one) fails on its own and is retried.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.logger?.warn(`PostgreSQL connection lost: ${error.message}`));
+  });
   const { schema } = options;
   const setSearchPath = CompiledQuery.raw(`set search_path to "${schema}"`);
   const db = new Kysely<Database>({
