@@ -13,6 +13,9 @@ import { randomBase62 } from '../core/crypto.js';
 import type { HotState } from '../state/types.js';
 import type { InterceptRecord, Store } from '../store/types.js';
 
+/** Intercept writes in flight at most; beyond, new intercepts are counted as dropped. */
+export const MAX_PENDING = 1000;
+
 export interface InterceptAlerts {
   /** Violations of one key within a window that trigger an alert; 0 disables alerts. */
   threshold: number;
@@ -28,6 +31,7 @@ export class InterceptRecorder {
   readonly #logger: Logger;
   readonly #alerts: InterceptAlerts;
   readonly #pending = new Set<Promise<void>>();
+  #dropped = 0;
 
   constructor(options: {
     store: Store;
@@ -43,8 +47,24 @@ export class InterceptRecorder {
     this.#alerts = options.alerts;
   }
 
+  /** Intercepts not recorded because too many were already being written (a flood). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
   /** Record a violation; returns at once (the work is tracked so shutdown can wait for it). */
   record(intercept: Omit<InterceptRecord, 'id' | 'at'>): void {
+    // A stolen key used from many addresses must not turn into unbounded concurrent writes:
+    // beyond the bound, violations are still refused (the stage answers 403) but not recorded.
+    if (this.#pending.size >= MAX_PENDING) {
+      if (this.#dropped++ % 1000 === 0) {
+        this.#logger.warn(
+          { dropped: this.#dropped, key: intercept.keyId },
+          'intercept flood: records dropped',
+        );
+      }
+      return;
+    }
     const work = this.#record(intercept).finally(() => this.#pending.delete(work));
     this.#pending.add(work);
   }

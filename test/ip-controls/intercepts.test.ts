@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Alert } from '../../src/alerts/webhook.js';
 import { ManualClock } from '../../src/core/clock.js';
-import { InterceptRecorder } from '../../src/ip-controls/intercepts.js';
+import { InterceptRecorder, MAX_PENDING } from '../../src/ip-controls/intercepts.js';
 import { openState } from '../../src/state/open-state.js';
 import type { HotState } from '../../src/state/types.js';
 import { openStore } from '../../src/store/open-store.js';
@@ -60,6 +60,22 @@ describe('intercept alerts', () => {
     for (let i = 0; i < 3; i++) recorder.record(violation('key_a', '198.51.100.1'));
     await recorder.drain();
     assert.equal(alerts.length, 2, 'the next window alerts again');
+    await state.close();
+  });
+
+  it('a flood of violations is bounded: beyond the in-flight limit records are dropped and counted', async () => {
+    const state = await openState({ clock });
+    const recorder = new InterceptRecorder({
+      store,
+      state,
+      clock,
+      logger,
+      alerts: { threshold: 0, windowS: 60, send: () => undefined },
+    });
+    for (let i = 0; i < MAX_PENDING + 250; i++) recorder.record(violation('key_flood', '198.51.100.1'));
+    assert.equal(recorder.dropped, 250);
+    await recorder.drain();
+    assert.equal((await store.intercepts.list({ keyId: 'key_flood', limit: 5000 })).length, MAX_PENDING);
     await state.close();
   });
 
