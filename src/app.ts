@@ -175,7 +175,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       },
     });
     cleanups.push(() => intercepts.drain());
-    const housekeeping = startHousekeeping(store, bindings, settings.archiveDays, clock, logger);
+    const housekeeping = startHousekeeping(store, bindings, settings, clock, logger);
     cleanups.push(async () => clearInterval(housekeeping));
 
     const watcher = new ConfigWatcher({ store, state, pollMs: settings.configPollMs, logger });
@@ -422,19 +422,28 @@ function openAlerts(
   };
 }
 
-/** Hourly: archive key bindings unused for `archiveDays`, drop blocks expired over a week ago. */
+/**
+ * Hourly: archive key bindings unused for `archive_days`; drop blocks expired over a week ago;
+ * drop intercepts, alert deliveries and archived bindings older than `log_retention_days`.
+ */
 function startHousekeeping(
   store: Store,
   bindings: KeyBindings,
-  archiveDays: number,
+  settings: LoadedConfig['settings'],
   clock: Clock,
   logger: Logger,
 ): NodeJS.Timeout {
+  const { archiveDays, logRetentionDays } = settings;
   const run = async () => {
     try {
       const archived = await bindings.archive(archiveDays);
       if (archived > 0) logger.info({ archived, archiveDays }, 'unused key bindings archived');
-      await store.blocks.pruneExpired(clock.now() - 7 * 86_400_000);
+      const now = clock.now();
+      await store.blocks.pruneExpired(now - 7 * 86_400_000);
+      const retained = now - logRetentionDays * 86_400_000;
+      await store.intercepts.prune(retained);
+      await store.alertDeliveries.prune(retained);
+      await store.bindings.pruneArchive(retained);
     } catch (error) {
       logger.warn({ err: error }, 'housekeeping failed; will retry');
     }

@@ -314,12 +314,14 @@ export const settingDefs = {
     parse: boolean,
   }),
   requestLog: def<boolean>({
-    description: 'Record every decision in the database (request logs; written in batches off the request path)',
+    description:
+      'Record every decision in the database (request logs; written in batches off the request path)',
     default: true,
     parse: boolean,
   }),
   recorderQueueSize: def<number>({
-    description: 'Request records held in memory awaiting a write; beyond it new records are dropped and counted',
+    description:
+      'Request records held in memory awaiting a write; beyond it new records are dropped and counted',
     default: (preset) => (preset === 'performance' ? 50_000 : 10_000),
     parse: integer(1, 10_000_000),
   }),

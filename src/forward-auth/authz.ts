@@ -9,9 +9,9 @@
  * proxy; a missing or malformed original request is a denial, never a 200 (fail closed).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BlockList } from 'node:net';
 import { completeIdentityHeaders } from '../gateway/identity-headers.js';
 import { writeDeny } from '../gateway/problem-response.js';
+import type { CidrSet } from '../net/cidr.js';
 import { type ClientIpResolver, cidrContains } from '../net/client-ip.js';
 import { normalizeHost } from '../net/host.js';
 import { normalizePath } from '../net/path.js';
@@ -25,7 +25,7 @@ export const AUTHZ_PATH = '/_portcullis/authz';
 export interface ForwardAuthOptions {
   decide: Decide;
   /** Trusted proxies; undefined when none is configured (then every forward-auth call is refused). */
-  trusted: BlockList | undefined;
+  trusted: CidrSet | undefined;
   resolveClientIp: ClientIpResolver;
   identityAliases: boolean;
   mode: ForwardAuthMode;

@@ -6,8 +6,9 @@
  * anything expensive").
  *
  * Expiry is checked at lookup time against the entry's own `expiresAt`, so a block lifts on
- * time even between reloads. A failed reload keeps the last good snapshot (logged): the
- * blocklist keeps being enforced while the database is away.
+ * time even between reloads. A failed reload keeps the last good snapshot (logged) and rejects,
+ * so the config watcher retries it: the blocklist keeps being enforced while the database is
+ * away, and a change made meanwhile arrives once it is back.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -83,9 +84,12 @@ export class Blocklist {
       this.#snapshot = build(await this.#store.blocks.list({ activeAt: now }));
       this.#loadedAt = now;
     } catch (error) {
-      // The first load must succeed (start-up fails otherwise); later ones keep the last snapshot.
-      if (this.#loadedAt === undefined) throw error;
-      this.#logger.error({ err: error }, 'blocklist reload failed; the previous snapshot stays in force');
+      // The last snapshot stays in force; the error goes on to the config watcher, which keeps
+      // the old version and so retries on its next poll (a new ban must not be lost).
+      if (this.#loadedAt !== undefined) {
+        this.#logger.error({ err: error }, 'blocklist reload failed; the previous snapshot stays in force');
+      }
+      throw error;
     }
   }
 

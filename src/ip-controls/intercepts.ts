@@ -15,6 +15,8 @@ import type { InterceptRecord, Store } from '../store/types.js';
 
 /** Intercept writes in flight at most; beyond, new intercepts are counted as dropped. */
 export const MAX_PENDING = 1000;
+/** Intercepts written per key and alert window; later ones in the window are only counted. */
+export const MAX_RECORDED_PER_WINDOW = 100;
 
 export interface InterceptAlerts {
   /** Violations of one key within a window that trigger an alert; 0 disables alerts. */
@@ -72,27 +74,37 @@ export class InterceptRecorder {
   async #record(input: Omit<InterceptRecord, 'id' | 'at'>): Promise<void> {
     const at = this.#clock.now();
     const intercept: InterceptRecord = { id: `icp_${randomBase62(16)}`, at, ...input };
+    // Counted first (one atomic counter per key and window, shared across instances): the count
+    // decides both the alert and whether this one is still written.
+    let count: number | undefined;
+    try {
+      count = await this.#count(intercept);
+    } catch (error) {
+      this.#logger.warn({ err: error, key: intercept.keyId }, 'intercept not counted for alerts');
+    }
+    if (count !== undefined && count > MAX_RECORDED_PER_WINDOW) {
+      // A flood from one key: the first intercepts of the window are on record, and the count
+      // says how many followed; one more row each would only fill the database.
+      if (count % 1000 === 0)
+        this.#logger.warn({ key: intercept.keyId, count }, 'intercept flood: only counted');
+      return;
+    }
     this.#logger.warn(
       { key: intercept.keyId, ip: intercept.ip, bound: intercept.bound, route: intercept.routeId },
       'key used from an address outside its binding',
     );
-    await Promise.all([
-      this.#store.intercepts.insert(intercept).catch((error: unknown) => {
-        this.#logger.error({ err: error, key: intercept.keyId }, 'intercept not recorded');
-      }),
-      this.#count(intercept).catch((error: unknown) => {
-        this.#logger.warn({ err: error, key: intercept.keyId }, 'intercept not counted for alerts');
-      }),
-    ]);
+    await this.#store.intercepts.insert(intercept).catch((error: unknown) => {
+      this.#logger.error({ err: error, key: intercept.keyId }, 'intercept not recorded');
+    });
   }
 
-  async #count(intercept: InterceptRecord): Promise<void> {
+  /** This intercept's number within its key's window; sends the alert when it is the threshold. */
+  async #count(intercept: InterceptRecord): Promise<number> {
     const { threshold, windowS } = this.#alerts;
-    if (threshold <= 0) return;
     const windowMs = windowS * 1000;
     const windowStart = Math.floor(intercept.at / windowMs) * windowMs;
     const count = await this.#state.incr(`intercepts:${intercept.keyId}:${windowStart}`, 1, windowMs + 1000);
-    if (count !== threshold) return;
+    if (threshold <= 0 || count !== threshold) return count;
     this.#alerts.send({
       kind: 'intercepts',
       id: `alr_${randomBase62(16)}`,
@@ -109,6 +121,7 @@ export class InterceptRecorder {
         route: intercept.routeId,
       },
     });
+    return count;
   }
 
   /** Wait for recordings in progress (shutdown). */

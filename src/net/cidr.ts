@@ -82,7 +82,11 @@ export function networkOf(ip: string, prefix: number | null): string {
 
 /** A set of CIDRs compiled for lookups of normalized client IPs. */
 export class CidrSet {
-  readonly #list = new BlockList();
+  // One list per family: node:net's BlockList also matches IPv4 addresses against IPv6 rules
+  // (as IPv4-mapped), so `::/0` in one list would cover every IPv4 client too. Our addresses are
+  // already normalized (mapped ones are IPv4), so each family answers for itself.
+  readonly #v4 = new BlockList();
+  readonly #v6 = new BlockList();
   readonly entries: readonly string[];
 
   constructor(cidrs: readonly string[]) {
@@ -90,7 +94,8 @@ export class CidrSet {
     for (const text of cidrs) {
       const cidr = parseCidr(text);
       if (!cidr) throw new Error(`"${text}" is not an IP address or CIDR`);
-      this.#list.addSubnet(cidr.address, cidr.prefix, cidr.family === 4 ? 'ipv4' : 'ipv6');
+      if (cidr.family === 4) this.#v4.addSubnet(cidr.address, cidr.prefix, 'ipv4');
+      else this.#v6.addSubnet(cidr.address, cidr.prefix, 'ipv6');
       entries.push(cidrText(cidr));
     }
     this.entries = entries;
@@ -105,7 +110,7 @@ export class CidrSet {
     const v6 = ip.includes(':');
     if (!v6 && ip.indexOf('.') === -1) return false;
     try {
-      return this.#list.check(ip, v6 ? 'ipv6' : 'ipv4');
+      return v6 ? this.#v6.check(ip, 'ipv6') : this.#v4.check(ip, 'ipv4');
     } catch {
       return false;
     }

@@ -6,7 +6,7 @@
  * (X-Real-IP, CF-Connecting-IP, X-Original-Client-IP) that value. Headers from an untrusted
  * peer are never read. Garbage never throws: it stops the walk at the last address we trust.
  */
-import { BlockList, isIP } from 'node:net';
+import { CidrSet } from './cidr.js';
 import { normalizeIp } from './ip.js';
 
 export type ClientIpHeader = 'x-forwarded-for' | 'x-real-ip' | 'cf-connecting-ip' | 'x-original-client-ip';
@@ -18,21 +18,13 @@ export interface HeaderSource {
 
 export type ClientIpResolver = (peerIp: string, source: HeaderSource) => string;
 
-/** Compile CIDRs into a BlockList once (no per-request parsing). */
-export function compileCidrs(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [address = '', prefix] = cidr.split('/');
-    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    list.addSubnet(address, prefix === undefined ? (family === 'ipv4' ? 32 : 128) : Number(prefix), family);
-  }
-  return list;
+/** Compile CIDRs once (no per-request parsing); see CidrSet for why each family is separate. */
+export function compileCidrs(cidrs: readonly string[]): CidrSet {
+  return new CidrSet(cidrs);
 }
 
-export function cidrContains(list: BlockList, ip: string): boolean {
-  const family = isIP(ip);
-  if (family === 0) return false;
-  return list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+export function cidrContains(list: CidrSet, ip: string): boolean {
+  return list.has(ip);
 }
 
 /** An X-Forwarded-For entry may carry a port ("1.2.3.4:5678", "[2001:db8::1]:80"). */

@@ -386,6 +386,8 @@ export interface BindingRepository {
   /** Move bindings unused since `before` to the archive; returns how many moved. */
   archiveUnusedSince(before: number, at: number): Promise<number>;
   archived(filter?: { keyId?: string }): Promise<ArchivedBindingRecord[]>;
+  /** Delete archived bindings archived before `before` (retention). */
+  pruneArchive(before: number): Promise<number>;
 }
 
 export interface InterceptRecord {
@@ -413,6 +415,8 @@ export interface InterceptRepository {
   }): Promise<InterceptRecord[]>;
   /** Every matching intercept, oldest first, read in chunks. */
   stream(filter?: { keyId?: string; since?: number; until?: number }): AsyncIterable<InterceptRecord>;
+  /** Delete intercepts older than `before` (retention). */
+  prune(before: number): Promise<number>;
 }
 
 export interface AlertDeliveryRecord {
@@ -432,6 +436,8 @@ export interface AlertDeliveryRecord {
 export interface AlertDeliveryRepository {
   insert(delivery: AlertDeliveryRecord): Promise<void>;
   list(filter?: { alertId?: string; limit?: number }): Promise<AlertDeliveryRecord[]>;
+  /** Delete deliveries older than `before` (retention). */
+  prune(before: number): Promise<number>;
 }
 
 // ---- telemetry ----

@@ -11,7 +11,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import { randomBase62 } from '../core/crypto.js';
-import type { Repositories, Store } from '../store/types.js';
+import type { BlockKind, Repositories, Store } from '../store/types.js';
 
 /** Operations that change configuration, per repository. */
 const AUDITED: Readonly<Partial<Record<keyof Repositories, readonly string[]>>> = {
@@ -65,6 +65,47 @@ function targetOf(repository: string, operation: string, args: readonly unknown[
   return '';
 }
 
+/** The state a change starts from, for the audit entry's `before` (undefined when new). */
+async function snapshotBefore(
+  repos: Repositories,
+  repository: keyof Repositories,
+  operation: string,
+  args: readonly unknown[],
+): Promise<unknown> {
+  const [first, second] = args as [unknown, unknown];
+  const arg = (first ?? {}) as Record<string, unknown>;
+  switch (repository) {
+    case 'blocks':
+      if (operation === 'remove') return repos.blocks.get(String(first));
+      {
+        const kind = (operation === 'removeFor' ? first : arg['kind']) as BlockKind;
+        const value = operation === 'removeFor' ? second : arg['value'];
+        return (await repos.blocks.list({ kind })).find((b) => b.value === value);
+      }
+    case 'bindings':
+      return repos.bindings.list({ keyId: String(first) });
+    case 'grants': {
+      const clientId = operation === 'remove' ? String(first) : String(arg['clientId']);
+      const routeId = operation === 'remove' ? String(second) : String(arg['routeId']);
+      return (await repos.grants.list({ clientId, routeId }))[0];
+    }
+    case 'hmacSecrets':
+      return operation === 'remove'
+        ? (await repos.hmacSecrets.list()).find((h) => h.id === first)
+        : undefined;
+    case 'serviceTokens':
+      return operation === 'revoke'
+        ? (await repos.serviceTokens.list()).find((t) => t.id === first)
+        : undefined;
+    default: {
+      if (operation === 'insert') return undefined;
+      const id = typeof first === 'string' ? first : typeof arg['id'] === 'string' ? arg['id'] : undefined;
+      const repo = repos[repository] as unknown as { get?: (id: string) => Promise<unknown> };
+      return id !== undefined && repo.get ? repo.get(id) : undefined;
+    }
+  }
+}
+
 export interface AuditActor {
   actor: string;
   source: string;
@@ -91,13 +132,11 @@ function auditedRepositories(repos: Repositories, who: AuditActor, clock: Clock)
             : original;
         }
         return async (...args: unknown[]) => {
-          const targetId = targetOf(name, property, args);
-          const get = target['get'];
-          const before =
-            typeof get === 'function' && targetId !== '' && property !== 'insert'
-              ? await (get as (id: string) => Promise<unknown>).call(target, targetId)
-              : undefined;
+          const before = await snapshotBefore(repos, name, property, args);
           const result = await (original as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          // An upsert of an existing entry keeps its id: name what was really changed.
+          const resultId = (result as { id?: unknown } | null)?.id;
+          const targetId = typeof resultId === 'string' ? resultId : targetOf(name, property, args);
           await repos.auditLog.insert({
             id: `aud_${randomBase62(16)}`,
             at: clock.now(),

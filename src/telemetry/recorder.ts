@@ -214,12 +214,18 @@ export class RequestRecorder {
     if (this.#timer) clearInterval(this.#timer);
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     const deadline = this.#options.clock.monotonic() + timeoutMs;
-    while (this.#queue.length > 0 && this.#options.clock.monotonic() < deadline) {
+    // A batch being written has left the queue: wait for it too, or it could be cut off by the
+    // store closing right after.
+    while ((this.#queue.length > 0 || this.#flushing) && this.#options.clock.monotonic() < deadline) {
+      if (this.#flushing) {
+        await this.#flushing;
+        continue;
+      }
       this.#retryAt = 0;
       await this.flush();
       if (this.#queue.length > 0) await new Promise((r) => setTimeout(r, 100));
     }
-    const lost = this.#queue.length;
+    const lost = this.#queue.length + this.#inFlight;
     if (lost > 0) this.#options.logger.error({ lost }, 'request records not written at shutdown');
     return lost;
   }

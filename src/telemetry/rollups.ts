@@ -46,5 +46,7 @@ export function rollUp(records: readonly RequestLogRecord[]): UsageIncrement[] {
       }
     }
   }
-  return [...groups.values()];
+  // One order for every writer: concurrent batches on PostgreSQL then lock the rows they share
+  // in the same order and cannot deadlock each other.
+  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
 }

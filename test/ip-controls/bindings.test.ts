@@ -148,6 +148,56 @@ function suite(label: string, open: (clock: ManualClock) => Promise<[Store, Stor
       await assert.rejects(rebindKey(store, k.id, ['nope'], clock.now()), /not an IP address/);
     });
 
+    it('a mode change never lets leftover rows in: all → single, and a lowered max-ips', async () => {
+      const k = await key({ bindingMode: 'all' });
+      for (let i = 1; i <= 5; i++) assert.equal((await a.check(k, `10.90.0.${i}`)).ok, true);
+      const single = await store.apiKeys.update(k.id, { bindingMode: 'single' });
+      a.invalidate();
+      assert.equal((await a.check(single, '10.90.0.3')).ok, true, 'the first request after the change binds');
+      for (const ip of ['10.90.0.1', '10.90.0.2', '10.90.0.9'])
+        assert.equal((await a.check(single, ip)).ok, false, ip);
+      const m = await key({ bindingMode: 'multiple', maxIps: 5 });
+      for (let i = 1; i <= 5; i++) assert.equal((await a.check(m, `10.91.0.${i}`)).ok, true);
+      const fewer = await store.apiKeys.update(m.id, { maxIps: 2 });
+      a.invalidate();
+      const still = (await store.bindings.list({ keyId: m.id })).map((r) => r.cidr);
+      assert.equal(still.length, 2, 'slots beyond the new size are dropped with the change');
+      for (let i = 1; i <= 5; i++) {
+        const ip = `10.91.0.${i}`;
+        assert.equal((await a.check(fewer, ip)).ok, still.includes(`${ip}/32`), ip);
+      }
+    });
+
+    it('multiple: many concurrent first requests fill every slot and refuse only beyond it', async () => {
+      const k = await key({ bindingMode: 'multiple', maxIps: 20 });
+      const verdicts = await Promise.all(
+        Array.from({ length: 25 }, (_, i) => (i % 2 ? a : b).check(k, `10.92.0.${i + 1}`)),
+      );
+      assert.equal(verdicts.filter((v) => v.ok).length, 20);
+      assert.equal((await store.bindings.list({ keyId: k.id })).length, 20);
+    });
+
+    it('archiving moves any number of stale bindings (in chunks)', async () => {
+      const keys = [await key({ bindingMode: 'all' }), await key({ bindingMode: 'all' })];
+      const start = clock.now();
+      for (const k of keys) {
+        for (let i = 0; i < 700; i++) {
+          await store.bindings.claim({
+            id: `bnd_${k.id}_${i}`,
+            keyId: k.id,
+            slot: null,
+            cidr: `10.${93 + keys.indexOf(k)}.${i >> 8}.${i & 255}/32`,
+            source: 'first_use',
+            createdAt: start,
+            lastSeenAt: start,
+          });
+        }
+      }
+      clock.advance(3 * 86_400_000);
+      assert.ok((await a.archive(1)) >= 1400);
+      for (const k of keys) assert.deepEqual(await store.bindings.list({ keyId: k.id }), []);
+    });
+
     it('a hit is answered from the cache, synchronously', async () => {
       const k = await key({ bindingMode: 'single' });
       await a.check(k, '192.0.2.77');

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Alert } from '../../src/alerts/webhook.js';
 import { ManualClock } from '../../src/core/clock.js';
-import { InterceptRecorder, MAX_PENDING } from '../../src/ip-controls/intercepts.js';
+import { InterceptRecorder, MAX_PENDING, MAX_RECORDED_PER_WINDOW } from '../../src/ip-controls/intercepts.js';
 import { openState } from '../../src/state/open-state.js';
 import type { HotState } from '../../src/state/types.js';
 import { openStore } from '../../src/store/open-store.js';
@@ -63,7 +63,7 @@ describe('intercept alerts', () => {
     await state.close();
   });
 
-  it('a flood of violations is bounded: beyond the in-flight limit records are dropped and counted', async () => {
+  it('a flood of violations is bounded: in flight, and in rows per key and window', async () => {
     const state = await openState({ clock });
     const recorder = new InterceptRecorder({
       store,
@@ -75,7 +75,11 @@ describe('intercept alerts', () => {
     for (let i = 0; i < MAX_PENDING + 250; i++) recorder.record(violation('key_flood', '198.51.100.1'));
     assert.equal(recorder.dropped, 250);
     await recorder.drain();
-    assert.equal((await store.intercepts.list({ keyId: 'key_flood', limit: 5000 })).length, MAX_PENDING);
+    assert.equal(
+      (await store.intercepts.list({ keyId: 'key_flood', limit: 5000 })).length,
+      MAX_RECORDED_PER_WINDOW,
+      'per key and window, the first ones are written and the rest only counted',
+    );
     await state.close();
   });
 

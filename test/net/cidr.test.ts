@@ -53,6 +53,8 @@ describe('CIDR parsing and sets', () => {
     for (const junk of ['', 'garbage', '::::', '10.0.0.256', 'a'.repeat(10_000)])
       assert.equal(set.has(junk), false);
     assert.equal(compileCidrSet([]), undefined);
+    assert.equal(new CidrSet(['::/0']).has('192.0.2.1'), false, 'an IPv6 rule never covers IPv4 clients');
+    assert.equal(new CidrSet(['0.0.0.0/0']).has('2001:db8::1'), false);
     assert.throws(() => new CidrSet(['nope']), /not an IP address or CIDR/);
   });
 

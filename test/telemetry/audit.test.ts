@@ -87,6 +87,35 @@ describe('audited store', () => {
       ['blocks.upsert', 'blk_1'],
       ['grants.upsert', 'acme/orders'],
     ]);
+    // Re-adding a block updates the existing entry: the audit names it and shows what it was.
+    clock.advance(1000);
+    await store.blocks.upsert({
+      id: 'blk_2',
+      kind: 'ip',
+      value: '192.0.2.0/24',
+      reason: 'y',
+      source: 'manual',
+      expiresAt: null,
+    });
+    const [readd] = await raw.auditLog.list({ since: clock.now() });
+    assert.deepEqual([readd?.targetId, (readd?.before as { reason: string }).reason], ['blk_1', 'x']);
+    await store.bindings.claim({
+      id: 'bnd_a',
+      keyId: 'key_1',
+      slot: 0,
+      cidr: '192.0.2.9/32',
+      source: 'first_use',
+      createdAt: 0,
+      lastSeenAt: 0,
+    });
+    clock.advance(1000);
+    await store.bindings.removeAll('key_1');
+    const [unbind] = await raw.auditLog.list({ since: clock.now() });
+    assert.deepEqual(
+      (unbind?.before as Array<{ cidr: string }>).map((b) => b.cidr),
+      ['192.0.2.9/32'],
+      'an unbind shows what was bound',
+    );
     await assert.rejects(store.clients.insert({ id: 'acme', name: 'dup', metadata: {} }), ConflictError);
     await assert.rejects(
       store.write(async (repos) => {
@@ -95,7 +124,7 @@ describe('audited store', () => {
       }),
       /abort the file/,
     );
-    assert.equal((await entries()).length, before + 2, 'nothing recorded for changes that did not happen');
+    assert.equal((await entries()).length, before + 4, 'nothing recorded for changes that did not happen');
     assert.equal(await raw.clients.get('other'), undefined);
   });
 

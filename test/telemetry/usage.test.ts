@@ -43,6 +43,28 @@ function outcome(keyId: string, status: number, route = 'orders'): Outcome {
   return { facts, decision, status, upstreamMs: 1, totalMs: 2, bytesOut: 10, upstreamError: undefined };
 }
 
+function record(keyId: string) {
+  return {
+    at: 0,
+    requestId: 'r',
+    door: 'gateway' as const,
+    routeId: 'orders',
+    method: 'GET',
+    path: '/',
+    status: 200,
+    totalMs: 1,
+    upstreamMs: null,
+    clientId: 'acme',
+    keyId,
+    userId: null,
+    ip: '192.0.2.1',
+    decision: 'allowed' as const,
+    code: null,
+    bytesIn: null,
+    bytesOut: 1,
+  };
+}
+
 describe('roll-up arithmetic', () => {
   it('groups by bucket and dimensions at each granularity', () => {
     const at = Date.UTC(2026, 10, 25, 10, 30, 15);
@@ -122,6 +144,23 @@ function twoInstances(label: string, open: () => Promise<[Store, Store]>, skip: 
           );
         }
         assert.ok((await a.usage.rows({ granularity: 'minute', keyId, since: 0 })).length >= 2);
+        // Many keys per batch, in different orders on each writer: shared rows must not deadlock.
+        const keys = Array.from({ length: 30 }, (_, i) => `${keyId}-${i}`);
+        const writes = Array.from({ length: 24 }, (_, w) => {
+          const order = w % 2 ? [...keys].reverse() : keys;
+          return (w % 2 ? b : a).write(async (repos) => {
+            const batch = order.map((k) => ({ ...record(k), at: clock.now() }));
+            await repos.requestLogs.insertBatch(batch);
+            await repos.usage.add(rollUp(batch));
+          });
+        });
+        const results = await Promise.allSettled(writes);
+        assert.deepEqual(
+          results
+            .filter((r) => r.status === 'rejected')
+            .map((r) => String((r as PromiseRejectedResult).reason)),
+          [],
+        );
       } finally {
         await a.close();
         await b.close();

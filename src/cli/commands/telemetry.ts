@@ -5,6 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
+import { normalizeIp } from '../../net/ip.js';
 import type { RecordDecision, RequestLogFilter, UsageGranularity } from '../../store/types.js';
 import { type ExportFormat, formatRows } from '../../telemetry/export.js';
 import { withStore } from '../context.js';
@@ -78,7 +79,7 @@ function logFilter(flags: LogFlags, now: number): RequestLogFilter {
           ] as const) as RecordDecision,
         }
       : {}),
-    ...(flags.ip ? { ip: flags.ip } : {}),
+    ...(flags.ip ? { ip: normalizeIp(flags.ip) ?? flags.ip } : {}),
   };
 }
 
@@ -135,6 +136,17 @@ export function registerTelemetry(program: Command): void {
         command: Command,
       ) => {
         const format = oneOfOption('--format', flags.format, ['csv', 'ndjson'] as const) as ExportFormat;
+        if (flags.intercepts) {
+          const unsupported = (['client', 'route', 'status', 'decision', 'ip'] as const).filter(
+            (f) => flags[f] !== undefined,
+          );
+          if (unsupported.length > 0)
+            throw new CliError(
+              'invalid_input',
+              `--intercepts filters by --key, --since and --until only (not --${unsupported.join(', --')})`,
+              EXIT_INVALID,
+            );
+        }
         await withStore(command, async ({ store, identity }) => {
           const filter = logFilter(flags, identity.clock.now());
           const lines = flags.intercepts

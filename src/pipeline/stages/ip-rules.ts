@@ -77,7 +77,8 @@ export function ipRulesStage(options: IpRulesStageOptions): Stage {
       { requestId: exchange.facts.requestId, key: exchange.key?.key.id, err: error, failsafe },
       'key binding cannot be checked',
     );
-    if (failsafe === 'open') return undefined;
+    // `all` only records where a key is used: it never refuses, with or without a database.
+    if (failsafe === 'open' || exchange.key?.key.bindingMode === 'all') return undefined;
     return deny('failsafe_closed', 'the key binding cannot be checked right now', [['retry-after', '1']]);
   };
 

@@ -49,6 +49,14 @@ export class SqlAlertDeliveryRepository implements AlertDeliveryRepository {
       .execute();
   }
 
+  async prune(before: number): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('alert_deliveries')
+      .where('created_at', '<', before)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async list(filter: { alertId?: string; limit?: number } = {}): Promise<AlertDeliveryRecord[]> {
     let query = this.#db.selectFrom('alert_deliveries').selectAll();
     if (filter.alertId !== undefined) query = query.where('alert_id', '=', filter.alertId);

@@ -14,6 +14,27 @@ import { fromJson, mapUniqueViolation, numberOrNull, toJson, withClient } from '
 
 type ApiKeyPatch = Parameters<ApiKeyRepository['update']>[1];
 
+/**
+ * After a binding mode or size change, in the same transaction: an enforcing mode keeps only
+ * the slots it has (0..capacity-1), so rows recorded by `all` or slots beyond a lowered
+ * `max_ips` can neither let an address in nor block its re-binding. `all` and `off` keep
+ * everything (turning binding back on enforces what was bound).
+ */
+async function dropIncompatibleBindings(
+  db: Kysely<Database>,
+  keyId: string,
+  mode: ApiKeysTable['binding_mode'],
+  maxIps: number | null,
+): Promise<void> {
+  if (mode !== 'single' && mode !== 'multiple') return;
+  const capacity = mode === 'single' ? 1 : (maxIps ?? 1);
+  await db
+    .deleteFrom('key_bindings')
+    .where('key_id', '=', keyId)
+    .where((eb) => eb.or([eb('slot', 'is', null), eb('slot', '>=', capacity)]))
+    .execute();
+}
+
 function toKey(row: Selectable<ApiKeysTable>): ApiKeyRecord {
   return {
     id: row.id,
@@ -176,6 +197,9 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
         .returningAll()
         .executeTakeFirst();
       if (!row) throw new NotFoundError('api key', id);
+      if (patch.bindingMode !== undefined || patch.maxIps !== undefined) {
+        await dropIncompatibleBindings(db, row.id, row.binding_mode, numberOrNull(row.max_ips));
+      }
       return { changed: true, value: toKey(row) };
     });
   }

@@ -39,6 +39,9 @@ function toArchived(row: Selectable<KeyBindingsArchiveTable>): ArchivedBindingRe
  * other instances find out through the unique indexes when they claim themselves); admin
  * changes and archiving are configuration changes (every instance drops its binding cache).
  */
+/** Bindings moved to the archive per statement. */
+const ARCHIVE_CHUNK = 500;
+
 export class SqlBindingRepository implements BindingRepository {
   readonly #ctx: RepositoryContext;
   readonly #db: Kysely<Database>;
@@ -138,12 +141,25 @@ export class SqlBindingRepository implements BindingRepository {
     });
   }
 
-  archiveUnusedSince(before: number, at: number): Promise<number> {
+  async archiveUnusedSince(before: number, at: number): Promise<number> {
+    // In chunks: one statement per 500 rows stays under both databases' parameter limits, and
+    // each chunk is its own change (caches drop the bindings as they go).
+    let moved = 0;
+    for (;;) {
+      const chunk = await this.#archiveChunk(before, at);
+      moved += chunk;
+      if (chunk < ARCHIVE_CHUNK) return moved;
+    }
+  }
+
+  #archiveChunk(before: number, at: number): Promise<number> {
     return applyChange(this.#ctx, async (db) => {
       const stale = await db
         .selectFrom('key_bindings')
         .selectAll()
         .where('last_seen_at', '<', before)
+        .orderBy('id')
+        .limit(ARCHIVE_CHUNK)
         .execute();
       if (stale.length === 0) return { changed: false, value: 0 };
       await db
@@ -162,18 +178,28 @@ export class SqlBindingRepository implements BindingRepository {
         // Two instances archiving at once: the second finds the rows already moved.
         .onConflict((oc) => oc.column('id').doNothing())
         .execute();
-      const result = await db
+      await db
         .deleteFrom('key_bindings')
         .where(
           'id',
           'in',
           stale.map((row) => row.id),
         )
+        // Used again since it was read (a concurrent touch): it stays bound.
         .where('last_seen_at', '<', before)
-        .executeTakeFirst();
-      const moved = Number(result.numDeletedRows);
-      return { changed: moved > 0, value: moved };
+        .execute();
+      // The number selected (not deleted): a concurrent archiver may have taken some, and
+      // counting what we saw keeps the loop going until nothing stale is left.
+      return { changed: true, value: stale.length };
     });
+  }
+
+  async pruneArchive(before: number): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('key_bindings_archive')
+      .where('archived_at', '<', before)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async archived(filter: { keyId?: string } = {}): Promise<ArchivedBindingRecord[]> {

@@ -54,6 +54,11 @@ export class SqlInterceptRepository implements InterceptRepository {
     for await (const row of query.orderBy('at').stream(1000)) yield toRecord(row);
   }
 
+  async prune(before: number): Promise<number> {
+    const result = await this.#db.deleteFrom('intercepts').where('at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async list(
     filter: { keyId?: string; since?: number; until?: number; limit?: number } = {},
   ): Promise<InterceptRecord[]> {
