@@ -31,7 +31,7 @@ if (files.length === 0) {
 const concurrency = process.env.PORTCULLIS_TEST_CONCURRENCY ?? '3';
 const child = spawn(
   process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...files],
+  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files],
   { stdio: 'inherit', cwd: root },
 );
 child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
