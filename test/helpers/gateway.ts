@@ -45,7 +45,7 @@ export function runCli(
 }
 
 /** Environment for child processes: no inherited PORTCULLIS_* settings from the developer's shell. */
-function baseEnv(): Record<string, string> {
+export function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env))
     if (v !== undefined && !k.startsWith('PORTCULLIS_')) env[k] = v;

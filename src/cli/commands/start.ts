@@ -1,7 +1,7 @@
 /** `portcullis start`: run the gateway until SIGTERM/SIGINT. */
 import type { Command } from 'commander';
 import { startApp } from '../../app.js';
-import { createLogger } from '../../core/logger.js';
+import { createLogger, exitAfterFlush } from '../../core/logger.js';
 import { configFromCommand } from '../context.js';
 
 export function registerStart(program: Command): void {
@@ -20,19 +20,19 @@ export function registerStart(program: Command): void {
         if (stopping) {
           // A second signal means "now": skip the drain.
           logger.warn({ signal }, 'second signal: exiting at once');
-          process.exit(1);
+          exitAfterFlush(logger, 1, 100);
+          return;
         }
         stopping = true;
         logger.info({ signal }, 'shutting down: draining in-flight requests');
         app.close().then(
           () => {
             logger.info('stopped');
-            logger.flush?.();
-            process.exit(0);
+            exitAfterFlush(logger, 0);
           },
           (error: unknown) => {
             logger.error({ err: error }, 'shutdown failed');
-            process.exit(1);
+            exitAfterFlush(logger, 1);
           },
         );
       };
