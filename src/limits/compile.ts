@@ -206,8 +206,18 @@ export function shapeOf(limit: CompiledLimit): LimitShape {
   return shape;
 }
 
+/**
+ * Plans of frozen checks. A caller that reuses one frozen check per (limit, identity), as the
+ * pipeline stage does for a returning caller, then pays one WeakMap lookup per request instead
+ * of validating and building the storage key string again (and the backend's Map lookup hashes
+ * a string whose hash is already cached). A frozen check cannot change, so its plan cannot either.
+ */
+const plans = new WeakMap<LimitCheck, PlannedCheck>();
+
 export function planCheck(check: LimitCheck): PlannedCheck {
   if (typeof check !== 'object' || check === null) throw new TypeError('check must be an object');
+  const cached = plans.get(check);
+  if (cached !== undefined) return cached;
   const shape = shapeOf(check.limit);
   const { identity } = check;
   if (typeof identity !== 'string' || identity.length === 0) {
@@ -218,7 +228,9 @@ export function planCheck(check: LimitCheck): PlannedCheck {
     positiveInteger(check.cost, 'check.cost');
     cost = check.cost > shape.limit ? shape.limit + 1 : check.cost;
   }
-  return { shape, key: storageKey(check.limit.policyId, identity, shape.suffix), cost };
+  const plan: PlannedCheck = { shape, key: storageKey(check.limit.policyId, identity, shape.suffix), cost };
+  if (Object.isFrozen(check)) plans.set(check, plan);
+  return plan;
 }
 
 /**

@@ -9,6 +9,36 @@
 import type { CompiledPolicy } from './policy.js';
 import type { LimitDecision } from './types.js';
 
+/**
+ * The parts of a policy's header values that only depend on the policy, built on first use
+ * rather than formatted again for every request (policies are compiled once per configuration
+ * change; a replaced policy object drops its entry with it).
+ */
+interface PolicyText {
+  /** Its `RateLimit-Policy` item: `"<id>";q=<quota>;w=<window s>`. */
+  readonly item: string;
+  /** The start of its `RateLimit` value: `"<id>";r=`. */
+  readonly rateLimitPrefix: string;
+}
+const texts = new WeakMap<CompiledPolicy, PolicyText>();
+
+function textOf(policy: CompiledPolicy): PolicyText {
+  let text = texts.get(policy);
+  if (text === undefined) {
+    text = {
+      item: `"${policy.id}";q=${policy.quota};w=${policy.windowS}`,
+      rateLimitPrefix: `"${policy.id}";r=`,
+    };
+    texts.set(policy, text);
+  }
+  return text;
+}
+
+function policyHeader(policies: readonly CompiledPolicy[]): string {
+  if (policies.length === 1) return textOf(policies[0] as CompiledPolicy).item;
+  return policies.map((p) => textOf(p).item).join(', ');
+}
+
 export function rateLimitHeaders(
   policies: readonly CompiledPolicy[],
   decisions: readonly LimitDecision[],
@@ -23,13 +53,14 @@ export function rateLimitHeaders(
   }
   const policy = policies[tightest] as CompiledPolicy;
   const decision = decisions[tightest] as LimitDecision;
-  const resetS = Math.ceil(decision.resetMs / 1000);
+  const resetS = String(Math.ceil(decision.resetMs / 1000));
+  const remaining = String(decision.remaining);
   const headers: Array<[string, string]> = [
-    ['ratelimit-policy', policies.map((p) => `"${p.id}";q=${p.quota};w=${p.windowS}`).join(', ')],
-    ['ratelimit', `"${policy.id}";r=${decision.remaining};t=${resetS}`],
+    ['ratelimit-policy', policyHeader(policies)],
+    ['ratelimit', `${textOf(policy).rateLimitPrefix}${remaining};t=${resetS}`],
     ['x-ratelimit-limit', String(decision.limit)],
-    ['x-ratelimit-remaining', String(decision.remaining)],
-    ['x-ratelimit-reset', String(resetS)],
+    ['x-ratelimit-remaining', remaining],
+    ['x-ratelimit-reset', resetS],
   ];
   // A request passes only when every limit does: retry after the longest wait among denials.
   let retryAfterMs = 0;

@@ -75,6 +75,14 @@ export class RedisLimiter implements RateLimiter {
   readonly #testClock: Clock | undefined;
   readonly #clock: Clock;
   readonly #ownsClient: boolean;
+  /**
+   * The prefixed key and the script arguments of a plan that does not change per request
+   * (token buckets and windows; calendar bounds move with time, leases are new each time).
+   * Plans of frozen checks are themselves reused (see planCheck), so a returning caller costs
+   * no string building here. Strings are what ioredis would send for the numbers (it applies
+   * String() to non-string arguments), so the bytes on the wire are the same.
+   */
+  readonly #encoded = new WeakMap<PlannedCheck, { readonly key: string; readonly args: readonly string[] }>();
   #closed = false;
 
   /** Open a dedicated connection with RedisState's fail-fast options; rejects with LimiterUnavailableError('connect'). */
@@ -122,7 +130,7 @@ export class RedisLimiter implements RateLimiter {
     const plans = checks.map(planCheck);
     if (plans.length === 0) return { allowed: true, decisions: [], leases: [] };
     const leaseIds: Array<string | undefined> = [];
-    const reply = (await this.#run('check', plans, leaseIds)) as number[];
+    const reply = (await this.#run('check', checks, plans, leaseIds)) as number[];
     const allowed = reply[0] === 1;
     const decisions = plans.map((plan, i): LimitDecision => {
       const at = 1 + i * REPLY_PER_CHECK;
@@ -163,9 +171,9 @@ export class RedisLimiter implements RateLimiter {
 
   async refund(checks: readonly LimitCheck[]): Promise<void> {
     this.#assertOpen();
-    const plans = checks.map(planCheck).filter((plan) => plan.shape.tag !== 'cc');
-    if (plans.length === 0) return;
-    await this.#run('refund', plans, []);
+    const refundable = checks.filter((check) => planCheck(check).shape.tag !== 'cc');
+    if (refundable.length === 0) return;
+    await this.#run('refund', refundable, refundable.map(planCheck), []);
   }
 
   async close(): Promise<void> {
@@ -187,34 +195,49 @@ export class RedisLimiter implements RateLimiter {
     if (this.#closed) throw new LimiterUnavailableError('closed', 'RedisLimiter is closed');
   }
 
+  /** Only the plan of a frozen check is reused (see planCheck): caching any other is waste. */
+  #encode(plan: PlannedCheck, reused: boolean): { readonly key: string; readonly args: readonly string[] } {
+    let encoded = this.#encoded.get(plan);
+    if (encoded === undefined) {
+      encoded = { key: this.#prefix + plan.key, args: staticArgs(plan) };
+      if (reused) this.#encoded.set(plan, encoded);
+    }
+    return encoded;
+  }
+
+  /** `plans[i]` is `planCheck(checks[i])`. */
   async #run(
     mode: 'check' | 'refund',
+    checks: readonly LimitCheck[],
     plans: readonly PlannedCheck[],
     leaseIds: Array<string | undefined>,
   ): Promise<unknown> {
     const testNow = this.#testClock === undefined ? undefined : Math.floor(this.#testClock.now());
     // Calendar boundaries come from this instance's clock; the script picks among three
     // windows by the server's time, so instance clock skew (below a day) does not matter.
-    const boundaryNow = Math.floor(this.#clock.now());
+    let boundaryNow: number | undefined;
     const keys: string[] = [];
     const args: Array<string | number> = [
       testNow === undefined ? '' : testNow,
       testNow === undefined ? 0 : TEST_EXPIRY_SLACK_MS,
       mode,
     ];
-    for (const plan of plans) {
-      keys.push(this.#prefix + plan.key);
+    for (let i = 0; i < plans.length; i++) {
+      const plan = plans[i]!;
       const shape = plan.shape;
       let leaseId: string | undefined;
       switch (shape.tag) {
         case 'tb':
-          args.push('tb', shape.limit, plan.cost, shape.emissionUs, '', '', '');
-          break;
         case 'sw':
-        case 'fw':
-          args.push(shape.tag, shape.limit, plan.cost, shape.windowMs, '', '', '');
+        case 'fw': {
+          const encoded = this.#encode(plan, Object.isFrozen(checks[i]));
+          keys.push(encoded.key);
+          for (const arg of encoded.args) args.push(arg);
           break;
+        }
         case 'cal':
+          boundaryNow ??= Math.floor(this.#clock.now());
+          keys.push(this.#prefix + plan.key);
           args.push(
             'cal',
             shape.limit,
@@ -224,6 +247,7 @@ export class RedisLimiter implements RateLimiter {
           break;
         case 'cc':
           leaseId = randomUUID();
+          keys.push(this.#prefix + plan.key);
           args.push('cc', shape.limit, 1, this.#leaseTtlMs, leaseId, '', '');
           break;
       }
@@ -237,6 +261,16 @@ export class RedisLimiter implements RateLimiter {
       throw toUnavailable(err, mode);
     }
   }
+}
+
+/** Cached script arguments (7, see redis-script.ts) of a token-bucket or window plan. */
+function staticArgs(plan: PlannedCheck): string[] {
+  const shape = plan.shape;
+  let a: number;
+  if (shape.tag === 'tb') a = shape.emissionUs;
+  else if (shape.tag === 'sw' || shape.tag === 'fw') a = shape.windowMs;
+  else throw new Error(`limit script arguments of ${shape.tag} change per call`);
+  return [shape.tag, String(shape.limit), String(plan.cost), String(a), '', '', ''];
 }
 
 function checkLimiterOptions(options: RedisLimiterOptions): void {

@@ -16,9 +16,10 @@ import { compileLimit } from '../../limits/compile.js';
 import { isLimiterUnavailable } from '../../limits/errors.js';
 import { rateLimitHeaders } from '../../limits/headers.js';
 import type { MemoryLimiter } from '../../limits/memory.js';
-import type { CompiledPolicy } from '../../limits/policy.js';
+import type { CompiledPolicy, KeyBy } from '../../limits/policy.js';
 import type { PolicyCatalog } from '../../limits/policy-catalog.js';
 import type { CheckAllResult, CompiledLimit, LimitCheck, RateLimiter } from '../../limits/types.js';
+import type { CompiledRoute } from '../../routing/compile.js';
 import { deny } from '../decision.js';
 import type { Deny, Exchange, Stage } from '../types.js';
 
@@ -59,41 +60,65 @@ export function ipIdentity(ip: string, prefix: number): string {
   return `${bits.join(':')}::/${prefix}`;
 }
 
+/**
+ * What one `key_by` entry counts by for this request (key id, client id, user id, client IP,
+ * route id), or undefined when the request has no such thing.
+ */
+function sourceOf(by: KeyBy, exchange: Exchange, route: CompiledRoute): string | undefined {
+  switch (by) {
+    case 'global':
+      return '';
+    case 'key':
+      return exchange.principal?.keyId;
+    case 'client':
+      return exchange.principal?.clientId;
+    case 'user':
+      return exchange.principal?.userId;
+    case 'ip':
+      return exchange.facts.clientIp;
+    case 'route':
+      return route.id;
+  }
+}
+
+/** One part of an identity: `global`, `key=<id>`, `ip=<address, IPv6 by prefix>`, … */
+function partOf(by: KeyBy, source: string, policy: CompiledPolicy): string {
+  if (by === 'global') return 'global';
+  if (by === 'ip') return `ip=${ipIdentity(source, policy.ipv6Prefix)}`;
+  return `${by}=${source}`;
+}
+
 /** The counter identity of a policy for this request, or undefined when a part is unknown. */
-function identityOf(policy: CompiledPolicy, exchange: Exchange): string | undefined {
-  const principal = exchange.principal;
+function identityOf(policy: CompiledPolicy, exchange: Exchange, route: CompiledRoute): string | undefined {
   const parts: string[] = [];
   for (const by of policy.keyBy) {
-    switch (by) {
-      case 'global':
-        parts.push('global');
-        break;
-      case 'key':
-        if (principal?.keyId === undefined) return undefined;
-        parts.push(`key=${principal.keyId}`);
-        break;
-      case 'client':
-        if (principal?.clientId === undefined) return undefined;
-        parts.push(`client=${principal.clientId}`);
-        break;
-      case 'user':
-        if (principal?.userId === undefined) return undefined;
-        parts.push(`user=${principal.userId}`);
-        break;
-      case 'ip':
-        parts.push(`ip=${ipIdentity(exchange.facts.clientIp, policy.ipv6Prefix)}`);
-        break;
-      case 'route':
-        parts.push(`route=${exchange.match?.route.id}`);
-        break;
-    }
+    const source = sourceOf(by, exchange, route);
+    if (source === undefined) return undefined;
+    parts.push(partOf(by, source, policy));
   }
   return parts.join('|');
 }
 
-function addResponseHeaders(exchange: Exchange, ...headers: Array<[string, string]>): void {
-  if (exchange.responseHeaders) exchange.responseHeaders.push(...headers);
+/** Above this many cached checks for one policy, its cache starts over (a flood of new IPs). */
+const MAX_CACHED_CHECKS = 10_000;
+
+function addResponseHeaders(exchange: Exchange, headers: Array<[string, string]>): void {
+  if (exchange.responseHeaders) for (const header of headers) exchange.responseHeaders.push(header);
   else exchange.responseHeaders = headers;
+}
+
+/** The checks of the policies that refund on 5xx; undefined (no array) when there are none. */
+function refundableChecks(
+  applied: readonly CompiledPolicy[],
+  checks: readonly LimitCheck[],
+): LimitCheck[] | undefined {
+  let refundable: LimitCheck[] | undefined;
+  for (let i = 0; i < checks.length; i++) {
+    if (!applied[i]?.refundOn5xx) continue;
+    refundable ??= [];
+    refundable.push(checks[i] as LimitCheck);
+  }
+  return refundable;
 }
 
 function addFinish(exchange: Exchange, fn: (status: number) => void): void {
@@ -121,6 +146,41 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     return compiled;
   };
 
+  /**
+   * The check of a policy for this request. For a policy that counts by one thing (the usual
+   * `key_by: [key]`, `[ip]`, …) the check is built once per policy and source value and reused,
+   * frozen: a returning caller then costs no identity string, and the limiter plans a frozen
+   * check only once (no storage-key string either). Policies counting by several things build
+   * their identity per request. The cache hangs off the compiled policy, so a configuration
+   * change starts it afresh.
+   */
+  const checkCache = new WeakMap<CompiledPolicy, Map<string, LimitCheck>>();
+  const checkOf = (
+    policy: CompiledPolicy,
+    exchange: Exchange,
+    route: CompiledRoute,
+  ): LimitCheck | undefined => {
+    if (policy.keyBy.length !== 1) {
+      const identity = identityOf(policy, exchange, route);
+      return identity === undefined ? undefined : { limit: policy.limit, identity };
+    }
+    const by = policy.keyBy[0] as KeyBy;
+    const source = sourceOf(by, exchange, route);
+    if (source === undefined) return undefined;
+    let checks = checkCache.get(policy);
+    if (checks === undefined) {
+      checks = new Map();
+      checkCache.set(policy, checks);
+    }
+    let check = checks.get(source);
+    if (check === undefined) {
+      check = Object.freeze({ limit: policy.limit, identity: partOf(by, source, policy) });
+      if (checks.size >= MAX_CACHED_CHECKS) checks.clear();
+      checks.set(source, check);
+    }
+    return check;
+  };
+
   const conclude = (
     exchange: Exchange,
     applied: readonly CompiledPolicy[],
@@ -129,7 +189,7 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     source: RateLimiter,
   ): Deny | undefined => {
     const { headers, tightest } = rateLimitHeaders(applied, result.decisions);
-    addResponseHeaders(exchange, ...headers);
+    addResponseHeaders(exchange, headers);
     const t = result.decisions[tightest];
     if (t) {
       exchange.rateLimit = {
@@ -153,8 +213,8 @@ export function limitsStage(options: LimitsStageOptions): Stage {
           if (status >= 500 && status !== 503) void usage.refund(keyRecord).catch(() => undefined);
         });
       }
-      const refundable = checks.filter((_, i) => applied[i]?.refundOn5xx);
-      if (refundable.length > 0) {
+      const refundable = refundableChecks(applied, checks);
+      if (refundable !== undefined) {
         addFinish(exchange, (status) => {
           // An upstream failure should not cost the caller (503 from ourselves excluded).
           if (status >= 500 && status !== 503) void source.refund(refundable).catch(() => undefined);
@@ -199,7 +259,7 @@ export function limitsStage(options: LimitsStageOptions): Stage {
     });
     const mode: DegradedMode = localChecks.length > 0 ? 'local' : 'open';
     options.onDegraded?.(mode);
-    addResponseHeaders(exchange, ['x-portcullis-degraded', mode]);
+    addResponseHeaders(exchange, [['x-portcullis-degraded', mode]]);
     logger.debug({ err: reason, mode }, 'rate limiting degraded');
     if (localChecks.length === 0 || !local) return undefined;
     return conclude(exchange, localPolicies, localChecks, local.checkAllSync(localChecks), local);
@@ -219,23 +279,25 @@ export function limitsStage(options: LimitsStageOptions): Stage {
 
     const enforced: CompiledPolicy[] = [];
     const checks: LimitCheck[] = [];
-    const shadowPolicies: CompiledPolicy[] = [];
-    const shadowChecks: LimitCheck[] = [];
+    // Allocated only when a shadow policy applies (rare).
+    let shadow: { policies: CompiledPolicy[]; checks: LimitCheck[] } | undefined;
     for (const policy of applicable) {
-      const identity = identityOf(policy, exchange);
-      if (identity === undefined) continue;
+      const check = checkOf(policy, exchange, route);
+      if (check === undefined) continue;
       if (policy.shadow) {
-        shadowPolicies.push(policy);
-        shadowChecks.push({ limit: policy.limit, identity });
+        shadow ??= { policies: [], checks: [] };
+        shadow.policies.push(policy);
+        shadow.checks.push(check);
       } else {
         enforced.push(policy);
-        checks.push({ limit: policy.limit, identity });
+        checks.push(check);
       }
     }
-    if (shadowChecks.length > 0) {
+    if (shadow !== undefined) {
+      const shadowPolicies = shadow.policies;
       // Shadow limits count on their own (a separate call: a shadow denial must not stop the
       // real limits from consuming) and never deny; what they would have done is recorded.
-      limiter.checkAll(shadowChecks).then(
+      limiter.checkAll(shadow.checks).then(
         (result) => {
           if (!result.allowed) {
             const ids = shadowPolicies.filter((_, i) => !result.decisions[i]?.allowed).map((p) => p.id);
