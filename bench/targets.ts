@@ -90,7 +90,7 @@ async function capture(
 }
 
 /** A command line without quoting (no argument here contains a space) as an argv. */
-const args = (line: string) => line.split(' ');
+const args = (line: string) => line.split(' ').filter((word) => word !== '');
 
 /** A credential goes into wrk's argv and an HTTP header: it must be one plain token. */
 function bearer(credential: string, what: string): Record<string, string> {

@@ -123,6 +123,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 
 interface OpenedDatabase {
   db: Kysely<Database>;
+  /** The SQLite handle itself, for the one hot bulk write that needs a reusable statement. */
+  sqlite?: SqliteDatabase.Database;
   /**
    * Frees the driver's resources. Needed besides `db.destroy()`, which does nothing when no
    * query ever ran, leaving the SQLite handle open and letting a later query revive the store.
@@ -152,6 +154,7 @@ function openSqlite(filename: string): OpenedDatabase {
   }
   return {
     db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
+    sqlite: database,
     release: async () => {
       if (database.open) database.close();
     },
@@ -238,14 +241,17 @@ class SqlStore implements Store {
   readonly #release: () => Promise<void>;
   #closing: Promise<void> | undefined;
 
-  constructor({ db, release }: OpenedDatabase, adapter: DialectAdapter, clock: Clock) {
+  readonly #sqlite: SqliteDatabase.Database | undefined;
+
+  constructor({ db, release, sqlite }: OpenedDatabase, adapter: DialectAdapter, clock: Clock) {
     this.db = db;
     this.#release = release;
     this.dialect = adapter.dialect;
     this.capabilities = adapter.capabilities;
     this.#adapter = adapter;
     this.#clock = clock;
-    const repos = createRepositories({ db, adapter, clock, inTransaction: false });
+    this.#sqlite = sqlite;
+    const repos = createRepositories({ db, adapter, clock, inTransaction: false, sqlite });
     this.routes = repos.routes;
     this.meta = repos.meta;
     this.clients = repos.clients;
@@ -266,7 +272,15 @@ class SqlStore implements Store {
 
   write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
     return this.#adapter.transaction(this.db, (trx) =>
-      fn(createRepositories({ db: trx, adapter: this.#adapter, clock: this.#clock, inTransaction: true })),
+      fn(
+        createRepositories({
+          db: trx,
+          adapter: this.#adapter,
+          clock: this.#clock,
+          inTransaction: true,
+          sqlite: this.#sqlite,
+        }),
+      ),
     );
   }
 

@@ -15,38 +15,51 @@ export function bucketOf(at: number, granularity: UsageGranularity): number {
 }
 
 export function rollUp(records: readonly RequestLogRecord[]): UsageIncrement[] {
-  const groups = new Map<string, UsageIncrement>();
+  // Minutes first (one pass over the records), then hours and days from the minute groups.
+  const minutes = new Map<string, UsageIncrement>();
   for (const record of records) {
     const statusClass = `${Math.floor(record.status / 100)}xx`;
     const code = record.decision === 'allowed' ? '' : (record.code ?? '');
-    for (const granularity of GRANULARITIES) {
-      const bucket = bucketOf(record.at, granularity);
-      const keyId = record.keyId ?? '';
-      const clientId = record.clientId ?? '';
-      const routeId = record.routeId ?? '';
-      const id = `${granularity}|${bucket}|${keyId}|${clientId}|${routeId}|${statusClass}|${code}`;
-      const group = groups.get(id);
+    const bucket = bucketOf(record.at, 'minute');
+    const keyId = record.keyId ?? '';
+    const clientId = record.clientId ?? '';
+    const routeId = record.routeId ?? '';
+    const id = `${bucket}|${keyId}|${clientId}|${routeId}|${statusClass}|${code}`;
+    const group = minutes.get(id);
+    if (group) {
+      group.requests++;
+      group.bytesIn += record.bytesIn ?? 0;
+      group.bytesOut += record.bytesOut;
+    } else {
+      minutes.set(id, {
+        granularity: 'minute',
+        bucket,
+        keyId,
+        clientId,
+        routeId,
+        statusClass,
+        code,
+        requests: 1,
+        bytesIn: record.bytesIn ?? 0,
+        bytesOut: record.bytesOut,
+      });
+    }
+  }
+  const all = new Map<string, UsageIncrement>();
+  for (const [id, minute] of minutes) {
+    all.set(`minute|${id}`, minute);
+    for (const granularity of ['hour', 'day'] as const) {
+      const bucket = bucketOf(minute.bucket, granularity);
+      const key = `${granularity}|${bucket}|${minute.keyId}|${minute.clientId}|${minute.routeId}|${minute.statusClass}|${minute.code}`;
+      const group = all.get(key);
       if (group) {
-        group.requests++;
-        group.bytesIn += record.bytesIn ?? 0;
-        group.bytesOut += record.bytesOut;
-      } else {
-        groups.set(id, {
-          granularity,
-          bucket,
-          keyId,
-          clientId,
-          routeId,
-          statusClass,
-          code,
-          requests: 1,
-          bytesIn: record.bytesIn ?? 0,
-          bytesOut: record.bytesOut,
-        });
-      }
+        group.requests += minute.requests;
+        group.bytesIn += minute.bytesIn;
+        group.bytesOut += minute.bytesOut;
+      } else all.set(key, { ...minute, granularity, bucket });
     }
   }
   // One order for every writer: concurrent batches on PostgreSQL then lock the rows they share
   // in the same order and cannot deadlock each other.
-  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+  return [...all.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
 }

@@ -15,6 +15,12 @@ export interface RepositoryContext {
   readonly clock: Clock;
   /** True when `db` is already a transaction (inside `store.write`). */
   readonly inTransaction: boolean;
+  /**
+   * The SQLite connection behind `db` (SQLite only). Kysely prepares every statement anew;
+   * the request recorder's bulk insert reuses one prepared statement on this same connection
+   * (so it joins the surrounding transaction). Nothing else should use it.
+   */
+  readonly sqlite?: import('better-sqlite3').Database | undefined;
 }
 
 export interface Change<T> {

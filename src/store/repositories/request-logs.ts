@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type {
   Database,
   RequestLogFilter,
@@ -11,6 +11,27 @@ import { numberOrNull } from './rows.js';
 
 /** Rows per INSERT statement: 17 columns × 500 stays under SQLite's and PostgreSQL's parameter limits. */
 const ROWS_PER_STATEMENT = 500;
+
+/** Column order of the compiled INSERT (and of its parameters). */
+const COLUMNS = [
+  'at',
+  'request_id',
+  'door',
+  'route_id',
+  'method',
+  'path',
+  'status',
+  'total_ms',
+  'upstream_ms',
+  'client_id',
+  'key_id',
+  'user_id',
+  'ip',
+  'decision',
+  'code',
+  'bytes_in',
+  'bytes_out',
+] as const;
 /** Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL). */
 const STREAM_CHUNK = 1000;
 
@@ -41,6 +62,9 @@ export class SqlRequestLogRepository implements RequestLogRepository {
   readonly #ctx: RepositoryContext;
   readonly #db: Kysely<Database>;
 
+  readonly #insertSqlCache = new Map<number, string>();
+  #sqliteInsert: import('better-sqlite3').Statement | undefined;
+
   constructor(ctx: RepositoryContext) {
     this.#ctx = ctx;
     this.#db = ctx.db;
@@ -48,34 +72,86 @@ export class SqlRequestLogRepository implements RequestLogRepository {
 
   async insertBatch(records: readonly RequestLogRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const rows = records.map((r) => ({
-      at: r.at,
-      request_id: r.requestId,
-      door: r.door,
-      route_id: r.routeId,
-      method: r.method,
-      path: r.path,
-      status: r.status,
-      total_ms: r.totalMs,
-      upstream_ms: r.upstreamMs,
-      client_id: r.clientId,
-      key_id: r.keyId,
-      user_id: r.userId,
-      ip: r.ip,
-      decision: r.decision,
-      code: r.code,
-      bytes_in: r.bytesIn,
-      bytes_out: r.bytesOut,
-    }));
     // One transaction per batch (or the caller's): written whole or not at all (the recorder retries).
+    const sqlite = this.#ctx.sqlite;
+    if (sqlite) {
+      // SQLite: one prepared single-row statement, reused — about 1 µs a record instead of ~9
+      // for parsing a fresh multi-row statement per batch. Same connection, same transaction.
+      this.#sqliteInsert ??= sqlite.prepare(this.#insertSql(1));
+      const statement = this.#sqliteInsert;
+      await inTransaction(this.#ctx, async () => {
+        for (const r of records) {
+          statement.run(
+            r.at,
+            r.requestId,
+            r.door,
+            r.routeId,
+            r.method,
+            r.path,
+            r.status,
+            r.totalMs,
+            r.upstreamMs,
+            r.clientId,
+            r.keyId,
+            r.userId,
+            r.ip,
+            r.decision,
+            r.code,
+            r.bytesIn,
+            r.bytesOut,
+          );
+        }
+      });
+      return;
+    }
     await inTransaction(this.#ctx, async (trx) => {
-      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-        await trx
-          .insertInto('request_logs')
-          .values(rows.slice(i, i + ROWS_PER_STATEMENT))
-          .execute();
+      for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
+        const chunk = records.slice(i, i + ROWS_PER_STATEMENT);
+        const params: unknown[] = [];
+        for (const r of chunk) {
+          params.push(
+            r.at,
+            r.requestId,
+            r.door,
+            r.routeId,
+            r.method,
+            r.path,
+            r.status,
+            r.totalMs,
+            r.upstreamMs,
+            r.clientId,
+            r.keyId,
+            r.userId,
+            r.ip,
+            r.decision,
+            r.code,
+            r.bytesIn,
+            r.bytesOut,
+          );
+        }
+        await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length), params));
       }
     });
+  }
+
+  /**
+   * The INSERT for `rows` records, compiled by Kysely once per row count and reused: building
+   * the query tree for hundreds of rows on every batch cost more CPU than writing them.
+   * The parameters above follow COLUMNS, the order the statement is compiled with.
+   */
+  #insertSql(rows: number): string {
+    let text = this.#insertSqlCache.get(rows);
+    if (text === undefined) {
+      const row = Object.fromEntries(
+        COLUMNS.map((c) => [c, null]),
+      ) as unknown as Insertable<RequestLogsTable>;
+      text = this.#db
+        .insertInto('request_logs')
+        .values(Array.from({ length: rows }, () => row))
+        .compile().sql;
+      this.#insertSqlCache.set(rows, text);
+    }
+    return text;
   }
 
   #filtered(filter: RequestLogFilter) {
