@@ -5,13 +5,21 @@
  * complete; this keeps writing it mechanical.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { envName, fileKey, flagName, PRESETS, settingDefs, settingKeys } from '../dist/src/config/settings.js';
+import {
+  envName,
+  fileKey,
+  flagName,
+  PRESETS,
+  settingDefs,
+  settingKeys,
+} from '../dist/src/config/settings.js';
 
 const docPath = new URL('../docs/configuration.md', import.meta.url);
 const show = (value) => {
   if (value === undefined) return '`(unset)`';
   if (Array.isArray(value)) return value.length === 0 ? '`(none)`' : `\`${value.join(',')}\``;
-  if (typeof value === 'object' && value !== null && 'port' in value) return `\`${value.host}:${value.port}\``;
+  if (typeof value === 'object' && value !== null && 'port' in value)
+    return `\`${value.host}:${value.port}\``;
   return `\`${String(value)}\``;
 };
 const rows = settingKeys.map((key) => {
@@ -19,7 +27,10 @@ const rows = settingKeys.map((key) => {
   let defaults;
   if (typeof def.default === 'function') {
     const values = PRESETS.map((preset) => [preset, show(def.default(preset))]);
-    defaults = new Set(values.map(([, v]) => v)).size === 1 ? values[0][1] : values.map(([p, v]) => `${p}: ${v}`).join('<br>');
+    defaults =
+      new Set(values.map(([, v]) => v)).size === 1
+        ? values[0][1]
+        : values.map(([p, v]) => `${p}: ${v}`).join('<br>');
   } else defaults = show(def.default);
   const secret = def.secret ? ' **(secret: masked)**' : '';
   return `| \`${envName(key)}\` | \`${flagName(key)}\` | \`${fileKey(key)}\` | ${defaults} | ${def.description}${secret} |`;

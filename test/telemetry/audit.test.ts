@@ -98,7 +98,10 @@ describe('audited store', () => {
       expiresAt: null,
     });
     const [readd] = await raw.auditLog.list({ since: clock.now() });
-    assert.deepEqual([readd?.targetId, (readd?.before as { reason: string }).reason], ['blk_1', 'x']);
+    assert.deepEqual(
+      [readd?.targetId, (readd?.before as { reason: string } | undefined)?.reason],
+      ['blk_1', 'x'],
+    );
     await store.bindings.claim({
       id: 'bnd_a',
       keyId: 'key_1',
@@ -112,7 +115,7 @@ describe('audited store', () => {
     await store.bindings.removeAll('key_1');
     const [unbind] = await raw.auditLog.list({ since: clock.now() });
     assert.deepEqual(
-      (unbind?.before as Array<{ cidr: string }>).map((b) => b.cidr),
+      ((unbind?.before ?? []) as Array<{ cidr: string }>).map((b) => b.cidr),
       ['192.0.2.9/32'],
       'an unbind shows what was bound',
     );
