@@ -80,3 +80,32 @@ export function parsePairs(option: string, pairs: readonly string[] = []): Recor
 export function iso(epochMs: number | null): string {
   return epochMs === null ? '-' : new Date(epochMs).toISOString();
 }
+
+/**
+ * The binding part of a key change from CLI flags (`keys update --binding …` and
+ * `bindings edit --mode …` name the mode differently; the rest is the same).
+ */
+export function bindingPatch(
+  flags: Record<string, unknown>,
+  modeFlag: { option: string; value: unknown },
+): {
+  bindingMode?: 'off' | 'single' | 'multiple' | 'all';
+  maxIps?: number;
+  bindPrefixV4?: number | null;
+  bindPrefixV6?: number | null;
+} {
+  const patch: ReturnType<typeof bindingPatch> = {};
+  if (modeFlag.value !== undefined)
+    patch.bindingMode = oneOfOption(
+      modeFlag.option,
+      modeFlag.value as string,
+      ['off', 'single', 'multiple', 'all'] as const,
+    );
+  if (flags['maxIps'] !== undefined)
+    patch.maxIps = parseWhole('--max-ips', flags['maxIps'] as string, 1) as number;
+  const prefix = (flag: string, value: unknown) =>
+    value === 'none' ? null : (parseWhole(flag, value as string) as number);
+  if (flags['bindPrefix'] !== undefined) patch.bindPrefixV4 = prefix('--bind-prefix', flags['bindPrefix']);
+  if (flags['bindPrefix6'] !== undefined) patch.bindPrefixV6 = prefix('--bind-prefix6', flags['bindPrefix6']);
+  return patch;
+}

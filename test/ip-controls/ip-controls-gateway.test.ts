@@ -310,6 +310,31 @@ describe('IP controls through a real gateway', () => {
     ]);
     assert.equal(badPrefix.code, 2);
     assert.match(badPrefix.stderr, /bind_prefix_v4/);
+    const key = await createKey(gw, 'app', ['--binding', 'single']);
+    const noCountEdit = await gw.cli(['bindings', 'edit', key.id, '--mode', 'multiple']);
+    assert.equal(noCountEdit.code, 2);
+    const edited = await cliJson<{ mode: string; maxIps: number; bindPrefixV4: number | null }>(gw, [
+      'bindings',
+      'edit',
+      key.id,
+      '--mode',
+      'multiple',
+      '--max-ips',
+      '3',
+      '--bind-prefix',
+      '24',
+    ]);
+    assert.deepEqual([edited.mode, edited.maxIps, edited.bindPrefixV4], ['multiple', 3, 24]);
+    const updated = await cliJson<{ binding: string; bindPrefixV4: number | null }>(gw, [
+      'keys',
+      'update',
+      key.id,
+      '--binding',
+      'single',
+      '--bind-prefix',
+      'none',
+    ]);
+    assert.deepEqual([updated.binding, updated.bindPrefixV4], ['single', null]);
   });
 });
 

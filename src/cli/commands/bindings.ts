@@ -3,13 +3,11 @@ import type { Command } from 'commander';
 import { checkBinding } from '../../identity/operations.js';
 import { addBlock, rebindKey, unbindKey } from '../../ip-controls/operations.js';
 import { NotFoundError } from '../../store/errors.js';
-import type { ApiKeyRepository, BindingMode, BindingRecord, InterceptRecord } from '../../store/types.js';
+import type { BindingRecord, InterceptRecord } from '../../store/types.js';
 import { withStore } from '../context.js';
 import { CliError } from '../errors.js';
 import { printJson, printTable } from '../output.js';
-import { iso, oneOfOption, parseDuration, parseExpiry, parseList, parseWhole } from '../parse.js';
-
-const MODES = ['off', 'single', 'multiple', 'all'] as const;
+import { bindingPatch, iso, parseDuration, parseExpiry, parseList, parseWhole } from '../parse.js';
 
 function bindingView(b: BindingRecord) {
   return {
@@ -152,17 +150,7 @@ export function registerBindings(program: Command): void {
       await withStore(command, async ({ store }) => {
         const current = await store.apiKeys.get(keyId);
         if (!current) throw new NotFoundError('key', keyId);
-        const patch: Parameters<ApiKeyRepository['update']>[1] = {};
-        if (flags['mode'] !== undefined)
-          patch.bindingMode = oneOfOption('--mode', flags['mode'] as string, MODES) as BindingMode;
-        if (flags['maxIps'] !== undefined)
-          patch.maxIps = parseWhole('--max-ips', flags['maxIps'] as string, 1) as number;
-        const prefix = (flag: string, value: unknown) =>
-          value === 'none' ? null : (parseWhole(flag, value as string) as number);
-        if (flags['bindPrefix'] !== undefined)
-          patch.bindPrefixV4 = prefix('--bind-prefix', flags['bindPrefix']);
-        if (flags['bindPrefix6'] !== undefined)
-          patch.bindPrefixV6 = prefix('--bind-prefix6', flags['bindPrefix6']);
+        const patch = bindingPatch(flags, { option: '--mode', value: flags['mode'] });
         if (Object.keys(patch).length === 0)
           throw new CliError(
             'invalid_input',

@@ -11,10 +11,18 @@ import {
   rotateKey,
 } from '../../identity/operations.js';
 import { NotFoundError } from '../../store/errors.js';
-import type { ApiKeyRepository, BindingMode } from '../../store/types.js';
+import type { ApiKeyRepository } from '../../store/types.js';
 import { withStore } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { iso, oneOfOption, parseDuration, parseExpiry, parseList, parseWhole } from '../parse.js';
+import {
+  bindingPatch,
+  iso,
+  oneOfOption,
+  parseDuration,
+  parseExpiry,
+  parseList,
+  parseWhole,
+} from '../parse.js';
 
 const BINDINGS = ['off', 'single', 'multiple', 'all'] as const;
 
@@ -188,16 +196,7 @@ export function registerKeys(program: Command): void {
         if (flags['uses'] !== undefined)
           patch.usesBudget =
             flags['uses'] === 'unlimited' ? null : (parseWhole('--uses', flags['uses'] as string) as number);
-        if (flags['binding'] !== undefined)
-          patch.bindingMode = oneOfOption('--binding', flags['binding'] as string, BINDINGS) as BindingMode;
-        if (flags['maxIps'] !== undefined)
-          patch.maxIps = parseWhole('--max-ips', flags['maxIps'] as string, 1) as number;
-        const prefix = (flag: string, value: unknown) =>
-          value === 'none' ? null : (parseWhole(flag, value as string) as number);
-        if (flags['bindPrefix'] !== undefined)
-          patch.bindPrefixV4 = prefix('--bind-prefix', flags['bindPrefix']);
-        if (flags['bindPrefix6'] !== undefined)
-          patch.bindPrefixV6 = prefix('--bind-prefix6', flags['bindPrefix6']);
+        Object.assign(patch, bindingPatch(flags, { option: '--binding', value: flags['binding'] }));
         if (flags['policy'] !== undefined)
           patch.policy = flags['policy'] === 'none' ? null : (flags['policy'] as string);
         const current = await store.apiKeys.get(id);

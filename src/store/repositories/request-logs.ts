@@ -35,6 +35,29 @@ const COLUMNS = [
 /** Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL). */
 const STREAM_CHUNK = 1000;
 
+/** A record's values in COLUMNS order (the compiled INSERT's parameter order). */
+function rowParams(r: RequestLogRecord): unknown[] {
+  return [
+    r.at,
+    r.requestId,
+    r.door,
+    r.routeId,
+    r.method,
+    r.path,
+    r.status,
+    r.totalMs,
+    r.upstreamMs,
+    r.clientId,
+    r.keyId,
+    r.userId,
+    r.ip,
+    r.decision,
+    r.code,
+    r.bytesIn,
+    r.bytesOut,
+  ];
+}
+
 function toRecord(row: Selectable<RequestLogsTable>): RequestLogRecord {
   return {
     at: Number(row.at),
@@ -81,25 +104,7 @@ export class SqlRequestLogRepository implements RequestLogRepository {
       const statement = this.#sqliteInsert;
       await inTransaction(this.#ctx, async () => {
         for (const r of records) {
-          statement.run(
-            r.at,
-            r.requestId,
-            r.door,
-            r.routeId,
-            r.method,
-            r.path,
-            r.status,
-            r.totalMs,
-            r.upstreamMs,
-            r.clientId,
-            r.keyId,
-            r.userId,
-            r.ip,
-            r.decision,
-            r.code,
-            r.bytesIn,
-            r.bytesOut,
-          );
+          statement.run(rowParams(r));
         }
       });
       return;
@@ -108,27 +113,7 @@ export class SqlRequestLogRepository implements RequestLogRepository {
       for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
         const chunk = records.slice(i, i + ROWS_PER_STATEMENT);
         const params: unknown[] = [];
-        for (const r of chunk) {
-          params.push(
-            r.at,
-            r.requestId,
-            r.door,
-            r.routeId,
-            r.method,
-            r.path,
-            r.status,
-            r.totalMs,
-            r.upstreamMs,
-            r.clientId,
-            r.keyId,
-            r.userId,
-            r.ip,
-            r.decision,
-            r.code,
-            r.bytesIn,
-            r.bytesOut,
-          );
-        }
+        for (const r of chunk) params.push(...rowParams(r));
         await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length), params));
       }
     });
