@@ -80,6 +80,29 @@ export function networkOf(ip: string, prefix: number | null): string {
   return cidrText({ family, address: family === 4 ? maskV4(ip, bits) : maskV6(ip, bits), prefix: bits });
 }
 
+/** A normalized dotted-quad as an unsigned 32-bit integer, or -1. */
+function ipv4Value(ip: string): number {
+  let value = 0;
+  let octet = 0;
+  let dots = 0;
+  let digits = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || octet > 255) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 0x30 && c <= 0x39) {
+      octet = octet * 10 + (c - 0x30);
+      digits++;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0 || octet > 255) return -1;
+  return value * 256 + octet;
+}
+
 /** A set of CIDRs compiled for lookups of normalized client IPs. */
 export class CidrSet {
   // One list per family: node:net's BlockList also matches IPv4 addresses against IPv6 rules
@@ -87,18 +110,29 @@ export class CidrSet {
   // already normalized (mapped ones are IPv4), so each family answers for itself.
   readonly #v4 = new BlockList();
   readonly #v6 = new BlockList();
+  /**
+   * IPv4 networks as (network, mask) integers for short lists: BlockList.check builds a
+   * SocketAddress per call (~1.3 µs), an integer compare is a few ns, and the request path
+   * checks up to four lists (global, route, key, blocklist).
+   */
+  readonly #v4Ranges: Array<readonly [number, number]> | undefined;
   readonly entries: readonly string[];
 
   constructor(cidrs: readonly string[]) {
     const entries: string[] = [];
+    const ranges: Array<readonly [number, number]> = [];
     for (const text of cidrs) {
       const cidr = parseCidr(text);
       if (!cidr) throw new Error(`"${text}" is not an IP address or CIDR`);
-      if (cidr.family === 4) this.#v4.addSubnet(cidr.address, cidr.prefix, 'ipv4');
-      else this.#v6.addSubnet(cidr.address, cidr.prefix, 'ipv6');
+      if (cidr.family === 4) {
+        this.#v4.addSubnet(cidr.address, cidr.prefix, 'ipv4');
+        const mask = cidr.prefix === 0 ? 0 : (0xffffffff << (32 - cidr.prefix)) >>> 0;
+        ranges.push([ipv4Value(cidr.address) & mask, mask]);
+      } else this.#v6.addSubnet(cidr.address, cidr.prefix, 'ipv6');
       entries.push(cidrText(cidr));
     }
     this.entries = entries;
+    this.#v4Ranges = ranges.length <= 64 ? ranges : undefined;
   }
 
   get size(): number {
@@ -109,6 +143,13 @@ export class CidrSet {
   has(ip: string): boolean {
     const v6 = ip.includes(':');
     if (!v6 && ip.indexOf('.') === -1) return false;
+    const ranges = this.#v4Ranges;
+    if (!v6 && ranges !== undefined) {
+      const value = ipv4Value(ip);
+      if (value < 0) return false;
+      for (const [network, mask] of ranges) if ((value & mask) >>> 0 === network >>> 0) return true;
+      return false;
+    }
     try {
       return v6 ? this.#v6.check(ip, 'ipv6') : this.#v4.check(ip, 'ipv4');
     } catch {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { BlockList } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CidrSet, compileCidrSet, networkOf, normalizeCidr, parseCidr } from '../../src/net/cidr.js';
@@ -56,6 +57,18 @@ describe('CIDR parsing and sets', () => {
     assert.equal(new CidrSet(['::/0']).has('192.0.2.1'), false, 'an IPv6 rule never covers IPv4 clients');
     assert.equal(new CidrSet(['0.0.0.0/0']).has('2001:db8::1'), false);
     assert.throws(() => new CidrSet(['nope']), /not an IP address or CIDR/);
+  });
+
+  it('the integer IPv4 matcher agrees with node:net BlockList (property)', () => {
+    fc.assert(
+      fc.property(fc.ipV4(), fc.ipV4(), fc.integer({ min: 0, max: 32 }), (ip, base, prefix) => {
+        const network = networkOf(base, prefix);
+        const reference = new BlockList();
+        reference.addSubnet(network.split('/')[0] as string, prefix, 'ipv4');
+        return new CidrSet([network]).has(ip) === reference.check(ip, 'ipv4');
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('an address is in its own network at every prefix (property)', () => {
