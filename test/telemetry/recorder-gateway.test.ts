@@ -47,7 +47,11 @@ describe('request records from a real gateway', () => {
   it('records allowed, denied and errored requests with their fields, without query strings', async () => {
     const gw = await startGateway({
       document: { routes: routes(upstream.url) },
-      env: { PORTCULLIS_RECORDER_FLUSH_MS: '100', PORTCULLIS_API_KEY_QUERY_PARAM: 'api_key' },
+      env: {
+        PORTCULLIS_RECORDER_FLUSH_MS: '100',
+        PORTCULLIS_API_KEY_QUERY_PARAM: 'api_key',
+        PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32',
+      },
     });
     try {
       await addClient(gw, 'app');
@@ -65,6 +69,11 @@ describe('request records from a real gateway', () => {
         denied: await send('/k/x', { authorization: 'Bearer pcl_live_nonsense' }),
         noRoute: await send('/nowhere'),
         upstreamDown: await send('/dead/x'),
+        forwardAuth: await send('/_portcullis/authz', {
+          'x-original-uri': '/k/secret-path?api_key=nope',
+          'x-original-method': 'GET',
+          'x-forwarded-for': '198.51.100.4',
+        }),
       };
       await settle(600);
       const rows = await records(gw);
@@ -89,6 +98,12 @@ describe('request records from a real gateway', () => {
       assert.deepEqual([noRoute?.decision, noRoute?.code, noRoute?.routeId], ['denied', 'no_route', null]);
       const down = byId(ids.upstreamDown);
       assert.deepEqual([down?.decision, down?.status, down?.code], ['error', 502, 'upstream_unavailable']);
+      const authz = byId(ids.forwardAuth);
+      assert.deepEqual(
+        [authz?.door, authz?.decision, authz?.status, authz?.code, authz?.routeId, authz?.path, authz?.ip],
+        ['forward_auth', 'denied', 401, 'invalid_credentials', 'keyed', '/k/secret-path', '198.51.100.4'],
+        'forward-auth decisions are recorded for the original request',
+      );
       assert.doesNotMatch(JSON.stringify(rows), new RegExp(key.key), 'no secret in any record');
     } finally {
       await gw.stop();
