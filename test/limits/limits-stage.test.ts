@@ -281,38 +281,4 @@ describe('MemoryLimiter: expired entries and a hot key', () => {
     assert.equal(limiter.size, 1);
     assert.equal(limiter.checkAllSync([{ limit, identity: 'x' }]).allowed, false, 'the rewrite counts');
   });
-
-  test('a hot key among many others costs about what it costs alone (no per-touch Map churn)', async () => {
-    const limit = compileLimit({
-      policyId: 'hot',
-      algorithm: 'token_bucket',
-      limit: 1_000_000,
-      rate: { count: 1_000_000, perMs: 1_000 },
-    });
-    const check = Object.freeze({ limit, identity: 'key=hot' });
-    const perCheck = (others: number): number => {
-      const clock = new ManualClock();
-      const limiter = new MemoryLimiter({ clock });
-      for (let i = 0; i < others; i++) limiter.checkAllSync([{ limit, identity: `key=other${i}` }]);
-      let best = Number.POSITIVE_INFINITY;
-      for (let run = 0; run < 5; run++) {
-        const start = process.hrtime.bigint();
-        for (let i = 0; i < 5_000; i++) {
-          clock.advance(1); // the hot key's entry expires between checks too
-          limiter.checkAllSync([check]);
-        }
-        best = Math.min(best, Number(process.hrtime.bigint() - start) / 5_000);
-      }
-      return best;
-    };
-    perCheck(0); // warm up the JIT
-    const alone = perCheck(0);
-    const crowded = perCheck(20_000);
-    // Re-inserting a key on every touch made this ~20-200× slower (V8 keeps deleted Map slots
-    // in the hash chain until a rehash); the bound leaves room for a noisy machine.
-    assert.ok(
-      crowded < alone * 8,
-      `hot key ${crowded.toFixed(0)} ns/check among 20 000 keys, ${alone.toFixed(0)} alone`,
-    );
-  });
 });
