@@ -42,7 +42,8 @@ export class LruCache<K, V> {
       this.#map.delete(key);
       return { hit: false };
     }
-    if (this.#seq - entry.seq > this.#max >> 1) {
+    // Small caches keep exact LRU order (no measurable churn below ~1,000 keys).
+    if (this.#max < 1024 || this.#seq - entry.seq > this.#max >> 1) {
       this.#map.delete(key);
       entry.seq = ++this.#seq;
       this.#map.set(key, entry);
