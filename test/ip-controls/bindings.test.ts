@@ -14,6 +14,7 @@ import { KeyBindings } from '../../src/ip-controls/bindings.js';
 import { rebindKey, unbindKey } from '../../src/ip-controls/operations.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { ApiKeyRecord, NewApiKey, Store } from '../../src/store/types.js';
+import { newApiKey } from '../helpers/records.js';
 import { POSTGRES_URL, postgresGate } from '../helpers/services.js';
 
 const logger = pino({ level: 'silent' });
@@ -46,26 +47,10 @@ function suite(label: string, open: (clock: ManualClock) => Promise<[Store, Stor
 
     async function key(extra: Partial<NewApiKey>): Promise<ApiKeyRecord> {
       const id = `key_${Date.now()}_${seq++}`;
-      return store.apiKeys.insert(
-        {
-          id,
-          clientId,
-          name: null,
-          environment: 'live',
-          scopes: [],
-          expiresAt: null,
-          ipAllow: [],
-          ipDeny: [],
-          bindingMode: 'off',
-          maxIps: null,
-          bindPrefixV4: null,
-          bindPrefixV6: null,
-          policy: null,
-          usesBudget: null,
-          ...extra,
-        },
-        { hash: `h${id}`, displayPrefix: 'pcl_live_x' },
-      );
+      return store.apiKeys.insert(newApiKey(id, clientId, extra), {
+        hash: `h${id}`,
+        displayPrefix: 'pcl_live_x',
+      });
     }
 
     it('off: anything goes, nothing is stored', async () => {

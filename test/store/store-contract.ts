@@ -14,6 +14,7 @@ import { postgresAdapter, sqliteAdapter } from '../../src/store/dialect.js';
 import { ConflictError, NotFoundError } from '../../src/store/errors.js';
 import { MIGRATIONS } from '../../src/store/migrations/index.js';
 import type { MigrationReport, NewApiKey, Store } from '../../src/store/types.js';
+import { newApiKey } from '../helpers/records.js';
 
 export type OpenForContract = (options: { clock: Clock }) => Promise<Store>;
 
@@ -49,26 +50,6 @@ function policy(id: string, extra: Partial<PolicySpec> = {}): PolicySpec {
     on_store_failure: 'local',
     shadow: false,
     refund_on_5xx: true,
-    ...extra,
-  };
-}
-
-function newKey(id: string, clientId: string, extra: Partial<NewApiKey> = {}): NewApiKey {
-  return {
-    id,
-    clientId,
-    name: null,
-    environment: 'live',
-    scopes: [],
-    expiresAt: null,
-    ipAllow: [],
-    ipDeny: [],
-    bindingMode: 'off',
-    maxIps: null,
-    bindPrefixV4: null,
-    bindPrefixV6: null,
-    policy: null,
-    usesBudget: null,
     ...extra,
   };
 }
@@ -497,10 +478,10 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const goneKey = uid('kgone');
         const keptKey = uid('kkept');
         const [hashA, hashB, hashKept] = [uid('h'), uid('h'), uid('h')];
-        await store.apiKeys.insert(newKey(goneKey, gone), secret(hashA));
+        await store.apiKeys.insert(newApiKey(goneKey, gone), secret(hashA));
         await store.apiKeys.rotate(goneKey, secret(hashB), clock.now() + 60_000);
-        await store.apiKeys.insert(newKey(uid('kgone2'), gone), secret(uid('h')));
-        await store.apiKeys.insert(newKey(keptKey, kept), secret(hashKept));
+        await store.apiKeys.insert(newApiKey(uid('kgone2'), gone), secret(uid('h')));
+        await store.apiKeys.insert(newApiKey(keptKey, kept), secret(hashKept));
         const route = uid('groute');
         await store.grants.upsert({ clientId: gone, routeId: route, methods: ['GET'] });
         await store.grants.upsert({ clientId: kept, routeId: route, methods: ['GET'] });
@@ -562,7 +543,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const client = await newClient();
         const id = uid('key');
         const hash = uid('hash');
-        const spec = newKey(id, client, {
+        const spec = newApiKey(id, client, {
           name: 'CI — deploy',
           environment: 'test',
           scopes: ['orders:read', 'orders:write', 'ünï'],
@@ -599,7 +580,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const id = uid('orphan');
         const hash = uid('hash');
         const v0 = await store.configVersion();
-        await assert.rejects(store.apiKeys.insert(newKey(id, client), secret(hash)), (error: unknown) => {
+        await assert.rejects(store.apiKeys.insert(newApiKey(id, client), secret(hash)), (error: unknown) => {
           assert.ok(error instanceof NotFoundError);
           assert.equal(error.resource, 'client');
           assert.equal(error.id, client);
@@ -614,21 +595,21 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('insert of an existing id or secret hash throws ConflictError and keeps nothing new', async () => {
         const client = await newClient();
         const [id, hash] = [uid('kdup'), uid('hash')];
-        await store.apiKeys.insert(newKey(id, client, { name: 'original' }), secret(hash));
+        await store.apiKeys.insert(newApiKey(id, client, { name: 'original' }), secret(hash));
         const v0 = await store.configVersion();
         await assert.rejects(
-          store.apiKeys.insert(newKey(id, client, { name: 'second' }), secret(uid('hash'))),
+          store.apiKeys.insert(newApiKey(id, client, { name: 'second' }), secret(uid('hash'))),
           (error: unknown) =>
             error instanceof ConflictError && error.resource === 'api key' && error.id === id,
         );
         assert.equal((await store.apiKeys.get(id))?.name, 'original');
         const other = uid('kdup-hash');
-        await assert.rejects(store.apiKeys.insert(newKey(other, client), secret(hash)), ConflictError);
+        await assert.rejects(store.apiKeys.insert(newApiKey(other, client), secret(hash)), ConflictError);
         assert.equal(await store.apiKeys.get(other), undefined, 'the key row is not kept without its secret');
         assert.equal((await store.apiKeys.findByHash(hash))?.key.id, id);
         // Same inside write(), where the caller may catch the error and commit the rest.
         await store.write(async (repos) => {
-          await assert.rejects(repos.apiKeys.insert(newKey(other, client), secret(hash)), ConflictError);
+          await assert.rejects(repos.apiKeys.insert(newApiKey(other, client), secret(hash)), ConflictError);
         });
         assert.equal(await store.apiKeys.get(other), undefined);
         assert.equal(await store.configVersion(), v0);
@@ -638,8 +619,8 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const [a, b] = [await newClient(), await newClient()];
         const base = uid('klist');
         const ids = [`${base}b`, `${base}-b`, `${base}_b`, `${base}0`];
-        for (const id of ids) await store.apiKeys.insert(newKey(id, a), secret(uid('hash')));
-        await store.apiKeys.insert(newKey(`${base}x`, b), secret(uid('hash')));
+        for (const id of ids) await store.apiKeys.insert(newApiKey(id, a), secret(uid('hash')));
+        await store.apiKeys.insert(newApiKey(`${base}x`, b), secret(uid('hash')));
         assert.deepEqual(
           (await store.apiKeys.list({ clientId: a })).map((k) => k.id),
           [...ids].sort(),
@@ -653,7 +634,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('update changes only the given fields and bumps the version', async () => {
         const client = await newClient();
         const id = uid('kupdate');
-        const created = await store.apiKeys.insert(newKey(id, client), secret(uid('hash')));
+        const created = await store.apiKeys.insert(newApiKey(id, client), secret(uid('hash')));
         clock.advance(1000);
         const v0 = await store.configVersion();
         const updated = await store.apiKeys.update(id, {
@@ -705,7 +686,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('setting usesBudget (even to the same value) bumps budgetVersion and resets usesConsumed', async () => {
         const client = await newClient();
         const id = uid('kbudget');
-        await store.apiKeys.insert(newKey(id, client, { usesBudget: 100 }), secret(uid('hash')));
+        await store.apiKeys.insert(newApiKey(id, client, { usesBudget: 100 }), secret(uid('hash')));
         await store.apiKeys.recordUsage([
           { keyId: id, lastUsedAt: clock.now(), usesConsumed: { budgetVersion: 0, value: 40 } },
         ]);
@@ -737,8 +718,8 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const id = uid('krotate');
         const neighbour = uid('kneighbour');
         const [h1, h2, h3, hn] = [uid('h1'), uid('h2'), uid('h3'), uid('hn')];
-        await store.apiKeys.insert(newKey(id, client), secret(h1, 'p1'));
-        await store.apiKeys.insert(newKey(neighbour, client), secret(hn));
+        await store.apiKeys.insert(newApiKey(id, client), secret(h1, 'p1'));
+        await store.apiKeys.insert(newApiKey(neighbour, client), secret(hn));
         const t1 = clock.now();
 
         clock.advance(1000);
@@ -786,7 +767,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const client = await newClient();
         const id = uid('krotfail');
         const hash = uid('hash');
-        await store.apiKeys.insert(newKey(id, client), secret(hash));
+        await store.apiKeys.insert(newApiKey(id, client), secret(hash));
         const v0 = await store.configVersion();
         const missing = uid('kmissing');
         await assert.rejects(
@@ -811,7 +792,10 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const client = await newClient();
         const id = uid('kfind');
         const [h1, h2] = [uid('hash'), uid('hash')];
-        const created = await store.apiKeys.insert(newKey(id, client, { scopes: ['x'] }), secret(h1, 'old'));
+        const created = await store.apiKeys.insert(
+          newApiKey(id, client, { scopes: ['x'] }),
+          secret(h1, 'old'),
+        );
         clock.advance(10);
         const rotated = await store.apiKeys.rotate(id, secret(h2, 'new'), clock.now() + 1000);
         const key = await store.apiKeys.get(id);
@@ -834,8 +818,8 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('recordUsage is bookkeeping: no version bump, no updatedAt, lastUsedAt only moves forward', async () => {
         const client = await newClient();
         const [a, b] = [uid('kusage'), uid('kusage')];
-        const createdA = await store.apiKeys.insert(newKey(a, client), secret(uid('hash')));
-        await store.apiKeys.insert(newKey(b, client), secret(uid('hash')));
+        const createdA = await store.apiKeys.insert(newApiKey(a, client), secret(uid('hash')));
+        await store.apiKeys.insert(newApiKey(b, client), secret(uid('hash')));
         const v0 = await store.configVersion();
         const t = clock.now() + 5000;
         await store.apiKeys.recordUsage([
@@ -859,7 +843,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('recordUsage ignores consumption counted against a previous budget version', async () => {
         const client = await newClient();
         const id = uid('kstale');
-        await store.apiKeys.insert(newKey(id, client, { usesBudget: 10 }), secret(uid('hash')));
+        await store.apiKeys.insert(newApiKey(id, client, { usesBudget: 10 }), secret(uid('hash')));
         await store.apiKeys.recordUsage([
           { keyId: id, lastUsedAt: clock.now(), usesConsumed: { budgetVersion: 0, value: 9 } },
         ]);
@@ -881,7 +865,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('recordUsage inside write() rolls back with the rest', async () => {
         const client = await newClient();
         const id = uid('kusagetx');
-        await store.apiKeys.insert(newKey(id, client), secret(uid('hash')));
+        await store.apiKeys.insert(newApiKey(id, client), secret(uid('hash')));
         await assert.rejects(
           store.write(async (repos) => {
             await repos.apiKeys.recordUsage([{ keyId: id, lastUsedAt: clock.now() + 1 }]);
@@ -1331,7 +1315,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const v0 = await store.configVersion();
         await store.write(async (repos) => {
           await repos.clients.insert({ id: client, name: 'w', metadata: {} });
-          await repos.apiKeys.insert(newKey(key, client), secret(uid('hash')));
+          await repos.apiKeys.insert(newApiKey(key, client), secret(uid('hash')));
           await repos.grants.upsert({ clientId: client, routeId: route, methods: ['GET'] });
           await repos.hmacSecrets.add({ id: hmac, clientId: client, ciphertext: 'x' }, 0);
           assert.equal((await repos.apiKeys.list({ clientId: client })).length, 1, 'sees its own changes');
@@ -1346,7 +1330,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('rolls back a multi-repository change as a whole', async () => {
         const existing = await newClient();
         const existingKey = uid('wkeep');
-        await store.apiKeys.insert(newKey(existingKey, existing, { name: 'before' }), secret(uid('hash')));
+        await store.apiKeys.insert(newApiKey(existingKey, existing, { name: 'before' }), secret(uid('hash')));
         const [client, key, keyHash, route, hmac, jwt, tok, tokHash] = [
           uid('wc'),
           uid('wk'),
@@ -1362,7 +1346,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         await assert.rejects(
           store.write(async (repos) => {
             await repos.clients.insert({ id: client, name: 'w', metadata: {} });
-            await repos.apiKeys.insert(newKey(key, client), secret(keyHash));
+            await repos.apiKeys.insert(newApiKey(key, client), secret(keyHash));
             await repos.apiKeys.update(existingKey, { name: 'after', usesBudget: 5 });
             await repos.grants.upsert({ clientId: client, routeId: route, methods: ['GET'] });
             await repos.hmacSecrets.add({ id: hmac, clientId: client, ciphertext: 'x' }, 0);
@@ -1396,12 +1380,12 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('NotFoundError and ConflictError caught inside fn do not poison the transaction', async () => {
         const client = await newClient();
         const hash = uid('hash');
-        await store.apiKeys.insert(newKey(uid('wp'), client), secret(hash));
+        await store.apiKeys.insert(newApiKey(uid('wp'), client), secret(hash));
         const added = uid('wadded');
         const v0 = await store.configVersion();
         await store.write(async (repos) => {
           await assert.rejects(
-            repos.apiKeys.insert(newKey(uid('wx'), uid('nobody')), secret(uid('h'))),
+            repos.apiKeys.insert(newApiKey(uid('wx'), uid('nobody')), secret(uid('h'))),
             NotFoundError,
           );
           await assert.rejects(
@@ -1413,8 +1397,11 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
             repos.grants.upsert({ clientId: uid('nobody'), routeId: 'r', methods: ['GET'] }),
             NotFoundError,
           );
-          await assert.rejects(repos.apiKeys.insert(newKey(uid('wy'), client), secret(hash)), ConflictError);
-          await repos.apiKeys.insert(newKey(added, client), secret(uid('hash')));
+          await assert.rejects(
+            repos.apiKeys.insert(newApiKey(uid('wy'), client), secret(hash)),
+            ConflictError,
+          );
+          await repos.apiKeys.insert(newApiKey(added, client), secret(uid('hash')));
         });
         assert.ok(await store.apiKeys.get(added));
         assert.equal(await store.configVersion(), v0 + 1);
@@ -1425,7 +1412,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       async function newKeyId(extra: Partial<NewApiKey> = {}): Promise<string> {
         const clientId = await newClient();
         const id = uid('key');
-        await store.apiKeys.insert(newKey(id, clientId, extra), {
+        await store.apiKeys.insert(newApiKey(id, clientId, extra), {
           hash: uid('hash'),
           displayPrefix: 'pcl_live_x',
         });
@@ -1558,7 +1545,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('bindings disappear with their key', async () => {
         const clientId = await newClient();
         const keyId = uid('key');
-        await store.apiKeys.insert(newKey(keyId, clientId, { bindingMode: 'single' }), {
+        await store.apiKeys.insert(newApiKey(keyId, clientId, { bindingMode: 'single' }), {
           hash: uid('hash'),
           displayPrefix: 'pcl_live_x',
         });

@@ -8,26 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { ConflictError } from '../../src/store/errors.js';
 import { openStore } from '../../src/store/open-store.js';
-import type { AuditRecord, NewApiKey, Store } from '../../src/store/types.js';
+import type { AuditRecord, Store } from '../../src/store/types.js';
 import { auditedStore, redact } from '../../src/telemetry/audit.js';
 import { runCli, tempDir } from '../helpers/gateway.js';
-
-const newKey = (id: string, clientId: string): NewApiKey => ({
-  id,
-  clientId,
-  name: null,
-  environment: 'live',
-  scopes: [],
-  expiresAt: null,
-  ipAllow: [],
-  ipDeny: [],
-  bindingMode: 'off',
-  maxIps: null,
-  bindPrefixV4: null,
-  bindPrefixV6: null,
-  policy: null,
-  usesBudget: null,
-});
+import { newApiKey } from '../helpers/records.js';
 
 describe('audited store', () => {
   const clock = new ManualClock();
@@ -47,7 +31,7 @@ describe('audited store', () => {
     clock.advance(1000);
     await store.clients.update('acme', { name: 'Acme Inc' });
     clock.advance(1);
-    await store.apiKeys.insert(newKey('key_1', 'acme'), {
+    await store.apiKeys.insert(newApiKey('key_1', 'acme'), {
       hash: 'f'.repeat(64),
       displayPrefix: 'pcl_live_ab',
     });
