@@ -1,14 +1,19 @@
 #!/usr/bin/env node
-// Runs every compiled test file (dist/**/*.test.js) with node's test runner.
+// Runs every compiled test file with node's test runner: the root's (dist/test/**/*.test.js)
+// and each workspace package's (packages/*/dist/test/**/*.test.js, built by `npm run build`).
 // Files are listed explicitly: Node 20 would otherwise treat every file under a
 // `test/` folder (helpers, contract suites) as a test file.
 // Usage: node scripts/run-tests.js [filter ...]   (filters match file paths)
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const dist = join(root, 'dist', 'test');
+const packages = join(root, 'packages');
+const testDirs = [
+  join(root, 'dist', 'test'),
+  ...(existsSync(packages) ? readdirSync(packages).map((name) => join(packages, name, 'dist', 'test')) : []),
+].filter((dir) => existsSync(dir));
 const filters = process.argv.slice(2);
 
 function walk(dir) {
@@ -21,7 +26,8 @@ function walk(dir) {
   return out;
 }
 
-const files = walk(dist)
+const files = testDirs
+  .flatMap(walk)
   .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)))
   .sort();
 if (files.length === 0) {

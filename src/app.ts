@@ -5,8 +5,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { ensureInitialAdmin } from './admin/auth/bootstrap.js';
 import { createAdminServer, type ReadinessCheck } from './admin/server.js';
 import { type Alert, createWebhookSender, type WebhookSender } from './alerts/webhook.js';
+import { LiveSettings, parseLiveOverrides } from './config/live.js';
 import type { LoadedConfig } from './config/load.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { announceConfigChange, ConfigWatcher } from './core/config-watcher.js';
@@ -44,6 +46,7 @@ import { openState } from './state/open-state.js';
 import type { HotState } from './state/types.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/types.js';
+import { auditedStore } from './telemetry/audit.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { RequestRecorder } from './telemetry/recorder.js';
 import { createVerifyApi, VERIFY_PATH } from './verify/verify-api.js';
@@ -105,6 +108,21 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
 
     await bootstrapUpstreamRoute(store, state, settings.upstreamUrl, logger);
 
+    // First start: an admin user, with the configured password or a random one shown once.
+    const initialAdmin = await ensureInitialAdmin(
+      auditedStore(store, { actor: 'system', source: 'start' }, clock),
+      { password: settings.adminPassword },
+    );
+    if (initialAdmin.created) {
+      if (initialAdmin.generated)
+        // Straight to the terminal, not through the logger: a password must not sit in log files.
+        process.stderr.write(
+          `\n  Portcullis admin user created: ${initialAdmin.username} / ${initialAdmin.password}\n` +
+            '  (shown once; log in at the admin listener and change it, or set PORTCULLIS_ADMIN_PASSWORD)\n\n',
+        );
+      logger.info({ user: initialAdmin.username, generated: initialAdmin.generated }, 'admin user created');
+    }
+
     let demo: Demo | undefined;
     const routeCount = (await store.routes.list()).length;
     if (settings.demo === 'on' || (settings.demo === 'auto' && routeCount === 0 && !settings.upstreamUrl)) {
@@ -161,6 +179,12 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     const bindings = new KeyBindings({ store, clock, logger, cacheSize: settings.keyCacheSize });
     bindings.start(30_000);
     cleanups.push(() => bindings.stop());
+    // Live settings: configured values, overridden through the admin API on every instance.
+    const live = new LiveSettings(settings);
+    const loadLive = async () => live.apply(parseLiveOverrides(await store.liveSettings.get()));
+    await loadLive().catch((error: unknown) =>
+      logger.warn({ err: error }, 'stored live settings unreadable; using the configured values'),
+    );
     const alerts = openAlerts(settings, store, logger);
     cleanups.push(() => alerts.drain());
     const intercepts = new InterceptRecorder({
@@ -169,8 +193,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       clock,
       logger,
       alerts: {
-        threshold: settings.interceptAlertThreshold,
-        windowS: settings.interceptAlertWindowS,
+        // Getters: live settings change without a restart.
+        get threshold() {
+          return live.interceptAlertThreshold;
+        },
+        get windowS() {
+          return live.interceptAlertWindowS;
+        },
         send: alerts.send,
       },
     });
@@ -181,7 +210,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     const watcher = new ConfigWatcher({ store, state, pollMs: settings.configPollMs, logger });
     watcher.onChange(async () => {
       bindings.invalidate();
-      await Promise.all([catalog.refresh(), identity.refresh(), policies.refresh(), blocklist.refresh()]);
+      await Promise.all([
+        catalog.refresh(),
+        identity.refresh(),
+        policies.refresh(),
+        blocklist.refresh(),
+        loadLive(),
+      ]);
       pools.retain(new Set(catalog.table.routes.map((r) => r.upstream.origin)));
     });
     await watcher.start();
@@ -205,7 +240,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         hmacBodyLimitBytes: settings.hmacBodyLimitBytes,
       }),
       authorizeStage(identity),
-      ipRulesStage({ blocklist, bindings, intercepts, failsafe: settings.failsafe, logger }),
+      ipRulesStage({ blocklist, bindings, intercepts, failsafe: live, logger }),
       budgetStage(usage, logger),
       limitsStage({
         policies,
@@ -266,7 +301,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       batchSize: settings.recorderBatchSize,
       flushMs: settings.recorderFlushMs,
       retentionDays: settings.logRetentionDays,
-      accessLogSample: settings.accessLogSample,
+      get accessLogSample() {
+        return live.accessLogSample;
+      },
       onWritten: (n) => metrics.recordsWritten(n),
       onDropped: (n) => metrics.recordsDropped(n),
     });
@@ -344,6 +381,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       isDraining: () => proxy.draining,
       readiness,
       metrics: () => metrics.scrape(),
+      api: { store, keys, clock, settings, logger, state },
     });
     cleanups.push(() => admin.close());
 
@@ -444,6 +482,7 @@ function startHousekeeping(
       await store.intercepts.prune(retained);
       await store.alertDeliveries.prune(retained);
       await store.bindings.pruneArchive(retained);
+      await store.adminSessions.pruneExpired(now);
     } catch (error) {
       logger.warn({ err: error }, 'housekeeping failed; will retry');
     }

@@ -1,11 +1,13 @@
 /**
- * The admin listener (loopback by default): health and readiness now; the admin REST API,
- * console and /metrics mount here as they arrive. Fastify is used here (not on the proxy
+ * The admin listener (loopback by default): health, readiness, /metrics and the admin REST
+ * API (/admin/api, src/admin/api); the console mounts here when it arrives. Fastify is used here (not on the proxy
  * hot path) for its schema validation, OpenAPI generation and plugin model.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { PROBLEM_CONTENT_TYPE, problemFor } from '../errors/catalog.js';
+import type { AdminApiDeps } from './api/context.js';
+import { registerAdminApi } from './api/plugin.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -22,6 +24,8 @@ export interface AdminServerOptions {
   version: string;
   /** Prometheus text exposition for GET /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** The admin REST API (/admin/api) and its docs page. */
+  api?: AdminApiDeps;
 }
 
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
@@ -53,6 +57,9 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
       return body;
     });
   }
+
+  const api = options.api;
+  if (api) app.register(async (instance) => registerAdminApi(instance, api, { docs: true }));
 
   app.setNotFoundHandler((request, reply) => {
     reply

@@ -4,8 +4,8 @@
  * gateways. Running gateways also poll the store's config version, so a change made here
  * reaches them even when state is in memory.
  */
-import { userInfo } from 'node:os';
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { type SettingKey, settingKeys } from '../config/settings.js';
 import { systemClock } from '../core/clock.js';
@@ -18,6 +18,14 @@ import { openState } from '../state/open-state.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/types.js';
 import { auditedStore } from '../telemetry/audit.js';
+import {
+  type AdminClient,
+  cliActor,
+  localAdminClient,
+  remoteAdminClient,
+  remoteTarget,
+} from './admin-client.js';
+import { CliError, EXIT_INVALID } from './errors.js';
 
 export function configFromCommand(command: Command): LoadedConfig {
   const options = command.optsWithGlobals() as Record<string, unknown>;
@@ -30,16 +38,6 @@ export function configFromCommand(command: Command): LoadedConfig {
   return loadConfig({ flags });
 }
 
-/** Who runs the CLI, for the audit log. */
-function cliActor(): string {
-  try {
-    return userInfo().username || 'unknown';
-  } catch {
-    // No passwd entry (some containers): fall back to the environment.
-    return process.env['USER'] ?? process.env['LOGNAME'] ?? 'unknown';
-  }
-}
-
 export interface StoreContext {
   config: LoadedConfig;
   store: Store;
@@ -48,8 +46,17 @@ export interface StoreContext {
   identity: IdentityContext;
 }
 
-/** Open the store for one command; announce a configuration change if the command made one. */
-export async function withStore<T>(command: Command, fn: (ctx: StoreContext) => Promise<T>): Promise<T> {
+interface LocalStore {
+  config: LoadedConfig;
+  store: Store;
+  keys: SecretKeys;
+  logger: Logger;
+  /** Announce a configuration change (if one was made) to running gateways, then close. */
+  finish(): Promise<void>;
+}
+
+/** Open and migrate the local store, checking it belongs to this secret key. */
+async function openLocal(command: Command): Promise<LocalStore> {
   const config = configFromCommand(command);
   const logger = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
   const secret = await loadSecretKey({
@@ -62,32 +69,96 @@ export async function withStore<T>(command: Command, fn: (ctx: StoreContext) => 
   try {
     await store.migrate();
     await checkKeyFingerprint(store, secret.key);
-    const before = await store.configVersion();
-    const keys = deriveSecretKeys(secret.key);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const before = await store.configVersion();
+  return {
+    config,
+    store,
+    keys: deriveSecretKeys(secret.key),
+    logger,
+    async finish() {
+      try {
+        const after = await store.configVersion();
+        if (after !== before && config.settings.redisUrl) {
+          // Best effort: gateways also notice through their version poll within a second.
+          const state = await openState({
+            redisUrl: config.settings.redisUrl,
+            keyPrefix: sharedStatePrefix(secret.key),
+            logger,
+          }).catch(() => undefined);
+          if (state) {
+            await announceConfigChange(state, after).catch(() => undefined);
+            await state.close();
+          }
+        }
+      } finally {
+        await store.close();
+      }
+    },
+  };
+}
+
+/** Open the store for one command; announce a configuration change if the command made one. */
+export async function withStore<T>(command: Command, fn: (ctx: StoreContext) => Promise<T>): Promise<T> {
+  if (remoteTarget(command))
+    throw new CliError(
+      'invalid_input',
+      `${command.name()} works on the local store only (no --url)`,
+      EXIT_INVALID,
+    );
+  const local = await openLocal(command);
+  let failed = true;
+  try {
     // Every change a command makes is audited (actor: the OS user running the CLI).
-    const audited = auditedStore(store, { actor: cliActor(), source: 'cli' }, systemClock);
+    const audited = auditedStore(local.store, { actor: cliActor(), source: 'cli' }, systemClock);
     const identity: IdentityContext = {
       store: audited,
-      keys,
+      keys: local.keys,
       clock: systemClock,
-      keyPrefix: config.settings.keyPrefix,
+      keyPrefix: local.config.settings.keyPrefix,
     };
-    const result = await fn({ config, store: audited, keys, identity });
-    const after = await store.configVersion();
-    if (after !== before && config.settings.redisUrl) {
-      // Best effort: gateways also notice through their version poll within a second.
-      const state = await openState({
-        redisUrl: config.settings.redisUrl,
-        keyPrefix: sharedStatePrefix(secret.key),
-        logger,
-      }).catch(() => undefined);
-      if (state) {
-        await announceConfigChange(state, after).catch(() => undefined);
-        await state.close();
-      }
-    }
+    const result = await fn({ config: local.config, store: audited, keys: local.keys, identity });
+    failed = false;
     return result;
   } finally {
-    await store.close();
+    if (failed) await local.store.close();
+    else await local.finish();
+  }
+}
+
+/**
+ * Run a command against the admin API: the remote one named by `--url`/PORTCULLIS_URL, or
+ * the local store through the same API in-process (changes audited as the OS user, source
+ * `cli`).
+ */
+export async function withAdmin<T>(command: Command, fn: (api: AdminClient) => Promise<T>): Promise<T> {
+  const remote = remoteTarget(command);
+  if (remote) return fn(remoteAdminClient(remote));
+  const local = await openLocal(command);
+  let failed = true;
+  try {
+    const actor = cliActor();
+    const { client, close } = await localAdminClient({
+      store: local.store,
+      keys: local.keys,
+      clock: systemClock,
+      settings: local.config.settings,
+      logger: local.logger,
+      localPrincipal: { kind: 'local', id: actor, name: actor, role: 'admin', via: 'local' },
+      localSource: 'cli',
+    });
+    try {
+      const result = await fn(client);
+      failed = false;
+      return result;
+    } finally {
+      await close();
+    }
+  } finally {
+    if (failed) await local.store.close();
+    else await local.finish();
   }
 }

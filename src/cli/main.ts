@@ -19,10 +19,43 @@ import { registerJwt } from './commands/jwt.js';
 import { registerKeys } from './commands/keys.js';
 import { registerPolicies } from './commands/policies.js';
 import { registerRoutes } from './commands/routes.js';
+import { registerSettings } from './commands/settings.js';
 import { registerSign } from './commands/sign.js';
 import { registerStart } from './commands/start.js';
 import { registerTelemetry } from './commands/telemetry.js';
 import { CliError, EXIT_FAILURE, EXIT_INVALID } from './errors.js';
+
+/** Command groups that are admin API calls, so they also work against a remote admin API. */
+const REMOTE_GROUPS = new Set([
+  'clients',
+  'keys',
+  'routes',
+  'grants',
+  'policies',
+  'jwt-providers',
+  'bindings',
+  'blocks',
+  'logs',
+  'usage',
+  'audit',
+  'admin',
+  'apply',
+  'export',
+  'settings',
+]);
+
+function addRemoteOptions(program: Command): void {
+  const visit = (command: Command) => {
+    if (command.commands.length > 0) {
+      for (const sub of command.commands) visit(sub);
+      return;
+    }
+    command
+      .option('--url <url>', 'remote admin API, e.g. http://127.0.0.1:8081 (or PORTCULLIS_URL)')
+      .option('--token <token>', 'admin API token for --url (or PORTCULLIS_TOKEN)');
+  };
+  for (const group of program.commands) if (REMOTE_GROUPS.has(group.name())) visit(group);
+}
 
 export function buildProgram(): Command {
   const program = new Command('portcullis')
@@ -48,7 +81,9 @@ export function buildProgram(): Command {
   registerJwt(program);
   registerPolicies(program);
   registerSign(program);
+  registerSettings(program);
   registerAdmin(program);
+  addRemoteOptions(program);
   const overrideAll = (command: Command) => {
     command.exitOverride();
     for (const sub of command.commands) overrideAll(sub);

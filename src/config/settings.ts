@@ -133,6 +133,27 @@ function url(schemes: readonly string[]) {
   };
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * "30m", "12h", "7d" → milliseconds, within [min, max] (durations, as the message shows them).
+ * A bare whole number is milliseconds: the settings table shows defaults that way.
+ */
+function duration(min: string, max: string) {
+  const toMs = (text: string): number | undefined => {
+    const match = /^(\d{1,12})([smhd]?)$/.exec(text);
+    if (!match) return undefined;
+    return Number(match[1]) * (match[2] ? (DURATION_UNITS[match[2]] as number) : 1);
+  };
+  const [minMs, maxMs] = [toMs(min) as number, toMs(max) as number];
+  return (raw: RawValue): number => {
+    const ms = toMs(asString(raw).toLowerCase());
+    if (ms === undefined || ms < minMs || ms > maxMs)
+      throw new Error(`expected a duration like 30m, 12h or 7d (or milliseconds), from ${min} to ${max}`);
+    return ms;
+  };
+}
+
 export const settingDefs = {
   preset: def<Preset>({
     description: 'Default profile: balanced, performance or strict (picks defaults only)',
@@ -148,6 +169,26 @@ export const settingDefs = {
     description: 'Address of the admin listener (admin API, console, /metrics, /healthz, /readyz)',
     default: { host: '127.0.0.1', port: 8081 },
     parse: parseListen,
+  }),
+  adminPassword: def<string | undefined>({
+    description:
+      'Password for the first admin user (admin) created at first start; random and printed once if unset (12 to 1024 characters)',
+    secret: true,
+    default: undefined,
+    parse: (raw) => {
+      const s = optionalString(raw);
+      if (s === undefined) return s;
+      // The rule of admin/auth/passwords.ts, checked here so a bad value stops the start.
+      const length = [...s.normalize('NFKC')].length;
+      if (length < 12 || length > 1024) throw new Error('must be 12 to 1024 characters long');
+      return s;
+    },
+  }),
+  adminSessionTtl: def<number>({
+    description:
+      'How long an admin login session lasts: 30m, 12h, 7d… from 5m to 30d (default 12h, shown here in ms)',
+    default: 12 * 3_600_000,
+    parse: duration('5m', '30d'),
   }),
   dataDir: def<string>({
     description: 'Folder for the embedded database and the generated secret key',

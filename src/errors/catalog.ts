@@ -26,8 +26,12 @@ export const errorCatalog = {
   blocked: { status: 403, title: 'Blocked' },
   usage_exhausted: { status: 403, title: 'Usage exhausted' },
   untrusted_proxy: { status: 403, title: 'Untrusted proxy' },
-  // 404 / 405
+  csrf_failed: { status: 403, title: 'CSRF check failed' },
+  // 404 / 405 / 409 / 422 — the admin API's resources
   no_route: { status: 404, title: 'No route' },
+  not_found: { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict' },
+  invalid_input: { status: 422, title: 'Invalid input' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   // 408 / 413 / 431 — oversized or slow input
   request_timeout: { status: 408, title: 'Request timeout' },
@@ -36,6 +40,7 @@ export const errorCatalog = {
   // 429 — how often
   rate_limited: { status: 429, title: 'Rate limited' },
   quota_exceeded: { status: 429, title: 'Quota exceeded' },
+  login_locked: { status: 429, title: 'Too many failed logins' },
   // 5xx — faults, never reported as 401/403
   internal_error: { status: 500, title: 'Internal error' },
   upstream_unavailable: { status: 502, title: 'Upstream unavailable' },

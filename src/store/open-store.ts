@@ -14,6 +14,8 @@ import { migrateToLatest } from './migrations/index.js';
 import { createRepositories } from './repositories/index.js';
 import { readConfigVersion } from './repositories/meta.js';
 import type {
+  AdminSessionRepository,
+  AdminUserRepository,
   AlertDeliveryRepository,
   ApiKeyRepository,
   AuditLogRepository,
@@ -25,6 +27,7 @@ import type {
   HmacSecretRepository,
   InterceptRepository,
   JwtProviderRepository,
+  LiveSettingsRepository,
   MetaRepository,
   MigrationReport,
   PolicyRepository,
@@ -236,6 +239,9 @@ class SqlStore implements Store {
   readonly requestLogs: RequestLogRepository;
   readonly auditLog: AuditLogRepository;
   readonly usage: UsageRepository;
+  readonly adminUsers: AdminUserRepository;
+  readonly adminSessions: AdminSessionRepository;
+  readonly liveSettings: LiveSettingsRepository;
   readonly #adapter: DialectAdapter;
   readonly #clock: Clock;
   readonly #release: () => Promise<void>;
@@ -268,6 +274,9 @@ class SqlStore implements Store {
     this.requestLogs = repos.requestLogs;
     this.auditLog = repos.auditLog;
     this.usage = repos.usage;
+    this.adminUsers = repos.adminUsers;
+    this.adminSessions = repos.adminSessions;
+    this.liveSettings = repos.liveSettings;
   }
 
   write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

@@ -53,6 +53,14 @@ export interface MetaRepository {
   setIfAbsent(key: string, value: string): Promise<string>;
 }
 
+/** Live setting overrides (config/live.ts); a change bumps the config version. */
+export interface LiveSettingsRepository {
+  /** The stored overrides, unparsed (the reader validates them). */
+  get(): Promise<Record<string, unknown>>;
+  /** Replace all overrides. */
+  replace(values: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
 export interface Repositories {
   readonly routes: RouteRepository;
   readonly meta: MetaRepository;
@@ -70,6 +78,9 @@ export interface Repositories {
   readonly requestLogs: RequestLogRepository;
   readonly auditLog: AuditLogRepository;
   readonly usage: UsageRepository;
+  readonly adminUsers: AdminUserRepository;
+  readonly adminSessions: AdminSessionRepository;
+  readonly liveSettings: LiveSettingsRepository;
 }
 
 // ---- identity (clients, API keys, grants, HMAC secrets, JWT providers, service tokens) ----
@@ -551,6 +562,88 @@ export interface UsageRepository {
   prune(granularity: UsageGranularity, before: number): Promise<number>;
 }
 
+// ---- admin users and their login sessions ----
+
+export type AdminRole = 'admin' | 'viewer';
+
+/** A person who logs in to the admin API and console. */
+export interface AdminUserRecord {
+  id: string;
+  /** Stored lower-cased; unique. */
+  username: string;
+  /** `scrypt$…` encoding (admin/auth/passwords.ts); never leaves the server, never audited. */
+  passwordHash: string;
+  role: AdminRole;
+  disabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+  passwordChangedAt: number;
+}
+
+export interface AdminUserRepository {
+  /** Ordered by username, byte-wise. */
+  list(): Promise<AdminUserRecord[]>;
+  get(id: string): Promise<AdminUserRecord | undefined>;
+  /** Case-insensitive: the name is lower-cased before the lookup, as it was when stored. */
+  getByUsername(username: string): Promise<AdminUserRecord | undefined>;
+  count(): Promise<number>;
+  /** Throws ConflictError when the id or the (lower-cased) username exists. */
+  insert(user: {
+    id: string;
+    username: string;
+    passwordHash: string;
+    role: AdminRole;
+    disabled?: boolean;
+  }): Promise<AdminUserRecord>;
+  /**
+   * Throws NotFoundError. Only the given fields change; a new `passwordHash` also sets
+   * `passwordChangedAt`. Sessions are left alone: ending them is the caller's decision
+   * (`adminSessions.revokeForUser`), as it may keep the session that made the change.
+   */
+  update(
+    id: string,
+    patch: { passwordHash?: string; role?: AdminRole; disabled?: boolean },
+  ): Promise<AdminUserRecord>;
+  /** Removes the user and, in the same statement, every session of theirs. */
+  remove(id: string): Promise<boolean>;
+}
+
+export interface AdminSessionRecord {
+  id: string;
+  userId: string;
+  /** Keyed hash of the session token (core/crypto.ts credentialHash); the token is never stored. */
+  tokenHash: string;
+  createdAt: number;
+  /** Epoch ms from which the session is no longer valid. */
+  expiresAt: number;
+  lastSeenAt: number;
+  /** The client IP at login. */
+  ip: string;
+  userAgent: string | null;
+}
+
+/**
+ * Login sessions. Every operation is bookkeeping: none bumps the config version (gateways have
+ * nothing to reload) and none is audited (the HTTP layer audits logins and logouts itself).
+ */
+export interface AdminSessionRepository {
+  /**
+   * createdAt and lastSeenAt are the store clock's now. Throws NotFoundError when the user does
+   * not exist, ConflictError when the id or the token hash exists.
+   */
+  insert(session: Omit<AdminSessionRecord, 'createdAt' | 'lastSeenAt'>): Promise<AdminSessionRecord>;
+  /** Expired sessions are returned too: checking `expiresAt` is the caller's job. */
+  findByTokenHash(tokenHash: string): Promise<AdminSessionRecord | undefined>;
+  /** lastSeenAt only moves forward; an absent session is ignored. */
+  touch(id: string, at: number): Promise<void>;
+  /** Deletes the session; false when there was none. */
+  revoke(id: string): Promise<boolean>;
+  /** Deletes every session of the user; returns how many. */
+  revokeForUser(userId: string): Promise<number>;
+  /** Deletes sessions whose `expiresAt` is at or before `now`; returns how many. */
+  pruneExpired(now: number): Promise<number>;
+}
+
 export interface MigrationReport {
   /** Names of migrations applied by this call, in order (empty when up to date). */
   applied: string[];
@@ -781,6 +874,29 @@ export interface UsageRollupsTable {
   bytes_out: number;
 }
 
+/** `disabled` is 0/1 (integer in both dialects). */
+export interface AdminUsersTable {
+  id: string;
+  username: string;
+  password_hash: string;
+  role: AdminRole;
+  disabled: number;
+  created_at: number;
+  updated_at: number;
+  password_changed_at: number;
+}
+
+export interface AdminSessionsTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  created_at: number;
+  expires_at: number;
+  last_seen_at: number;
+  ip: string;
+  user_agent: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   routes: RoutesTable;
@@ -800,4 +916,6 @@ export interface Database {
   request_logs: RequestLogsTable;
   audit_log: AuditLogTable;
   usage_rollups: UsageRollupsTable;
+  admin_users: AdminUsersTable;
+  admin_sessions: AdminSessionsTable;
 }

@@ -7,7 +7,8 @@
  * one transaction with one entry per change.
  *
  * Request-path bookkeeping (last-used times, first-use bindings, records) is not an
- * administrative change and is not audited.
+ * administrative change and is not audited. Nor are admin sessions (`adminSessions`): the
+ * HTTP layer records logins and logouts itself, with what a repository call cannot know.
  */
 import type { Clock } from '../core/clock.js';
 import { randomBase62 } from '../core/crypto.js';
@@ -25,6 +26,8 @@ const AUDITED: Readonly<Partial<Record<keyof Repositories, readonly string[]>>> 
   policies: ['insert', 'replace', 'remove'],
   blocks: ['upsert', 'remove', 'removeFor'],
   bindings: ['replace', 'removeAll'],
+  adminUsers: ['insert', 'update', 'remove'],
+  liveSettings: ['replace'],
 };
 
 /** Field names whose values never reach the audit log. */
@@ -36,11 +39,23 @@ const SECRET_FIELDS = new Set([
   'secretEncrypted',
   'password',
   'passwordHash',
+  'password_hash',
   'token',
+  'tokenHash',
+  'token_hash',
 ]);
 
+/**
+ * Values redacted wherever they appear, whatever the field is called: a password hash is
+ * recognisable by its encoding, so a renamed or nested field cannot leak one.
+ */
+const SECRET_VALUE = /^scrypt\$/;
+
 export function redact(value: unknown, depth = 0): unknown {
-  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (typeof value === 'string') return SECRET_VALUE.test(value) ? '[redacted]' : value;
+  if (value === null || typeof value !== 'object') return value;
+  // Deeper than any record we store: cut rather than pass it through unredacted.
+  if (depth > 8) return '[truncated]';
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [name, inner] of Object.entries(value)) {
@@ -52,6 +67,7 @@ export function redact(value: unknown, depth = 0): unknown {
 /** What a change is about, from its arguments. */
 function targetOf(repository: string, operation: string, args: readonly unknown[]): string {
   const [first, second] = args;
+  if (repository === 'liveSettings') return 'live_settings';
   if (repository === 'grants' && operation === 'remove') return `${String(first)}/${String(second)}`;
   if (repository === 'blocks' && operation === 'removeFor') return `${String(first)}:${String(second)}`;
   if (typeof first === 'string') return first;
@@ -93,6 +109,8 @@ async function snapshotBefore(
       return operation === 'remove'
         ? (await repos.hmacSecrets.list()).find((h) => h.id === first)
         : undefined;
+    case 'liveSettings':
+      return repos.liveSettings.get();
     case 'serviceTokens':
       return operation === 'revoke'
         ? (await repos.serviceTokens.list()).find((t) => t.id === first)

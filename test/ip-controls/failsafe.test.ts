@@ -36,7 +36,7 @@ describe('failsafe for key bindings', () => {
         alerts: { threshold: 0, windowS: 60, send: () => undefined },
       });
       await store.close(); // the database is gone from here on
-      const stage = ipRulesStage({ blocklist, bindings, intercepts, failsafe, logger });
+      const stage = ipRulesStage({ blocklist, bindings, intercepts, failsafe: { failsafe }, logger });
       const key = {
         key: {
           id: 'key_1',

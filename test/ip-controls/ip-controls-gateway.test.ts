@@ -297,7 +297,7 @@ describe('IP controls through a real gateway', () => {
   it('key binding settings are validated', async () => {
     const noCount = await gw.cli(['keys', 'create', '--client', 'app', '--binding', 'multiple']);
     assert.equal(noCount.code, 2);
-    assert.match(noCount.stderr, /max_ips/);
+    assert.match(noCount.stderr, /maxIps: a "multiple" binding needs --max-ips/);
     const badPrefix = await gw.cli([
       'keys',
       'create',
@@ -309,7 +309,7 @@ describe('IP controls through a real gateway', () => {
       '33',
     ]);
     assert.equal(badPrefix.code, 2);
-    assert.match(badPrefix.stderr, /bind_prefix_v4/);
+    assert.match(badPrefix.stderr, /bindPrefixV4: must be a prefix length/);
     const key = await createKey(gw, 'app', ['--binding', 'single']);
     const noCountEdit = await gw.cli(['bindings', 'edit', key.id, '--mode', 'multiple']);
     assert.equal(noCountEdit.code, 2);

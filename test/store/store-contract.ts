@@ -1309,6 +1309,298 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       });
     });
 
+    describe('admin users', () => {
+      const user = (
+        id: string,
+        username: string,
+        extra: { role?: 'admin' | 'viewer'; disabled?: boolean } = {},
+      ) => ({
+        id,
+        username,
+        passwordHash: `scrypt$32768$8$1$salt-${id}$hash-${id}`,
+        role: extra.role ?? ('viewer' as const),
+        ...(extra.disabled === undefined ? {} : { disabled: extra.disabled }),
+      });
+
+      it('insert stores the username lower-cased, finds it case-insensitively, and bumps once', async () => {
+        const id = uid('usr');
+        const name = `Mixed.Case-${id}`;
+        const n0 = await store.adminUsers.count();
+        const v0 = await store.configVersion();
+        const inserted = await store.adminUsers.insert(user(id, name, { role: 'admin' }));
+        assert.deepEqual(inserted, {
+          id,
+          username: name.toLowerCase(),
+          passwordHash: user(id, name).passwordHash,
+          role: 'admin',
+          disabled: false,
+          createdAt: clock.now(),
+          updatedAt: clock.now(),
+          passwordChangedAt: clock.now(),
+        });
+        assert.deepEqual(await store.adminUsers.get(id), inserted);
+        assert.deepEqual(await store.adminUsers.getByUsername(name.toUpperCase()), inserted);
+        if (shared)
+          assert.deepEqual(await other.adminUsers.getByUsername(name), inserted, 'seen by another opener');
+        assert.equal(await store.adminUsers.count(), n0 + 1);
+        assert.equal(await store.configVersion(), v0 + 1);
+      });
+
+      it('absent users: get and getByUsername give undefined, update throws NotFoundError, remove false', async () => {
+        const id = uid('usrnone');
+        const v0 = await store.configVersion();
+        assert.equal(await store.adminUsers.get(id), undefined);
+        assert.equal(await store.adminUsers.getByUsername(id), undefined);
+        await assert.rejects(
+          store.adminUsers.update(id, { role: 'admin' }),
+          (error: unknown) =>
+            error instanceof NotFoundError && error.resource === 'admin user' && error.id === id,
+        );
+        await assert.rejects(store.adminUsers.update(id, {}), NotFoundError);
+        assert.equal(await store.adminUsers.remove(id), false);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('a duplicate username (in any case) or id throws ConflictError without any change', async () => {
+        const [id, name] = [uid('usrdup'), uid('dupname')];
+        await store.adminUsers.insert(user(id, name, { role: 'admin' }));
+        const n0 = await store.adminUsers.count();
+        const v0 = await store.configVersion();
+        const again = uid('usrdup');
+        await assert.rejects(store.adminUsers.insert(user(again, name.toUpperCase())), (error: unknown) => {
+          assert.ok(error instanceof ConflictError);
+          assert.equal(error.resource, 'admin user');
+          assert.equal(error.id, name);
+          assert.match(error.message, /named/);
+          return true;
+        });
+        await assert.rejects(
+          store.adminUsers.insert(user(id, uid('othername'))),
+          (error: unknown) => error instanceof ConflictError && error.id === id,
+        );
+        assert.equal(await store.adminUsers.get(again), undefined);
+        assert.equal((await store.adminUsers.getByUsername(name))?.role, 'admin', 'the first one kept');
+        assert.equal(await store.adminUsers.count(), n0);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('update changes only the given fields; a new password hash moves passwordChangedAt', async () => {
+        const id = uid('usrupd');
+        const created = await store.adminUsers.insert(user(id, id));
+        clock.advance(1000);
+        const v0 = await store.configVersion();
+        const disabled = await store.adminUsers.update(id, { disabled: true, role: 'admin' });
+        assert.deepEqual(disabled, {
+          ...created,
+          role: 'admin',
+          disabled: true,
+          updatedAt: clock.now(),
+        });
+        clock.advance(1000);
+        const rehashed = await store.adminUsers.update(id, { passwordHash: 'scrypt$new', disabled: false });
+        assert.deepEqual(rehashed, {
+          ...disabled,
+          passwordHash: 'scrypt$new',
+          disabled: false,
+          updatedAt: clock.now(),
+          passwordChangedAt: clock.now(),
+        });
+        assert.deepEqual(await store.adminUsers.get(id), rehashed);
+        assert.equal(await store.configVersion(), v0 + 2);
+        assert.deepEqual(await store.adminUsers.update(id, {}), rehashed, 'an empty patch changes nothing');
+        assert.equal(await store.configVersion(), v0 + 2);
+      });
+
+      it('lists ordered by username, byte-wise', async () => {
+        const base = uid('uorder');
+        const names = [`${base}b`, `${base}-b`, `${base}.b`, `${base}_b`];
+        for (const name of names) await store.adminUsers.insert(user(uid('usrord'), name));
+        const listed = (await store.adminUsers.list()).map((u) => u.username);
+        assert.deepEqual(listed, [...listed].sort());
+        assert.deepEqual(
+          listed.filter((name) => names.includes(name)),
+          [...names].sort(),
+        );
+      });
+
+      it('remove deletes the user and every session of theirs, bumping once', async () => {
+        const [id, keep] = [uid('usrrm'), uid('usrkeep')];
+        await store.adminUsers.insert(user(id, id));
+        await store.adminUsers.insert(user(keep, keep));
+        const [mine, theirs] = [uid('shash'), uid('shash')];
+        const expiresAt = clock.now() + 3_600_000;
+        await store.adminSessions.insert({
+          id: uid('ses'),
+          userId: id,
+          tokenHash: mine,
+          expiresAt,
+          ip: '192.0.2.1',
+          userAgent: null,
+        });
+        await store.adminSessions.insert({
+          id: uid('ses'),
+          userId: keep,
+          tokenHash: theirs,
+          expiresAt,
+          ip: '192.0.2.1',
+          userAgent: null,
+        });
+        const n0 = await store.adminUsers.count();
+        const v0 = await store.configVersion();
+        assert.equal(await store.adminUsers.remove(id), true);
+        assert.equal(await store.adminUsers.remove(id), false);
+        assert.equal(await store.adminUsers.get(id), undefined);
+        assert.equal(await store.adminSessions.findByTokenHash(mine), undefined, 'cascaded');
+        assert.ok(await store.adminSessions.findByTokenHash(theirs), 'other users keep theirs');
+        assert.equal(await store.adminUsers.count(), n0 - 1);
+        assert.equal(await store.configVersion(), v0 + 1);
+      });
+    });
+
+    describe('admin sessions', () => {
+      async function newUser(): Promise<string> {
+        const id = uid('susr');
+        await store.adminUsers.insert({ id, username: id, passwordHash: 'scrypt$x', role: 'viewer' });
+        return id;
+      }
+      const session = (userId: string, extra: { expiresAt?: number; tokenHash?: string } = {}) => ({
+        id: uid('ses'),
+        userId,
+        tokenHash: extra.tokenHash ?? uid('shash'),
+        expiresAt: extra.expiresAt ?? clock.now() + 3_600_000,
+        ip: '2001:db8::1',
+        userAgent: 'Mozilla/5.0 (ünïcode)',
+      });
+
+      it('insert and findByTokenHash are bookkeeping: clock timestamps, no bump', async () => {
+        const userId = await newUser();
+        const s = session(userId);
+        const v0 = await store.configVersion();
+        const inserted = await store.adminSessions.insert(s);
+        assert.deepEqual(inserted, { ...s, createdAt: clock.now(), lastSeenAt: clock.now() });
+        assert.deepEqual(await store.adminSessions.findByTokenHash(s.tokenHash), inserted);
+        if (shared) assert.deepEqual(await other.adminSessions.findByTokenHash(s.tokenHash), inserted);
+        assert.equal(await store.adminSessions.findByTokenHash(uid('shash')), undefined);
+        const anonymous = { ...session(userId), userAgent: null };
+        assert.equal((await store.adminSessions.insert(anonymous)).userAgent, null);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('insert for an absent user throws NotFoundError; a duplicate id or token hash ConflictError', async () => {
+        const userId = await newUser();
+        const absent = uid('susrnone');
+        await assert.rejects(
+          store.adminSessions.insert(session(absent)),
+          (error: unknown) =>
+            error instanceof NotFoundError && error.resource === 'admin user' && error.id === absent,
+        );
+        const first = session(userId);
+        await store.adminSessions.insert(first);
+        await assert.rejects(
+          store.adminSessions.insert({ ...session(userId), id: first.id }),
+          (error: unknown) => error instanceof ConflictError && error.id === first.id,
+        );
+        const sameHash = session(userId, { tokenHash: first.tokenHash });
+        await assert.rejects(store.adminSessions.insert(sameHash), (error: unknown) => {
+          assert.ok(error instanceof ConflictError);
+          assert.match(error.message, /token hash/);
+          return true;
+        });
+        assert.equal((await store.adminSessions.findByTokenHash(first.tokenHash))?.id, first.id);
+      });
+
+      it('findByTokenHash returns an expired session too (expiry is the caller’s check)', async () => {
+        const s = session(await newUser(), { expiresAt: clock.now() - 1 });
+        await store.adminSessions.insert(s);
+        assert.equal((await store.adminSessions.findByTokenHash(s.tokenHash))?.expiresAt, clock.now() - 1);
+      });
+
+      it('touch moves lastSeenAt forward only, ignores absent sessions, no bump', async () => {
+        const s = session(await newUser());
+        await store.adminSessions.insert(s);
+        const v0 = await store.configVersion();
+        const t = clock.now() + 500;
+        await store.adminSessions.touch(s.id, t);
+        assert.equal((await store.adminSessions.findByTokenHash(s.tokenHash))?.lastSeenAt, t);
+        await store.adminSessions.touch(s.id, t - 100);
+        assert.equal((await store.adminSessions.findByTokenHash(s.tokenHash))?.lastSeenAt, t);
+        await store.adminSessions.touch(uid('sesnone'), t);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('revoke deletes one session; revokeForUser all of a user; no bump', async () => {
+        const [alice, bob] = [await newUser(), await newUser()];
+        const [a1, a2, a3, b1] = [session(alice), session(alice), session(alice), session(bob)];
+        for (const s of [a1, a2, a3, b1]) await store.adminSessions.insert(s);
+        const v0 = await store.configVersion();
+        assert.equal(await store.adminSessions.revoke(a1.id), true);
+        assert.equal(await store.adminSessions.revoke(a1.id), false);
+        assert.equal(await store.adminSessions.findByTokenHash(a1.tokenHash), undefined);
+        assert.equal(await store.adminSessions.revokeForUser(alice), 2);
+        assert.equal(await store.adminSessions.revokeForUser(alice), 0);
+        assert.equal(await store.adminSessions.revokeForUser(uid('susrnone')), 0);
+        assert.equal(await store.adminSessions.findByTokenHash(a3.tokenHash), undefined);
+        assert.ok(await store.adminSessions.findByTokenHash(b1.tokenHash));
+        assert.ok(await store.adminUsers.get(alice), 'the user stays');
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('pruneExpired deletes sessions expiring at or before now, and only those', async () => {
+        const userId = await newUser();
+        // Far in the past, so sessions of other tests (expiring around the test clock) are untouched.
+        const [past, atNow, future] = [
+          session(userId, { expiresAt: 1_000 }),
+          session(userId, { expiresAt: 2_000 }),
+          session(userId, { expiresAt: 2_001 }),
+        ];
+        for (const s of [past, atNow, future]) await store.adminSessions.insert(s);
+        const v0 = await store.configVersion();
+        assert.equal(await store.adminSessions.pruneExpired(2_000), 2);
+        assert.equal(await store.adminSessions.findByTokenHash(past.tokenHash), undefined);
+        assert.equal(await store.adminSessions.findByTokenHash(atNow.tokenHash), undefined);
+        assert.ok(await store.adminSessions.findByTokenHash(future.tokenHash));
+        assert.equal(await store.adminSessions.pruneExpired(2_000), 0);
+        assert.equal(await store.configVersion(), v0);
+      });
+
+      it('write(): a user and a session roll back together; a caught conflict does not poison it', async () => {
+        const existing = await newUser();
+        const [id, hash, added] = [uid('wusr'), uid('shash'), uid('wusr')];
+        const boom = new Error('boom');
+        await assert.rejects(
+          store.write(async (repos) => {
+            await repos.adminUsers.insert({ id, username: id, passwordHash: 'scrypt$x', role: 'admin' });
+            await repos.adminSessions.insert({ ...session(id), tokenHash: hash });
+            throw boom;
+          }),
+          (error) => error === boom,
+        );
+        assert.equal(await store.adminUsers.get(id), undefined);
+        assert.equal(await store.adminSessions.findByTokenHash(hash), undefined);
+        const v0 = await store.configVersion();
+        await store.write(async (repos) => {
+          await assert.rejects(
+            repos.adminUsers.insert({
+              id: uid('wusr'),
+              username: existing,
+              passwordHash: 'scrypt$x',
+              role: 'admin',
+            }),
+            ConflictError,
+          );
+          await assert.rejects(repos.adminSessions.insert(session(uid('susrnone'))), NotFoundError);
+          await repos.adminUsers.insert({
+            id: added,
+            username: added,
+            passwordHash: 'scrypt$x',
+            role: 'viewer',
+          });
+        });
+        assert.ok(await store.adminUsers.get(added));
+        assert.equal(await store.configVersion(), v0 + 1);
+      });
+    });
+
     describe('write() across identity repositories', () => {
       it('commits a multi-repository change with one bump per mutation', async () => {
         const [client, key, route, hmac] = [uid('wc'), uid('wk'), uid('wr'), uid('wh')];

@@ -1,27 +1,23 @@
-/** `portcullis admin tokens create|list|revoke` — service tokens (role verifier now; admin, viewer later). */
+/** `portcullis admin tokens create|list|revoke` — service tokens (admin API /tokens); `admin users` in admin-users.ts. */
 import type { Command } from 'commander';
-import { createServiceToken } from '../../identity/operations.js';
-import type { ServiceTokenRecord } from '../../store/types.js';
-import { withStore } from '../context.js';
-import { CliError } from '../errors.js';
+import { withAdmin } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { iso, oneOfOption, parseExpiry } from '../parse.js';
+import { registerAdminUsers } from './admin-users.js';
 
-function view(token: ServiceTokenRecord) {
-  return {
-    id: token.id,
-    name: token.name,
-    role: token.role,
-    prefix: token.displayPrefix,
-    createdAt: iso(token.createdAt),
-    expiresAt: token.expiresAt === null ? null : iso(token.expiresAt),
-    revokedAt: token.revokedAt === null ? null : iso(token.revokedAt),
-    lastUsedAt: token.lastUsedAt === null ? null : iso(token.lastUsedAt),
-  };
+interface TokenView {
+  id: string;
+  name: string;
+  role: string;
+  prefix: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
 }
 
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('administration');
+  registerAdminUsers(admin);
   const tokens = admin.command('tokens').description('service tokens for machines calling Portcullis');
 
   tokens
@@ -33,17 +29,13 @@ export function registerAdmin(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       async (flags: { role: string; name: string; expires?: string; json?: boolean }, command: Command) => {
-        const role = oneOfOption('--role', flags.role, ['verifier', 'viewer', 'admin'] as const);
-        await withStore(command, async ({ identity }) => {
-          const expiresAt =
-            flags.expires === undefined
-              ? null
-              : parseExpiry('--expires', flags.expires, identity.clock.now());
-          const { record, token } = await createServiceToken(identity, { name: flags.name, role, expiresAt });
-          if (flags.json) printJson({ ...view(record), token });
+        const body = { role: flags.role, name: flags.name, expires: flags.expires };
+        await withAdmin(command, async (api) => {
+          const created = await api.post<TokenView & { token: string }>('/tokens', body);
+          if (flags.json) printJson(created);
           else
             process.stdout.write(
-              `service token ${record.id} (role ${role}; shown once, store it now):\n\n  ${token}\n\n`,
+              `service token ${created.id} (role ${created.role}; shown once, store it now):\n\n  ${created.token}\n\n`,
             );
         });
       },
@@ -51,10 +43,11 @@ export function registerAdmin(program: Command): void {
 
   tokens
     .command('list')
+    .description('list service tokens (prefixes only, never a token)')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const all = (await store.serviceTokens.list()).map(view);
+      await withAdmin(command, async (api) => {
+        const all = await api.all<TokenView>('/tokens');
         if (flags.json) printJson(all);
         else
           printTable(
@@ -72,13 +65,13 @@ export function registerAdmin(program: Command): void {
 
   tokens
     .command('revoke')
+    .description('revoke a service token: refused from its next call on (the record is kept)')
     .argument('<id>')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        if (!(await store.serviceTokens.revoke(id)))
-          throw new CliError('not_found', `service token ${id} not found or already revoked`);
-        if (flags.json) printJson({ id, revoked: true });
+      await withAdmin(command, async (api) => {
+        const revoked = await api.post<TokenView>(`/tokens/${encodeURIComponent(id)}/revoke`, {});
+        if (flags.json) printJson({ id: revoked.id, revoked: true, revokedAt: revoked.revokedAt });
         else process.stdout.write(`service token ${id} revoked\n`);
       });
     });

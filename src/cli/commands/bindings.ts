@@ -1,38 +1,66 @@
-/** `portcullis bindings list|show|unbind|rebind|edit|ban|unban|intercepts` — first-use key-IP binding. */
+/**
+ * `portcullis bindings list|show|unbind|rebind|edit|ban|unban|intercepts` — first-use key-IP
+ * binding (admin API /bindings and /intercepts).
+ */
 import type { Command } from 'commander';
-import { checkBinding } from '../../identity/operations.js';
-import { addBlock, rebindKey, unbindKey } from '../../ip-controls/operations.js';
-import { NotFoundError } from '../../store/errors.js';
-import type { BindingRecord, InterceptRecord } from '../../store/types.js';
-import { withStore } from '../context.js';
-import { CliError } from '../errors.js';
+import type { AdminClient } from '../admin-client.js';
+import { withAdmin } from '../context.js';
+import { CliError, EXIT_INVALID } from '../errors.js';
 import { printJson, printTable } from '../output.js';
-import { bindingPatch, iso, parseDuration, parseExpiry, parseList, parseWhole } from '../parse.js';
+import { bindingPatch, parseList, parseWhole } from '../parse.js';
 
-function bindingView(b: BindingRecord) {
-  return {
-    id: b.id,
-    key: b.keyId,
-    slot: b.slot,
-    address: b.cidr,
-    source: b.source,
-    createdAt: iso(b.createdAt),
-    lastSeenAt: iso(b.lastSeenAt),
-  };
+interface BindingView {
+  id: string;
+  key: string;
+  slot: number | null;
+  address: string;
+  source: string;
+  createdAt: string;
+  lastSeenAt: string;
 }
 
-function interceptView(i: InterceptRecord) {
-  return {
-    at: iso(i.at),
-    key: i.keyId,
-    client: i.clientId,
-    ip: i.ip,
-    bound: i.bound,
-    route: i.routeId,
-    method: i.method,
-    path: i.path,
-    requestId: i.requestId,
-  };
+interface InterceptView {
+  at: string;
+  key: string;
+  client: string | null;
+  ip: string;
+  bound: string[];
+  route: string | null;
+  method: string;
+  path: string;
+  requestId: string;
+}
+
+interface BindingDetail {
+  key: string;
+  mode: string;
+  maxIps: number | null;
+  banned: { reason: string; expiresAt: string | null } | null;
+  bindings: BindingView[];
+  archived: unknown[];
+  recentIntercepts: InterceptView[];
+}
+
+const path = (keyId: string) => `/bindings/${encodeURIComponent(keyId)}`;
+
+/** The newest `limit` intercepts matching `query`, following pages. */
+async function newestIntercepts(
+  api: AdminClient,
+  query: Record<string, string | undefined>,
+  limit: number,
+): Promise<InterceptView[]> {
+  const out: InterceptView[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.get<{ items: InterceptView[]; nextCursor: string | null }>('/intercepts', {
+      ...query,
+      limit: Math.min(limit - out.length, 1000),
+      cursor,
+    });
+    out.push(...page.items.slice(0, limit - out.length));
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined && out.length < limit);
+  return out;
 }
 
 export function registerBindings(program: Command): void {
@@ -46,8 +74,8 @@ export function registerBindings(program: Command): void {
     .option('--key <id>', "only this key's bindings")
     .option('--json', 'print JSON')
     .action(async (flags: { key?: string; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const all = (await store.bindings.list(flags.key ? { keyId: flags.key } : {})).map(bindingView);
+      await withAdmin(command, async (api) => {
+        const all = await api.all<BindingView>('/bindings', { key: flags.key });
         if (flags.json) printJson(all);
         else
           printTable(
@@ -63,47 +91,23 @@ export function registerBindings(program: Command): void {
     .argument('<key-id>')
     .option('--json', 'print JSON')
     .action(async (keyId: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const key = await store.apiKeys.get(keyId);
-        if (!key) throw new NotFoundError('key', keyId);
-        const [current, archived, intercepts, ban] = await Promise.all([
-          store.bindings.list({ keyId }),
-          store.bindings.archived({ keyId }),
-          store.intercepts.list({ keyId, limit: 20 }),
-          store.blocks.list({ kind: 'key' }).then((all) => all.find((b) => b.value === keyId)),
-        ]);
-        const view = {
-          key: keyId,
-          mode: key.bindingMode,
-          maxIps: key.maxIps,
-          bindPrefixV4: key.bindPrefixV4,
-          bindPrefixV6: key.bindPrefixV6,
-          banned: ban
-            ? { reason: ban.reason, expiresAt: ban.expiresAt === null ? null : iso(ban.expiresAt) }
-            : null,
-          bindings: current.map(bindingView),
-          archived: archived.map((a) => ({
-            address: a.cidr,
-            lastSeenAt: iso(a.lastSeenAt),
-            archivedAt: iso(a.archivedAt),
-          })),
-          recentIntercepts: intercepts.map(interceptView),
-        };
+      await withAdmin(command, async (api) => {
+        const view = await api.get<BindingDetail>(path(keyId));
         if (flags.json) {
           printJson(view);
           return;
         }
+        const { bindings: current, archived, recentIntercepts: intercepts, banned } = view;
         const lines = [
-          `key ${keyId}: binding ${key.bindingMode}${key.bindingMode === 'multiple' ? ` (up to ${key.maxIps})` : ''}${ban ? `, BANNED (${ban.reason})` : ''}`,
+          `key ${keyId}: binding ${view.mode}${view.mode === 'multiple' ? ` (up to ${view.maxIps})` : ''}${banned ? `, BANNED (${banned.reason})` : ''}`,
           ...(current.length === 0
             ? ['  not bound yet (the next request binds)']
             : current.map(
-                (b) =>
-                  `  ${b.cidr}  bound ${iso(b.createdAt)}  last seen ${iso(b.lastSeenAt)}  (${b.source})`,
+                (b) => `  ${b.address}  bound ${b.createdAt}  last seen ${b.lastSeenAt}  (${b.source})`,
               )),
           ...(archived.length > 0 ? [`  ${archived.length} archived binding(s)`] : []),
           `  ${intercepts.length === 0 ? 'no' : intercepts.length} recent intercept(s)`,
-          ...intercepts.map((i) => `    ${iso(i.at)}  ${i.ip}  ${i.method} ${i.path}`),
+          ...intercepts.map((i) => `    ${i.at}  ${i.ip}  ${i.method} ${i.path}`),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
       });
@@ -115,11 +119,13 @@ export function registerBindings(program: Command): void {
     .argument('<key-id>')
     .option('--json', 'print JSON')
     .action(async (keyId: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const removed = await unbindKey(store, keyId);
-        if (flags.json) printJson({ key: keyId, removed });
+      await withAdmin(command, async (api) => {
+        const result = await api.post<{ key: string; removed: number }>(`${path(keyId)}/unbind`);
+        if (flags.json) printJson(result);
         else
-          process.stdout.write(`key ${keyId}: ${removed} binding(s) removed; the next request binds again\n`);
+          process.stdout.write(
+            `key ${keyId}: ${result.removed} binding(s) removed; the next request binds again\n`,
+          );
       });
     });
 
@@ -130,10 +136,12 @@ export function registerBindings(program: Command): void {
     .requiredOption('--ip <cidrs>', 'comma-separated addresses or CIDRs')
     .option('--json', 'print JSON')
     .action(async (keyId: string, flags: { ip: string; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store, identity }) => {
-        const records = await rebindKey(store, keyId, parseList(flags.ip) ?? [], identity.clock.now());
-        if (flags.json) printJson(records.map(bindingView));
-        else process.stdout.write(`key ${keyId} bound to ${records.map((r) => r.cidr).join(', ')}\n`);
+      await withAdmin(command, async (api) => {
+        const records = await api.post<BindingView[]>(`${path(keyId)}/rebind`, {
+          ips: parseList(flags.ip) ?? [],
+        });
+        if (flags.json) printJson(records);
+        else process.stdout.write(`key ${keyId} bound to ${records.map((r) => r.address).join(', ')}\n`);
       });
     });
 
@@ -147,27 +155,23 @@ export function registerBindings(program: Command): void {
     .option('--bind-prefix6 <bits>', 'IPv6 network length a binding covers ("none": the address)')
     .option('--json', 'print JSON')
     .action(async (keyId: string, flags: Record<string, string | boolean | undefined>, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const current = await store.apiKeys.get(keyId);
-        if (!current) throw new NotFoundError('key', keyId);
-        const patch = bindingPatch(flags, { option: '--mode', value: flags['mode'] });
-        if (Object.keys(patch).length === 0)
-          throw new CliError(
-            'invalid_input',
-            'nothing to change: give --mode, --max-ips or a bind prefix',
-            2,
-          );
-        checkBinding(patch, current);
-        const record = await store.apiKeys.update(keyId, patch);
-        const view = {
-          key: keyId,
-          mode: record.bindingMode,
-          maxIps: record.maxIps,
-          bindPrefixV4: record.bindPrefixV4,
-          bindPrefixV6: record.bindPrefixV6,
-        };
+      const patch = bindingPatch(flags, { option: '--mode', value: flags['mode'] });
+      if (Object.keys(patch).length === 0)
+        throw new CliError(
+          'invalid_input',
+          'nothing to change: give --mode, --max-ips or a bind prefix',
+          EXIT_INVALID,
+        );
+      const body = {
+        mode: patch.bindingMode,
+        maxIps: patch.maxIps,
+        bindPrefixV4: patch.bindPrefixV4,
+        bindPrefixV6: patch.bindPrefixV6,
+      };
+      await withAdmin(command, async (api) => {
+        const view = await api.patch<{ mode: string }>(path(keyId), body);
         if (flags['json']) printJson(view);
-        else process.stdout.write(`key ${keyId}: binding ${record.bindingMode}\n`);
+        else process.stdout.write(`key ${keyId}: binding ${view.mode}\n`);
       });
     });
 
@@ -184,19 +188,11 @@ export function registerBindings(program: Command): void {
         flags: { reason: string; expires?: string; json?: boolean },
         command: Command,
       ) => {
-        await withStore(command, async ({ store, identity }) => {
-          if (!(await store.apiKeys.get(keyId))) throw new NotFoundError('key', keyId);
-          const now = identity.clock.now();
-          const block = await addBlock(
-            store,
-            {
-              kind: 'key',
-              value: keyId,
-              reason: flags.reason,
-              expiresAt: flags.expires === undefined ? null : parseExpiry('--expires', flags.expires, now),
-            },
-            now,
-          );
+        await withAdmin(command, async (api) => {
+          const block = await api.post<{ id: string }>(`${path(keyId)}/ban`, {
+            reason: flags.reason,
+            expires: flags.expires,
+          });
           if (flags.json) printJson(block);
           else process.stdout.write(`key ${keyId} banned (${block.id})\n`);
         });
@@ -209,10 +205,9 @@ export function registerBindings(program: Command): void {
     .argument('<key-id>')
     .option('--json', 'print JSON')
     .action(async (keyId: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const removed = await store.blocks.removeFor('key', keyId);
-        if (!removed) throw new CliError('not_found', `key ${keyId} is not banned`);
-        if (flags.json) printJson({ key: keyId, unbanned: true });
+      await withAdmin(command, async (api) => {
+        const result = await api.post(`${path(keyId)}/unban`);
+        if (flags.json) printJson(result);
         else process.stdout.write(`key ${keyId} unbanned\n`);
       });
     });
@@ -221,25 +216,30 @@ export function registerBindings(program: Command): void {
     .command('intercepts')
     .description('recent binding violations (newest first)')
     .option('--key <id>')
+    .option('--route <id>')
     .option('--since <when>', 'ISO date or duration back from now (24h)')
+    .option('--until <when>', 'ISO date or duration back from now')
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON')
     .action(
-      async (flags: { key?: string; since?: string; limit: string; json?: boolean }, command: Command) => {
-        await withStore(command, async ({ store, identity }) => {
-          const now = identity.clock.now();
-          const since =
-            flags.since === undefined
-              ? undefined
-              : /^\d+[smhdw]$/.test(flags.since)
-                ? now - parseDuration('--since', flags.since)
-                : (parseExpiry('--since', flags.since, now) as number);
-          const rows = await store.intercepts.list({
-            ...(flags.key ? { keyId: flags.key } : {}),
-            ...(since !== undefined ? { since } : {}),
-            limit: parseWhole('--limit', flags.limit, 1) as number,
-          });
-          const view = rows.map(interceptView);
+      async (
+        flags: {
+          key?: string;
+          route?: string;
+          since?: string;
+          until?: string;
+          limit: string;
+          json?: boolean;
+        },
+        command: Command,
+      ) => {
+        const limit = parseWhole('--limit', flags.limit, 1) as number;
+        await withAdmin(command, async (api) => {
+          const view = await newestIntercepts(
+            api,
+            { key: flags.key, route: flags.route, since: flags.since, until: flags.until },
+            limit,
+          );
           if (flags.json) printJson(view);
           else
             printTable(

@@ -1,23 +1,21 @@
-/** `portcullis blocks add|list|remove` — the blocklist (IP/CIDR, key, client, user). */
+/** `portcullis blocks add|list|remove` — the blocklist (IP/CIDR, key, client, user; admin API /blocks). */
 import type { Command } from 'commander';
-import { addBlock, BLOCK_KINDS, blockValue } from '../../ip-controls/operations.js';
-import type { BlockKind, BlockRecord } from '../../store/types.js';
-import { withStore } from '../context.js';
+import { BLOCK_KINDS } from '../../ip-controls/operations.js';
+import type { BlockKind } from '../../store/types.js';
+import { withAdmin } from '../context.js';
 import { CliError, EXIT_INVALID } from '../errors.js';
 import { printJson, printTable } from '../output.js';
-import { iso, oneOfOption, parseExpiry } from '../parse.js';
+import { oneOfOption } from '../parse.js';
 
-function blockView(b: BlockRecord, now: number) {
-  return {
-    id: b.id,
-    kind: b.kind,
-    value: b.value,
-    reason: b.reason,
-    source: b.source,
-    createdAt: iso(b.createdAt),
-    expiresAt: b.expiresAt === null ? null : iso(b.expiresAt),
-    active: b.expiresAt === null || b.expiresAt > now,
-  };
+interface BlockView {
+  id: string;
+  kind: BlockKind;
+  value: string;
+  reason: string;
+  source: string;
+  createdAt: string;
+  expiresAt: string | null;
+  active: boolean;
 }
 
 /** Exactly one of --ip, --key, --client, --user. */
@@ -40,29 +38,21 @@ export function registerBlocks(program: Command): void {
     .option('--client <id>')
     .option('--user <id>')
     .requiredOption('--reason <text>', 'why (shown to admins, never to callers)')
-    .option('--expires <when>', 'duration (1h) or ISO date; default until removed')
+    .option('--expires <when>', 'duration (1h), ISO date or "never"; default until removed')
     .option('--json', 'print JSON')
     .action(async (flags: Record<string, string | boolean | undefined>, command: Command) => {
       const { kind, value } = target(flags);
-      await withStore(command, async ({ store, identity }) => {
-        const now = identity.clock.now();
-        const block = await addBlock(
-          store,
-          {
-            kind,
-            value,
-            reason: flags['reason'] as string,
-            expiresAt:
-              flags['expires'] === undefined
-                ? null
-                : parseExpiry('--expires', flags['expires'] as string, now),
-          },
-          now,
-        );
-        if (flags['json']) printJson(blockView(block, now));
+      await withAdmin(command, async (api) => {
+        const block = await api.post<BlockView>('/blocks', {
+          kind,
+          value,
+          reason: flags['reason'],
+          expires: flags['expires'],
+        });
+        if (flags['json']) printJson(block);
         else
           process.stdout.write(
-            `blocked ${block.kind} ${block.value} (${block.id})${block.expiresAt === null ? '' : ` until ${iso(block.expiresAt)}`}\n`,
+            `blocked ${block.kind} ${block.value} (${block.id})${block.expiresAt === null ? '' : ` until ${block.expiresAt}`}\n`,
           );
       });
     });
@@ -74,13 +64,11 @@ export function registerBlocks(program: Command): void {
     .option('--all', 'include expired entries')
     .option('--json', 'print JSON')
     .action(async (flags: { kind?: string; all?: boolean; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store, identity }) => {
-        const now = identity.clock.now();
-        const records = await store.blocks.list({
-          ...(flags.kind ? { kind: oneOfOption('--kind', flags.kind, BLOCK_KINDS) } : {}),
-          ...(flags.all ? {} : { activeAt: now }),
+      await withAdmin(command, async (api) => {
+        const view = await api.all<BlockView>('/blocks', {
+          kind: flags.kind === undefined ? undefined : oneOfOption('--kind', flags.kind, BLOCK_KINDS),
+          active: flags.all ? undefined : true,
         });
-        const view = records.map((b) => blockView(b, now));
         if (flags.json) printJson(view);
         else
           printTable(
@@ -105,19 +93,16 @@ export function registerBlocks(program: Command): void {
         flags: Record<string, string | boolean | undefined>,
         command: Command,
       ) => {
-        await withStore(command, async ({ store }) => {
-          let removed: boolean;
+        const by = id === undefined ? target(flags) : undefined;
+        await withAdmin(command, async (api) => {
           let what: string;
-          if (id !== undefined) {
-            removed = await store.blocks.remove(id);
-            what = id;
+          if (by === undefined) {
+            await api.delete<BlockView>(`/blocks/${encodeURIComponent(id as string)}`);
+            what = id as string;
           } else {
-            const { kind, value } = target(flags);
-            const canonical = blockValue(kind, value);
-            removed = await store.blocks.removeFor(kind, canonical);
-            what = `${kind} ${canonical}`;
+            const removed = await api.delete<BlockView>('/blocks', by);
+            what = `${removed.kind} ${removed.value}`;
           }
-          if (!removed) throw new CliError('not_found', `no block ${what}`);
           if (flags['json']) printJson({ removed: what });
           else process.stdout.write(`block ${what} removed\n`);
         });

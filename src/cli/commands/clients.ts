@@ -1,23 +1,17 @@
-/** `portcullis clients add|list|show|update|suspend|revoke|remove|hmac-secret` */
+/** `portcullis clients add|list|show|update|suspend|revoke|activate|remove|hmac-secret` (admin API /clients) */
 import type { Command } from 'commander';
-import { checkMetadata, checkName, createClient, issueHmacSecret } from '../../identity/operations.js';
-import { NotFoundError } from '../../store/errors.js';
-import type { ClientRecord } from '../../store/types.js';
-import { withStore } from '../context.js';
+import { withAdmin } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { collect, iso, parseDuration, parsePairs } from '../parse.js';
+import { collect, parsePairs } from '../parse.js';
 
-function view(client: ClientRecord) {
-  return {
-    id: client.id,
-    name: client.name,
-    status: client.status,
-    statusReason: client.statusReason,
-    metadata: client.metadata,
-    createdAt: new Date(client.createdAt).toISOString(),
-    updatedAt: new Date(client.updatedAt).toISOString(),
-  };
+interface ClientView {
+  id: string;
+  name: string;
+  status: string;
+  createdAt: string;
 }
+
+const path = (id: string) => `/clients/${encodeURIComponent(id)}`;
 
 export function registerClients(program: Command): void {
   const clients = program.command('clients').description('manage clients (API consumers)');
@@ -31,13 +25,10 @@ export function registerClients(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       async (flags: { name: string; id?: string; meta?: string[]; json?: boolean }, command: Command) => {
-        await withStore(command, async ({ identity }) => {
-          const client = await createClient(identity, {
-            name: flags.name,
-            id: flags.id,
-            metadata: parsePairs('--meta', flags.meta),
-          });
-          if (flags.json) printJson(view(client));
+        const body = { name: flags.name, id: flags.id, metadata: parsePairs('--meta', flags.meta) };
+        await withAdmin(command, async (api) => {
+          const client = await api.post<ClientView>('/clients', body);
+          if (flags.json) printJson(client);
           else process.stdout.write(`client ${client.id} added\n`);
         });
       },
@@ -48,12 +39,12 @@ export function registerClients(program: Command): void {
     .description('list clients')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const all = await store.clients.list();
-        if (flags.json) printJson(all.map(view));
+      await withAdmin(command, async (api) => {
+        const all = await api.all<ClientView>('/clients');
+        if (flags.json) printJson(all);
         else
           printTable(
-            all.map((c) => ({ id: c.id, name: c.name, status: c.status, created: iso(c.createdAt) })),
+            all.map((c) => ({ id: c.id, name: c.name, status: c.status, created: c.createdAt })),
             ['id', 'name', 'status', 'created'],
           );
       });
@@ -64,28 +55,9 @@ export function registerClients(program: Command): void {
     .description('show a client with its keys and grants')
     .argument('<id>')
     .option('--json', 'print JSON')
-    .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const client = await store.clients.get(id);
-        if (!client) throw new NotFoundError('client', id);
-        const [keys, grants, secrets] = await Promise.all([
-          store.apiKeys.list({ clientId: id }),
-          store.grants.list({ clientId: id }),
-          store.hmacSecrets.list({ clientId: id }),
-        ]);
-        const shown = {
-          ...view(client),
-          keys: keys.map((k) => ({ id: k.id, name: k.name, environment: k.environment, status: k.status })),
-          grants: grants.map((g) => ({ route: g.routeId, methods: g.methods })),
-          hmacSecrets: secrets.map((s) => ({
-            id: s.id,
-            createdAt: iso(s.createdAt),
-            expiresAt: s.expiresAt === null ? null : iso(s.expiresAt),
-          })),
-        };
-        if (flags.json) printJson(shown);
-        else process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
-      });
+    .action(async (id: string, _flags: { json?: boolean }, command: Command) => {
+      // People and scripts both get the whole document: it is nested.
+      await withAdmin(command, async (api) => printJson(await api.get(path(id))));
     });
 
   clients
@@ -97,14 +69,13 @@ export function registerClients(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       async (id: string, flags: { name?: string; meta?: string[]; json?: boolean }, command: Command) => {
-        await withStore(command, async ({ store }) => {
-          const client = await store.clients.update(id, {
-            ...(flags.name !== undefined ? { name: checkName(flags.name) } : {}),
-            ...(flags.meta !== undefined
-              ? { metadata: checkMetadata(parsePairs('--meta', flags.meta)) }
-              : {}),
-          });
-          if (flags.json) printJson(view(client));
+        const body = {
+          name: flags.name,
+          metadata: flags.meta === undefined ? undefined : parsePairs('--meta', flags.meta),
+        };
+        await withAdmin(command, async (api) => {
+          const client = await api.patch<ClientView>(path(id), body);
+          if (flags.json) printJson(client);
           else process.stdout.write(`client ${id} updated\n`);
         });
       },
@@ -124,17 +95,9 @@ export function registerClients(program: Command): void {
       .option('--reason <text>', 'why (kept for admins, never shown to callers)')
       .option('--json', 'print JSON')
       .action(async (id: string, flags: { reason?: string; json?: boolean }, command: Command) => {
-        await withStore(command, async ({ store }) => {
-          const client = await store.clients.update(id, {
-            status,
-            statusReason:
-              status === 'active'
-                ? null
-                : flags.reason === undefined
-                  ? null
-                  : checkName(flags.reason, 'reason'),
-          });
-          if (flags.json) printJson(view(client));
+        await withAdmin(command, async (api) => {
+          const client = await api.post<ClientView>(`${path(id)}/${verb}`, { reason: flags.reason });
+          if (flags.json) printJson(client);
           else process.stdout.write(`client ${id} ${status}\n`);
         });
       });
@@ -146,9 +109,9 @@ export function registerClients(program: Command): void {
     .argument('<id>')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        if (!(await store.clients.remove(id))) throw new NotFoundError('client', id);
-        if (flags.json) printJson({ id, removed: true });
+      await withAdmin(command, async (api) => {
+        const removed = await api.delete(path(id));
+        if (flags.json) printJson(removed);
         else process.stdout.write(`client ${id} removed\n`);
       });
     });
@@ -160,19 +123,15 @@ export function registerClients(program: Command): void {
     .option('--overlap <duration>', 'how long older secrets stay valid', '24h')
     .option('--json', 'print JSON')
     .action(async (flags: { client: string; overlap: string; json?: boolean }, command: Command) => {
-      const overlap = parseDuration('--overlap', flags.overlap);
-      await withStore(command, async ({ identity }) => {
-        const issued = await issueHmacSecret(identity, flags.client, overlap);
-        const result = {
-          client: flags.client,
-          id: issued.id,
-          secret: issued.secret,
-          previousSecretsExpireAt: iso(issued.previousExpireAt),
-        };
+      await withAdmin(command, async (api) => {
+        const result = await api.post<{ secret: string; previousSecretsExpireAt: string }>(
+          `${path(flags.client)}/hmac-secrets`,
+          { overlap: flags.overlap },
+        );
         if (flags.json) printJson(result);
         else {
           process.stdout.write(
-            `HMAC secret for ${flags.client} (shown once, store it now):\n\n  ${issued.secret}\n\n`,
+            `HMAC secret for ${flags.client} (shown once, store it now):\n\n  ${result.secret}\n\n`,
           );
           process.stdout.write(
             `older secrets of this client stay valid until ${result.previousSecretsExpireAt}\n`,

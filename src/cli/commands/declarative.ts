@@ -1,39 +1,19 @@
-/** `portcullis apply -f FILE [--dry-run] [--prune]` and `portcullis export` */
+/** `portcullis apply -f FILE [--dry-run] [--prune]` and `portcullis export` (admin API /declarative) */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import {
-  applyPlan,
-  describePlan,
-  documentToYaml,
-  exportDocument,
-  type Plan,
-  parseDocumentText,
-  planChanges,
-  planIsEmpty,
-  readCurrentState,
-  type SectionPlan,
-} from '../../declarative/document.js';
-import { withStore } from '../context.js';
+import { withAdmin } from '../context.js';
 import { CliError, EXIT_INVALID } from '../errors.js';
 import { printJson, printLines } from '../output.js';
 
-function sectionJson(section: SectionPlan<unknown>) {
-  return {
-    create: section.create.map((c) => c.id),
-    update: section.update.map((c) => c.id),
-    remove: section.remove.map((c) => c.id),
-    kept: section.kept,
-    unchanged: section.unchanged,
-  };
-}
+type Section = Record<'create' | 'update' | 'remove' | 'kept' | 'unchanged', string[]>;
 
-function counts(plan: Plan): { create: number; update: number; remove: number } {
-  const { routes: r, policies: p } = plan;
-  return {
-    create: r.create.length + p.create.length,
-    update: r.update.length + p.update.length,
-    remove: r.remove.length + p.remove.length,
-  };
+interface ApplyResult {
+  dryRun: boolean;
+  changed: boolean;
+  routes: Section;
+  policies: Section;
+  counts: { create: number; update: number; remove: number };
+  changes: string[];
 }
 
 export function registerDeclarative(program: Command): void {
@@ -49,6 +29,7 @@ export function registerDeclarative(program: Command): void {
         flags: { file: string; dryRun?: boolean; prune?: boolean; json?: boolean },
         command: Command,
       ) => {
+        // The file is read here and sent as text: with --url it is applied to the remote gateway.
         let text: string;
         try {
           text = await readFile(flags.file, 'utf8');
@@ -59,29 +40,24 @@ export function registerDeclarative(program: Command): void {
             EXIT_INVALID,
           );
         }
-        const document = parseDocumentText(text, flags.file);
-        await withStore(command, async ({ store, config }) => {
-          const current = await readCurrentState(store);
-          const plan = planChanges(current, document, flags.prune === true, {
-            upstreamTimeoutMs: config.settings.upstreamTimeoutMs,
+        await withAdmin(command, async (api) => {
+          const result = await api.post<ApplyResult>('/declarative/apply', {
+            document: text,
+            dryRun: flags.dryRun === true,
+            prune: flags.prune === true,
           });
-          if (!flags.dryRun) await applyPlan(store, plan);
           if (flags.json) {
-            printJson({
-              dryRun: flags.dryRun === true,
-              changed: !planIsEmpty(plan),
-              routes: sectionJson(plan.routes),
-              policies: sectionJson(plan.policies),
-            });
+            const { dryRun, changed, routes, policies } = result;
+            printJson({ dryRun, changed, routes, policies });
             return;
           }
-          printLines(describePlan(plan));
-          const verb = flags.dryRun ? 'would change' : 'changed';
-          const n = counts(plan);
+          printLines(result.changes);
+          const n = result.counts;
+          const verb = result.dryRun ? 'would change' : 'changed';
           process.stdout.write(
-            planIsEmpty(plan)
-              ? 'no changes\n'
-              : `${verb}: ${n.create} created, ${n.update} updated, ${n.remove} removed${flags.dryRun ? ' (dry run: nothing written)' : ''}\n`,
+            result.changed
+              ? `${verb}: ${n.create} created, ${n.update} updated, ${n.remove} removed${result.dryRun ? ' (dry run: nothing written)' : ''}\n`
+              : 'no changes\n',
           );
         });
       },
@@ -96,10 +72,16 @@ export function registerDeclarative(program: Command): void {
       if (flags.format !== 'yaml' && flags.format !== 'json') {
         throw new CliError('invalid_input', '--format must be yaml or json', EXIT_INVALID);
       }
-      await withStore(command, async ({ store }) => {
-        const document = await exportDocument(store);
-        const text =
-          flags.format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : documentToYaml(document);
+      await withAdmin(command, async (api) => {
+        let text: string;
+        if (flags.format === 'json') {
+          text = `${JSON.stringify(await api.get('/declarative/export', { format: 'json' }), null, 2)}\n`;
+        } else {
+          const chunks: Buffer[] = [];
+          for await (const chunk of await api.stream('/declarative/export', { format: 'yaml' }))
+            chunks.push(Buffer.from(chunk as Uint8Array));
+          text = Buffer.concat(chunks).toString('utf8');
+        }
         if (flags.output) await writeFile(flags.output, text);
         else process.stdout.write(text);
       });

@@ -1,38 +1,38 @@
-/** `portcullis grants add|list|remove` — which client may call which route with which methods. */
+/** `portcullis grants add|list|remove` — which client may call which route with which methods (admin API /grants). */
 import type { Command } from 'commander';
-import { checkId } from '../../identity/operations.js';
-import { withStore } from '../context.js';
-import { CliError } from '../errors.js';
+import { withAdmin } from '../context.js';
 import { printJson, printTable } from '../output.js';
 import { parseList } from '../parse.js';
+
+interface GrantView {
+  client: string;
+  route: string;
+  methods: string[];
+  createdAt: string;
+}
+
+/** What `--json` printed before the API (no timestamp). */
+const shape = (g: GrantView) => ({ client: g.client, route: g.route, methods: g.methods });
 
 export function registerGrants(program: Command): void {
   const grants = program.command('grants').description('manage grants (client → route → methods)');
 
   grants
     .command('add')
-    .description('grant a client methods on a route (replaces an existing grant)')
+    .description('grant a client methods on a route (replaces an existing grant); both must exist')
     .requiredOption('--client <id>')
     .requiredOption('--route <id>')
     .option('--methods <list>', 'comma-separated methods, or * for all the route serves', '*')
     .option('--json', 'print JSON')
     .action(
       async (flags: { client: string; route: string; methods: string; json?: boolean }, command: Command) => {
-        const methods = (parseList(flags.methods) ?? []).map((m) => m.toUpperCase());
-        if (methods.length === 0 || !methods.every((m) => m === '*' || /^[A-Z]{1,16}$/.test(m))) {
-          throw new CliError('invalid_input', '--methods expects a comma-separated list of methods or *', 2);
-        }
-        await withStore(command, async ({ store }) => {
-          if (!(await store.routes.get(checkId(flags.route, 'route')))) {
-            process.stderr.write(
-              `warning: route ${flags.route} does not exist (yet); the grant applies once it does\n`,
-            );
-          }
-          const grant = await store.grants.upsert({ clientId: flags.client, routeId: flags.route, methods });
-          if (flags.json) printJson({ client: grant.clientId, route: grant.routeId, methods: grant.methods });
+        const body = { client: flags.client, route: flags.route, methods: parseList(flags.methods) ?? [] };
+        await withAdmin(command, async (api) => {
+          const grant = await api.post<GrantView>('/grants', body);
+          if (flags.json) printJson(shape(grant));
           else
             process.stdout.write(
-              `client ${grant.clientId} may call route ${grant.routeId} with ${grant.methods.join(',')}\n`,
+              `client ${grant.client} may call route ${grant.route} with ${grant.methods.join(',')}\n`,
             );
         });
       },
@@ -45,15 +45,14 @@ export function registerGrants(program: Command): void {
     .option('--route <id>')
     .option('--json', 'print JSON')
     .action(async (flags: { client?: string; route?: string; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const all = await store.grants.list({
-          ...(flags.client ? { clientId: flags.client } : {}),
-          ...(flags.route ? { routeId: flags.route } : {}),
-        });
-        const rows = all.map((g) => ({ client: g.clientId, route: g.routeId, methods: g.methods.join(',') }));
-        if (flags.json)
-          printJson(all.map((g) => ({ client: g.clientId, route: g.routeId, methods: g.methods })));
-        else printTable(rows, ['client', 'route', 'methods']);
+      await withAdmin(command, async (api) => {
+        const all = await api.all<GrantView>('/grants', { client: flags.client, route: flags.route });
+        if (flags.json) printJson(all.map(shape));
+        else
+          printTable(
+            all.map((g) => ({ client: g.client, route: g.route, methods: g.methods.join(',') })),
+            ['client', 'route', 'methods'],
+          );
       });
     });
 
@@ -64,11 +63,11 @@ export function registerGrants(program: Command): void {
     .requiredOption('--route <id>')
     .option('--json', 'print JSON')
     .action(async (flags: { client: string; route: string; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const removed = await store.grants.remove(flags.client, flags.route);
-        if (!removed)
-          throw new CliError('not_found', `no grant for client ${flags.client} on route ${flags.route}`);
-        if (flags.json) printJson({ client: flags.client, route: flags.route, removed: true });
+      await withAdmin(command, async (api) => {
+        const removed = await api.delete(
+          `/grants/${encodeURIComponent(flags.client)}/${encodeURIComponent(flags.route)}`,
+        );
+        if (flags.json) printJson(removed);
         else process.stdout.write('grant removed\n');
       });
     });

@@ -1,21 +1,19 @@
-/** `portcullis jwt-providers add|list|remove` and `portcullis jwt mint` (test tokens). */
+/**
+ * `portcullis jwt-providers add|list|show|update|remove` (admin API /jwt-providers) and
+ * `portcullis jwt mint` (test tokens: local, needs neither a store nor an API).
+ * Key files are read here and their content sent; a shared secret travels to the API once
+ * (base64, byte for byte) and is never shown again.
+ */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { stringify as stringifyYaml } from 'yaml';
 import { mintJwt } from '../../auth/jwt/mint.js';
-import {
-  hsSecretFromInput,
-  isJwtAlgorithm,
-  type JwtAlgorithm,
-  parseJwtProviderSpec,
-  sealHsSecret,
-  specForExport,
-} from '../../auth/jwt/spec.js';
+import { type ExportedJwtProviderSpec, hsSecretFromInput, isJwtAlgorithm } from '../../auth/jwt/spec.js';
 import { systemClock } from '../../core/clock.js';
-import { NotFoundError } from '../../store/errors.js';
-import { withStore } from '../context.js';
+import { withAdmin } from '../context.js';
 import { CliError, EXIT_INVALID } from '../errors.js';
 import { printJson, printTable } from '../output.js';
-import { parseDuration, parseList } from '../parse.js';
+import { parseDuration, parseList, parseWhole } from '../parse.js';
 
 async function readText(option: string, file: string): Promise<string> {
   try {
@@ -29,98 +27,135 @@ async function readText(option: string, file: string): Promise<string> {
   }
 }
 
-function algorithms(value: string): JwtAlgorithm[] {
-  const list = parseList(value) ?? [];
-  for (const alg of list)
-    if (!isJwtAlgorithm(alg))
-      throw new CliError('invalid_input', `--algorithms: unknown algorithm "${alg}"`, EXIT_INVALID);
-  return list as JwtAlgorithm[];
+async function readBytes(option: string, file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new CliError('file_unreadable', `${option}: ${(error as Error).message}`, EXIT_INVALID);
+  }
+}
+
+/** What the API answers: the exported spec, which key source it has, and timestamps. */
+type ProviderView = ExportedJwtProviderSpec & {
+  key_source: 'jwks_url' | 'public_key' | 'shared_secret';
+  created_at: string;
+  updated_at: string;
+};
+
+/** The spec alone, as `--json` printed it before the API existed. */
+function specOf(view: ProviderView): ExportedJwtProviderSpec {
+  const { key_source: _k, created_at: _c, updated_at: _u, ...spec } = view;
+  return spec;
+}
+
+const path = (id: string) => `/jwt-providers/${encodeURIComponent(id)}`;
+
+type Flags = Record<string, string | boolean | undefined>;
+
+/**
+ * The request body from flags. `update`: only what is given, and an empty value clears an
+ * optional setting (--issuer '', --audience '', --typ '', --max-age '', --scopes-claim '',
+ * --client-claim '').
+ */
+async function bodyFromFlags(flags: Flags, update: boolean): Promise<Record<string, unknown>> {
+  const sources = ['jwksUrl', 'publicKeyFile', 'secretFile'].filter((k) => flags[k] !== undefined);
+  if (update ? sources.length > 1 : sources.length !== 1)
+    throw new CliError(
+      'invalid_input',
+      `give ${update ? 'at most' : 'exactly'} one of --jwks-url, --public-key-file, --secret-file`,
+      EXIT_INVALID,
+    );
+  const text = (name: string) => flags[name] as string | undefined;
+  const cleared = (name: string) => update && text(name) === '';
+  const body: Record<string, unknown> = {};
+  if (text('id') !== undefined) body['id'] = text('id');
+  if (text('algorithms') !== undefined) body['algorithms'] = parseList(text('algorithms'));
+  if (text('jwksUrl') !== undefined) body['jwks_url'] = text('jwksUrl');
+  if (text('publicKeyFile') !== undefined)
+    body['public_key'] = (await readText('--public-key-file', text('publicKeyFile') as string)).trim();
+  if (text('secretFile') !== undefined)
+    body['secret_base64'] = (await readBytes('--secret-file', text('secretFile') as string)).toString(
+      'base64',
+    );
+  if (text('issuer') !== undefined) body['issuer'] = cleared('issuer') ? null : text('issuer');
+  if (text('audience') !== undefined) {
+    const audience = parseList(text('audience')) ?? [];
+    body['audience'] = cleared('audience') ? null : audience.length === 1 ? audience[0] : audience;
+  }
+  if (text('clockTolerance') !== undefined)
+    body['clock_tolerance_s'] = parseWhole('--clock-tolerance', text('clockTolerance'));
+  if (text('typ') !== undefined) body['typ'] = cleared('typ') ? null : text('typ');
+  if (text('maxAge') !== undefined)
+    body['max_age_s'] = cleared('maxAge')
+      ? null
+      : Math.floor(parseDuration('--max-age', text('maxAge') as string) / 1000);
+  const claims: Record<string, unknown> = {};
+  if (text('userClaim') !== undefined) claims['user'] = text('userClaim');
+  for (const [flag, claim] of [
+    ['scopesClaim', 'scopes'],
+    ['clientClaim', 'client'],
+  ] as const) {
+    if (text(flag) !== undefined) claims[claim] = cleared(flag) ? null : text(flag);
+  }
+  if (Object.keys(claims).length > 0) body['claims'] = claims;
+  return body;
+}
+
+function providerOptions(command: Command, update: boolean): Command {
+  const optional = (flag: string, description: string, fallback?: string) =>
+    update || fallback === undefined
+      ? command.option(flag, description)
+      : command.option(flag, description, fallback);
+  optional('--jwks-url <url>', 'JWKS endpoint (https)');
+  optional('--public-key-file <file>', 'PEM or JWK (JSON) public key');
+  optional('--secret-file <file>', 'HS* shared secret (≥ 32 bytes); stored encrypted');
+  optional('--issuer <iss>', update ? 'required iss (empty to clear)' : 'required iss');
+  optional('--audience <list>', `comma-separated accepted audiences${update ? ' (empty to clear)' : ''}`);
+  optional('--clock-tolerance <seconds>', 'tolerance for exp/nbf/iat', '30');
+  optional('--typ <typ>', `required typ header (e.g. at+jwt)${update ? '; empty to clear' : ''}`);
+  optional(
+    '--max-age <duration>',
+    `refuse tokens issued longer ago (iat)${update ? '; empty to clear' : ''}`,
+  );
+  optional('--user-claim <claim>', 'claim holding the user id', 'sub');
+  optional('--scopes-claim <claim>', 'claim holding the scopes (default scope, then scp)');
+  optional('--client-claim <claim>', 'claim naming the client (e.g. azp or client_id)');
+  return command.option('--json', 'print JSON');
 }
 
 export function registerJwt(program: Command): void {
   const providers = program.command('jwt-providers').description('manage JWT providers');
 
-  providers
-    .command('add')
-    .description('add a JWT provider: one of --jwks-url, --public-key-file, --secret-file')
-    .requiredOption('--id <id>')
-    .requiredOption('--algorithms <list>', 'allowed algorithms, fixed per provider (e.g. RS256)')
-    .option('--jwks-url <url>', 'JWKS endpoint (https)')
-    .option('--public-key-file <file>', 'PEM or JWK (JSON) public key')
-    .option('--secret-file <file>', 'HS* shared secret (≥ 32 bytes); stored encrypted')
-    .option('--issuer <iss>')
-    .option('--audience <list>', 'comma-separated accepted audiences')
-    .option('--clock-tolerance <seconds>', 'tolerance for exp/nbf/iat', '30')
-    .option('--typ <typ>', 'required typ header (e.g. at+jwt)')
-    .option('--max-age <duration>', 'refuse tokens issued longer ago (iat)')
-    .option('--user-claim <claim>', 'claim holding the user id', 'sub')
-    .option('--scopes-claim <claim>', 'claim holding the scopes (default scope, then scp)')
-    .option('--client-claim <claim>', 'claim naming the client (e.g. azp or client_id)')
-    .option('--json', 'print JSON')
-    .action(async (flags: Record<string, string | boolean | undefined>, command: Command) => {
-      const sources = ['jwksUrl', 'publicKeyFile', 'secretFile'].filter((k) => flags[k] !== undefined);
-      if (sources.length !== 1)
-        throw new CliError(
-          'invalid_input',
-          'give exactly one of --jwks-url, --public-key-file, --secret-file',
-          EXIT_INVALID,
-        );
-      const algs = algorithms(flags['algorithms'] as string);
-      const audience = parseList(flags['audience'] as string | undefined);
-      const input: Record<string, unknown> = {
-        id: flags['id'],
-        algorithms: algs,
-        clock_tolerance_s: Number(flags['clockTolerance']),
-        claims: {
-          user: flags['userClaim'],
-          ...(flags['scopesClaim'] !== undefined ? { scopes: flags['scopesClaim'] } : {}),
-          ...(flags['clientClaim'] !== undefined ? { client: flags['clientClaim'] } : {}),
-        },
-      };
-      if (flags['issuer'] !== undefined) input['issuer'] = flags['issuer'];
-      if (audience !== undefined) input['audience'] = audience.length === 1 ? audience[0] : audience;
-      if (flags['typ'] !== undefined) input['typ'] = flags['typ'];
-      if (flags['maxAge'] !== undefined)
-        input['max_age_s'] = Math.floor(parseDuration('--max-age', flags['maxAge'] as string) / 1000);
-      if (flags['jwksUrl'] !== undefined) input['jwks_url'] = flags['jwksUrl'];
-      if (flags['publicKeyFile'] !== undefined) {
-        const text = (await readText('--public-key-file', flags['publicKeyFile'] as string)).trim();
-        input['public_key'] = text.startsWith('{') ? JSON.parse(text) : text;
-      }
-      await withStore(command, async ({ store, keys }) => {
-        if (flags['secretFile'] !== undefined) {
-          let raw: Buffer;
-          try {
-            raw = await readFile(flags['secretFile'] as string);
-          } catch (error) {
-            throw new CliError('file_unreadable', `--secret-file: ${(error as Error).message}`, EXIT_INVALID);
-          }
-          input['secret_encrypted'] = sealHsSecret(
-            keys,
-            hsSecretFromInput(raw, { algorithms: algs, at: '--secret-file' }),
-          );
-        }
-        const spec = parseJwtProviderSpec(input);
-        await store.jwtProviders.insert(spec.id, spec as unknown as Record<string, unknown>);
-        if (flags['json']) printJson(specForExport(spec));
-        else process.stdout.write(`JWT provider ${spec.id} added\n`);
-      });
+  providerOptions(
+    providers
+      .command('add')
+      .description('add a JWT provider: one of --jwks-url, --public-key-file, --secret-file')
+      .requiredOption('--id <id>')
+      .requiredOption('--algorithms <list>', 'allowed algorithms, fixed per provider (e.g. RS256)'),
+    false,
+  ).action(async (flags: Flags, command: Command) => {
+    const body = await bodyFromFlags(flags, false);
+    await withAdmin(command, async (api) => {
+      const spec = specOf(await api.post<ProviderView>('/jwt-providers', body));
+      if (flags['json']) printJson(spec);
+      else process.stdout.write(`JWT provider ${spec.id} added\n`);
     });
+  });
 
   providers
     .command('list')
     .description('list JWT providers (secrets never shown)')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const all = (await store.jwtProviders.list()).map((p) => specForExport(parseJwtProviderSpec(p.spec)));
-        if (flags.json) printJson(all);
+      await withAdmin(command, async (api) => {
+        const all = await api.all<ProviderView>('/jwt-providers');
+        if (flags.json) printJson(all.map(specOf));
         else
           printTable(
             all.map((p) => ({
               id: p.id,
               algorithms: p.algorithms.join(','),
-              key: p.jwks_url ?? (p.public_key !== undefined ? 'public key' : 'shared secret'),
+              key: p.jwks_url ?? (p.key_source === 'public_key' ? 'public key' : 'shared secret'),
               issuer: p.issuer ?? '-',
             })),
             ['id', 'algorithms', 'key', 'issuer'],
@@ -129,13 +164,42 @@ export function registerJwt(program: Command): void {
     });
 
   providers
+    .command('show')
+    .description('show one JWT provider (a shared secret is never shown)')
+    .argument('<id>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, flags: { json?: boolean }, command: Command) => {
+      await withAdmin(command, async (api) => {
+        const view = await api.get<ProviderView>(path(id));
+        if (flags.json) printJson(view);
+        else process.stdout.write(stringifyYaml(view, { lineWidth: 0 }));
+      });
+    });
+
+  providerOptions(
+    providers
+      .command('update')
+      .description('change a JWT provider; a new key source replaces the old one')
+      .argument('<id>')
+      .option('--algorithms <list>', 'allowed algorithms (replaces the list)'),
+    true,
+  ).action(async (id: string, flags: Flags, command: Command) => {
+    const body = await bodyFromFlags(flags, true);
+    await withAdmin(command, async (api) => {
+      const spec = specOf(await api.patch<ProviderView>(path(id), body));
+      if (flags['json']) printJson(spec);
+      else process.stdout.write(`JWT provider ${id} updated\n`);
+    });
+  });
+
+  providers
     .command('remove')
     .argument('<id>')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        if (!(await store.jwtProviders.remove(id))) throw new NotFoundError('jwt provider', id);
-        if (flags.json) printJson({ id, removed: true });
+      await withAdmin(command, async (api) => {
+        const removed = await api.delete(path(id));
+        if (flags.json) printJson(removed);
         else process.stdout.write(`JWT provider ${id} removed\n`);
       });
     });

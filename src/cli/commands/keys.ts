@@ -1,30 +1,34 @@
-/** `portcullis keys create|list|show|revoke|rotate|update` */
+/** `portcullis keys create|list|show|revoke|rotate|update` (admin API /keys) */
 import type { Command } from 'commander';
-import {
-  checkBinding,
-  checkIpList,
-  checkName,
-  checkScopes,
-  createKey,
-  publicKeyView,
-  revokeKey,
-  rotateKey,
-} from '../../identity/operations.js';
-import { NotFoundError } from '../../store/errors.js';
-import type { ApiKeyRepository } from '../../store/types.js';
-import { withStore } from '../context.js';
+import { withAdmin } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import {
-  bindingPatch,
-  iso,
-  oneOfOption,
-  parseDuration,
-  parseExpiry,
-  parseList,
-  parseWhole,
-} from '../parse.js';
+import { bindingPatch, parseList, parseWhole } from '../parse.js';
 
-const BINDINGS = ['off', 'single', 'multiple', 'all'] as const;
+interface KeyView {
+  id: string;
+  client: string;
+  environment: string;
+  status: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  secrets: Array<{ prefix: string; createdAt: string; expiresAt: string | null }>;
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+const path = (id: string) => `/keys/${encodeURIComponent(id)}`;
+const text = (flags: Flags, name: string) => flags[name] as string | undefined;
+
+/** The binding flags as the API's fields (`--binding` → binding, `--max-ips` → maxIps, …). */
+function bindingFields(flags: Flags) {
+  const patch = bindingPatch(flags, { option: '--binding', value: flags['binding'] });
+  return {
+    binding: patch.bindingMode,
+    maxIps: patch.maxIps,
+    bindPrefixV4: patch.bindPrefixV4,
+    bindPrefixV6: patch.bindPrefixV6,
+  };
+}
 
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('manage API keys');
@@ -49,36 +53,28 @@ export function registerKeys(program: Command): void {
     .option('--bind-prefix6 <bits>', 'the same for IPv6 (e.g. 64)')
     .option('--policy <id>', "rate-limit policy overriding the route's")
     .option('--json', 'print JSON')
-    .action(async (flags: Record<string, string | boolean | undefined>, command: Command) => {
-      await withStore(command, async ({ identity, store }) => {
-        const policy = flags['policy'] as string | undefined;
-        if (policy !== undefined && !(await store.policies.get(policy)))
-          throw new NotFoundError('policy', policy);
-        const now = identity.clock.now();
-        const issued = await createKey(identity, {
-          clientId: flags['client'] as string,
-          environment: oneOfOption('--env', flags['env'] as string, ['live', 'test'] as const),
-          ...(flags['name'] !== undefined ? { name: flags['name'] as string } : {}),
-          scopes: parseList(flags['scopes'] as string | undefined) ?? [],
-          expiresAt:
-            flags['expires'] === undefined ? null : parseExpiry('--expires', flags['expires'] as string, now),
-          ipAllow: parseList(flags['ipAllow'] as string | undefined) ?? [],
-          ipDeny: parseList(flags['ipDeny'] as string | undefined) ?? [],
-          usesBudget: parseWhole('--uses', flags['uses'] as string | undefined) ?? null,
-          bindingMode: oneOfOption('--binding', flags['binding'] as string, BINDINGS),
-          maxIps: parseWhole('--max-ips', flags['maxIps'] as string | undefined, 1) ?? null,
-          bindPrefixV4: parseWhole('--bind-prefix', flags['bindPrefix'] as string | undefined) ?? null,
-          bindPrefixV6: parseWhole('--bind-prefix6', flags['bindPrefix6'] as string | undefined) ?? null,
-          policy: (flags['policy'] as string | undefined) ?? null,
-        });
-        if (flags['json']) printJson({ ...publicKeyView(issued.record), key: issued.key });
+    .action(async (flags: Flags, command: Command) => {
+      const body = {
+        client: text(flags, 'client'),
+        environment: text(flags, 'env'),
+        name: text(flags, 'name'),
+        scopes: parseList(text(flags, 'scopes')),
+        expires: text(flags, 'expires'),
+        ipAllow: parseList(text(flags, 'ipAllow')),
+        ipDeny: parseList(text(flags, 'ipDeny')),
+        usesBudget: parseWhole('--uses', text(flags, 'uses')),
+        ...bindingFields(flags),
+        policy: text(flags, 'policy'),
+      };
+      await withAdmin(command, async (api) => {
+        const issued = await api.post<KeyView & { key: string }>('/keys', body);
+        if (flags['json']) printJson(issued);
         else {
+          const prefix = issued.secrets[0]?.prefix ?? '';
           process.stdout.write(
-            `API key ${issued.record.id} for client ${issued.record.clientId} (shown once, store it now):\n\n  ${issued.key}\n\n`,
+            `API key ${issued.id} for client ${issued.client} (shown once, store it now):\n\n  ${issued.key}\n\n`,
           );
-          process.stdout.write(
-            `use it as:  Authorization: Bearer ${issued.displayPrefix}…  or  X-API-Key: ${issued.displayPrefix}…\n`,
-          );
+          process.stdout.write(`use it as:  Authorization: Bearer ${prefix}…  or  X-API-Key: ${prefix}…\n`);
         }
       });
     });
@@ -89,17 +85,14 @@ export function registerKeys(program: Command): void {
     .option('--client <id>', "only this client's keys")
     .option('--json', 'print JSON')
     .action(async (flags: { client?: string; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const records = await store.apiKeys.list(flags.client ? { clientId: flags.client } : {});
-        const withSecrets = await Promise.all(
-          records.map(async (r) => publicKeyView(r, await store.apiKeys.secrets(r.id))),
-        );
+      await withAdmin(command, async (api) => {
+        const all = await api.all<KeyView>('/keys', { client: flags.client });
         if (flags.json) {
-          printJson(withSecrets);
+          printJson(all);
           return;
         }
         printTable(
-          withSecrets.map((k) => ({
+          all.map((k) => ({
             id: k.id,
             client: k.client,
             env: k.environment,
@@ -118,14 +111,9 @@ export function registerKeys(program: Command): void {
     .description('show a key (never its secret)')
     .argument('<id>')
     .option('--json', 'print JSON')
-    .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const record = await store.apiKeys.get(id);
-        if (!record) throw new NotFoundError('key', id);
-        const shown = publicKeyView(record, await store.apiKeys.secrets(id));
-        if (flags.json) printJson(shown);
-        else process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
-      });
+    .action(async (id: string, _flags: { json?: boolean }, command: Command) => {
+      // People and scripts both get the whole document: it is nested.
+      await withAdmin(command, async (api) => printJson(await api.get(path(id))));
     });
 
   keys
@@ -135,9 +123,9 @@ export function registerKeys(program: Command): void {
     .requiredOption('--reason <text>', 'why (kept for admins)')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { reason: string; json?: boolean }, command: Command) => {
-      await withStore(command, async ({ identity }) => {
-        const record = await revokeKey(identity, id, flags.reason);
-        if (flags.json) printJson(publicKeyView(record));
+      await withAdmin(command, async (api) => {
+        const revoked = await api.post(`${path(id)}/revoke`, { reason: flags.reason });
+        if (flags.json) printJson(revoked);
         else process.stdout.write(`key ${id} revoked\n`);
       });
     });
@@ -149,17 +137,18 @@ export function registerKeys(program: Command): void {
     .option('--grace <duration>', 'how long the old secret stays valid', '24h')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { grace: string; json?: boolean }, command: Command) => {
-      const grace = parseDuration('--grace', flags.grace);
-      await withStore(command, async ({ identity }) => {
-        const rotated = await rotateKey(identity, id, grace);
-        if (flags.json)
-          printJson({ id, key: rotated.key, oldSecretsExpireAt: iso(rotated.oldSecretsExpireAt) });
+      await withAdmin(command, async (api) => {
+        const rotated = await api.post<{ id: string; key: string; oldSecretsExpireAt: string }>(
+          `${path(id)}/rotate`,
+          { grace: flags.grace },
+        );
+        if (flags.json) printJson(rotated);
         else {
           process.stdout.write(
             `new secret for key ${id} (shown once, store it now):\n\n  ${rotated.key}\n\n`,
           );
           process.stdout.write(
-            `the previous secret stays valid until ${iso(rotated.oldSecretsExpireAt)}; limits, quota and usage carry over\n`,
+            `the previous secret stays valid until ${rotated.oldSecretsExpireAt}; limits, quota and usage carry over\n`,
           );
         }
       });
@@ -181,31 +170,22 @@ export function registerKeys(program: Command): void {
     .option('--bind-prefix6 <bits>', 'IPv6 binding network length ("none" for the address)')
     .option('--policy <id>', 'rate-limit policy override ("none" to clear)')
     .option('--json', 'print JSON')
-    .action(async (id: string, flags: Record<string, string | boolean | undefined>, command: Command) => {
-      await withStore(command, async ({ store, identity }) => {
-        const patch: Parameters<ApiKeyRepository['update']>[1] = {};
-        if (flags['name'] !== undefined) patch.name = checkName(flags['name'] as string);
-        if (flags['scopes'] !== undefined)
-          patch.scopes = checkScopes(parseList(flags['scopes'] as string) ?? []);
-        if (flags['expires'] !== undefined)
-          patch.expiresAt = parseExpiry('--expires', flags['expires'] as string, identity.clock.now());
-        if (flags['ipAllow'] !== undefined)
-          patch.ipAllow = checkIpList(parseList(flags['ipAllow'] as string) ?? []);
-        if (flags['ipDeny'] !== undefined)
-          patch.ipDeny = checkIpList(parseList(flags['ipDeny'] as string) ?? [], 'ip_deny');
-        if (flags['uses'] !== undefined)
-          patch.usesBudget =
-            flags['uses'] === 'unlimited' ? null : (parseWhole('--uses', flags['uses'] as string) as number);
-        Object.assign(patch, bindingPatch(flags, { option: '--binding', value: flags['binding'] }));
-        if (flags['policy'] !== undefined)
-          patch.policy = flags['policy'] === 'none' ? null : (flags['policy'] as string);
-        const current = await store.apiKeys.get(id);
-        if (!current) throw new NotFoundError('key', id);
-        checkBinding(patch, current);
-        if (patch.policy && !(await store.policies.get(patch.policy)))
-          throw new NotFoundError('policy', patch.policy);
-        const record = await store.apiKeys.update(id, patch);
-        if (flags['json']) printJson(publicKeyView(record));
+    .action(async (id: string, flags: Flags, command: Command) => {
+      const uses = text(flags, 'uses');
+      const policy = text(flags, 'policy');
+      const body = {
+        name: text(flags, 'name'),
+        scopes: parseList(text(flags, 'scopes')),
+        expires: text(flags, 'expires'),
+        ipAllow: parseList(text(flags, 'ipAllow')),
+        ipDeny: parseList(text(flags, 'ipDeny')),
+        usesBudget: uses === 'unlimited' ? null : parseWhole('--uses', uses),
+        ...bindingFields(flags),
+        policy: policy === 'none' ? null : policy,
+      };
+      await withAdmin(command, async (api) => {
+        const updated = await api.patch(path(id), body);
+        if (flags['json']) printJson(updated);
         else process.stdout.write(`key ${id} updated\n`);
       });
     });

@@ -1,20 +1,8 @@
-/** `portcullis policies add|list|show|update|remove` */
+/** `portcullis policies add|list|show|update|remove` (admin API /policies) */
 import type { Command } from 'commander';
 import { stringify as stringifyYaml } from 'yaml';
-import { SpecError, type SpecIssue } from '../../core/spec-error.js';
-import {
-  attachedRoutes,
-  KEY_BY,
-  type PolicySpec,
-  parsePolicySpec,
-  policyFieldApplies,
-  policySummary,
-  STORE_FAILURE_MODES,
-} from '../../limits/policy.js';
-import type { LimitAlgorithm, QuotaPeriod } from '../../limits/types.js';
-import { ConflictError, NotFoundError } from '../../store/errors.js';
-import type { Store } from '../../store/types.js';
-import { withStore } from '../context.js';
+import { KEY_BY, type PolicySpec, policySummary, STORE_FAILURE_MODES } from '../../limits/policy.js';
+import { withAdmin } from '../context.js';
 import { printJson, printTable } from '../output.js';
 import { collect, parseList } from '../parse.js';
 
@@ -35,8 +23,12 @@ interface PolicyFlags {
   onStoreFailure?: string;
   shadow?: boolean;
   refundOn5xx?: boolean;
+  attachedTo?: string;
   json?: boolean;
 }
+
+/** What the API answers: the spec with its timestamps (ISO). */
+type PolicyView = PolicySpec & { created_at: string; updated_at: string };
 
 /** Flag → spec field, for the fields that are plain values. */
 const VALUE_FLAGS = [
@@ -53,79 +45,30 @@ const VALUE_FLAGS = [
   ['shadow', 'shadow'],
   ['refundOn5xx', 'refund_on_5xx'],
 ] as const;
-const NUMERIC_FIELDS: ReadonlySet<string> = new Set(['burst', 'limit', 'ipv6_prefix']);
+
+const path = (id: string) => `/policies/${encodeURIComponent(id)}`;
 
 /**
- * Whole numbers become numbers; anything else is passed on as text so the spec validator
- * reports it at its field (`policy.limit: must be a positive integer (got "ten")`).
+ * The request body from flags: values as typed (the API turns digit strings into numbers and
+ * reports anything else at its field), lists split. The API applies an update on top of the
+ * stored policy, dropping fields the change makes meaningless.
  */
-function numberOrText(value: string): number | string {
-  return /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : value;
-}
-
-/**
- * The spec input from flags on top of `base` (update). Fields inherited from `base` that the
- * change makes meaningless (the window of a policy turned into a token bucket, the time zone
- * of a quota turned rolling) are dropped; flags given explicitly are always kept, so a
- * contradiction is reported rather than silently ignored.
- */
-function specFromFlags(flags: PolicyFlags, base?: PolicySpec): Record<string, unknown> {
-  const explicit: Record<string, unknown> = {};
-  if (flags.id !== undefined) explicit['id'] = flags.id;
+function bodyFromFlags(flags: PolicyFlags): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (flags.id !== undefined) body['id'] = flags.id;
   for (const [flag, field] of VALUE_FLAGS) {
-    const value = flags[flag];
-    if (value === undefined) continue;
-    explicit[field] = typeof value === 'string' && NUMERIC_FIELDS.has(field) ? numberOrText(value) : value;
+    if (flags[flag] !== undefined) body[field] = flags[flag];
   }
-  if (flags.keyBy !== undefined) explicit['key_by'] = flags.keyBy.flatMap((v) => parseList(v) ?? []);
+  if (flags.keyBy !== undefined) body['key_by'] = flags.keyBy.flatMap((v) => parseList(v) ?? []);
   if (flags.attach !== undefined)
-    explicit['attach'] = flags.attach === false ? [] : flags.attach.flatMap((v) => parseList(v) ?? []);
+    body['attach'] = flags.attach === false ? [] : flags.attach.flatMap((v) => parseList(v) ?? []);
+  return body;
+}
 
-  const spec: Record<string, unknown> = { ...(base ?? {}), ...explicit };
-  if (spec['description'] === '') delete spec['description'];
-  if (base !== undefined) {
-    const context = {
-      algorithm: spec['algorithm'] as LimitAlgorithm,
-      period: spec['period'] as QuotaPeriod | undefined,
-      key_by: spec['key_by'] as string[] | undefined,
-    };
-    for (const field of Object.keys(base)) {
-      if (!(field in explicit) && !policyFieldApplies(field, context)) delete spec[field];
-    }
-  }
+/** The spec alone, as `--json` printed it before the API existed. */
+function specOf(view: PolicyView): PolicySpec {
+  const { created_at: _c, updated_at: _u, ...spec } = view;
   return spec;
-}
-
-/** A policy attached to a route that does not exist would silently limit nothing. */
-async function checkAttachedRoutes(store: Store, spec: PolicySpec): Promise<void> {
-  const issues: SpecIssue[] = [];
-  const attach = spec.attach ?? [];
-  for (const routeId of attachedRoutes(spec)) {
-    if (!(await store.routes.get(routeId))) {
-      issues.push({
-        path: `policy.attach[${attach.indexOf(`route:${routeId}`)}]`,
-        message: `route "${routeId}" does not exist`,
-      });
-    }
-  }
-  if (issues.length > 0) throw new SpecError(issues);
-}
-
-/** Refuse to remove a policy that routes or keys still name: they would stop being limited. */
-async function checkUnused(store: Store, id: string): Promise<void> {
-  const users = [
-    ...(await store.routes.list())
-      .filter((r) => r.spec.policies?.includes(id))
-      .map((r) => `route "${r.spec.id}"`),
-    ...(await store.apiKeys.list()).filter((k) => k.policy === id).map((k) => `key "${k.id}"`),
-  ];
-  if (users.length > 0) {
-    throw new ConflictError(
-      'policy',
-      id,
-      `policy "${id}" is still named by ${users.join(', ')}; change them first`,
-    );
-  }
 }
 
 function modeText(spec: PolicySpec): string {
@@ -182,11 +125,9 @@ export function registerPolicies(program: Command): void {
   addPolicyFlags(
     policies.command('add').description('add a rate-limit policy').requiredOption('--id <id>', 'policy id'),
   ).action(async (flags: PolicyFlags, command: Command) => {
-    const spec = parsePolicySpec(specFromFlags(flags));
-    await withStore(command, async ({ store }) => {
-      await checkAttachedRoutes(store, spec);
-      const record = await store.policies.insert(spec);
-      if (flags.json) printJson(record.spec);
+    await withAdmin(command, async (api) => {
+      const spec = specOf(await api.post<PolicyView>('/policies', bodyFromFlags(flags)));
+      if (flags.json) printJson(spec);
       else process.stdout.write(`policy ${spec.id} added (${policySummary(spec)})\n`);
     });
   });
@@ -194,13 +135,9 @@ export function registerPolicies(program: Command): void {
   addPolicyFlags(
     policies.command('update').description('change fields of a policy').argument('<id>', 'policy id'),
   ).action(async (id: string, flags: PolicyFlags, command: Command) => {
-    await withStore(command, async ({ store }) => {
-      const existing = await store.policies.get(id);
-      if (!existing) throw new NotFoundError('policy', id);
-      const spec = parsePolicySpec(specFromFlags({ ...flags, id }, existing.spec));
-      await checkAttachedRoutes(store, spec);
-      const record = await store.policies.replace(spec);
-      if (flags.json) printJson(record.spec);
+    await withAdmin(command, async (api) => {
+      const spec = specOf(await api.patch<PolicyView>(path(id), bodyFromFlags(flags)));
+      if (flags.json) printJson(spec);
       else process.stdout.write(`policy ${id} updated (${policySummary(spec)})\n`);
     });
   });
@@ -208,16 +145,17 @@ export function registerPolicies(program: Command): void {
   policies
     .command('list')
     .description('list rate-limit policies')
+    .option('--attached-to <target>', 'only policies attached to global, route:<id>, client:<id> or key:<id>')
     .option('--json', 'print JSON')
-    .action(async (flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const records = await store.policies.list();
+    .action(async (flags: PolicyFlags, command: Command) => {
+      await withAdmin(command, async (api) => {
+        const specs = (await api.all<PolicyView>('/policies', { attach: flags.attachedTo })).map(specOf);
         if (flags.json) {
-          printJson(records.map((r) => r.spec));
+          printJson(specs);
           return;
         }
         printTable(
-          records.map(({ spec }) => ({
+          specs.map((spec) => ({
             id: spec.id,
             algorithm: spec.algorithm,
             limit: limitText(spec),
@@ -236,12 +174,16 @@ export function registerPolicies(program: Command): void {
     .argument('<id>', 'policy id')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const record = await store.policies.get(id);
-        if (!record) throw new NotFoundError('policy', id);
+      await withAdmin(command, async (api) => {
+        const view = await api.get<PolicyView>(path(id));
+        // Timestamps as epoch ms, as this command has always printed them.
         if (flags.json)
-          printJson({ ...record.spec, created_at: record.createdAt, updated_at: record.updatedAt });
-        else process.stdout.write(stringifyYaml(record.spec, { lineWidth: 0 }));
+          printJson({
+            ...specOf(view),
+            created_at: Date.parse(view.created_at),
+            updated_at: Date.parse(view.updated_at),
+          });
+        else process.stdout.write(stringifyYaml(specOf(view), { lineWidth: 0 }));
       });
     });
 
@@ -251,11 +193,9 @@ export function registerPolicies(program: Command): void {
     .argument('<id>', 'policy id')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        if (!(await store.policies.get(id))) throw new NotFoundError('policy', id);
-        await checkUnused(store, id);
-        if (!(await store.policies.remove(id))) throw new NotFoundError('policy', id);
-        if (flags.json) printJson({ id, removed: true });
+      await withAdmin(command, async (api) => {
+        const removed = await api.delete(path(id));
+        if (flags.json) printJson(removed);
         else process.stdout.write(`policy ${id} removed\n`);
       });
     });

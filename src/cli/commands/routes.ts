@@ -1,13 +1,10 @@
-/** `portcullis routes add|list|show|update|remove` */
+/** `portcullis routes add|list|show|update|remove` (admin API /routes) */
 import type { Command } from 'commander';
 import { stringify as stringifyYaml } from 'yaml';
-import { type AuthMethod, parseRouteSpec, type RouteSpec } from '../../routing/spec.js';
-import { RouteTable } from '../../routing/table.js';
-import { NotFoundError } from '../../store/errors.js';
-import type { Store } from '../../store/types.js';
-import { withStore } from '../context.js';
+import { withAdmin } from '../context.js';
 import { CliError, EXIT_INVALID } from '../errors.js';
 import { printJson, printTable } from '../output.js';
+import { collect, parseList } from '../parse.js';
 
 interface RouteFlags {
   id?: string;
@@ -27,16 +24,26 @@ interface RouteFlags {
   json?: boolean;
 }
 
-const list = (value: string | undefined) =>
-  value === undefined
-    ? undefined
-    : value
-        .split(',')
-        .map((v) => v.trim())
-        .filter((v) => v !== '');
+type Methods = Record<string, string[]>;
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
+/** A route as the API answers it: the spec (snake_case, as in the declarative file) and its times. */
+interface RouteView {
+  id: string;
+  host: string;
+  path: string;
+  methods: Methods;
+  upstream: { url: string };
+  created_at: string;
+  updated_at: string;
+  [field: string]: unknown;
+}
+
+const path = (id: string) => `/routes/${encodeURIComponent(id)}`;
+
+/** What `--json` printed before the API: the bare spec. */
+function specOf(route: RouteView): Record<string, unknown> {
+  const { created_at: _created, updated_at: _updated, ...spec } = route;
+  return spec;
 }
 
 function integerFlag(name: string, value: string | undefined): number | undefined {
@@ -46,11 +53,11 @@ function integerFlag(name: string, value: string | undefined): number | undefine
   return Number(value);
 }
 
-/** Build the methods map from --methods, --auth and --method-auth on top of an existing one. */
-function buildMethods(flags: RouteFlags, existing?: Record<string, AuthMethod[]>): Record<string, string[]> {
-  const methods: Record<string, string[]> = {};
-  const names = list(flags.methods)?.map((m) => m.toUpperCase()) ?? Object.keys(existing ?? { '*': [] });
-  const auth = list(flags.auth);
+/** The methods map from --methods, --auth and --method-auth on top of an existing one. */
+function buildMethods(flags: RouteFlags, existing?: Methods): Methods {
+  const methods: Methods = {};
+  const names = parseList(flags.methods)?.map((m) => m.toUpperCase()) ?? Object.keys(existing ?? { '*': [] });
+  const auth = parseList(flags.auth);
   for (const name of names) methods[name] = auth ?? existing?.[name] ?? ['api_key'];
   for (const entry of flags.methodAuth ?? []) {
     const [method, value] = entry.split('=');
@@ -60,13 +67,14 @@ function buildMethods(flags: RouteFlags, existing?: Record<string, AuthMethod[]>
         `--method-auth expects METHOD=auth[,auth] (got "${entry}")`,
         EXIT_INVALID,
       );
-    methods[method.toUpperCase()] = list(value) ?? [];
+    methods[method.toUpperCase()] = parseList(value) ?? [];
   }
   return methods;
 }
 
-function specFromFlags(flags: RouteFlags, base?: RouteSpec): unknown {
-  const upstream = { ...(base?.upstream ?? {}) } as Record<string, unknown>;
+/** The spec fields the flags name (for `add`, the whole spec; for `update`, a merge patch). */
+function fieldsFromFlags(flags: RouteFlags): Record<string, unknown> {
+  const upstream: Record<string, unknown> = {};
   if (flags.upstream !== undefined) upstream['url'] = flags.upstream;
   if (flags.stripPrefix !== undefined) upstream['strip_prefix'] = flags.stripPrefix;
   const timeout = integerFlag('--timeout-ms', flags.timeoutMs);
@@ -74,29 +82,19 @@ function specFromFlags(flags: RouteFlags, base?: RouteSpec): unknown {
   const retries = integerFlag('--retries', flags.retries);
   if (retries !== undefined) upstream['retries'] = retries;
   if (flags.preserveHost !== undefined) upstream['preserve_host'] = flags.preserveHost;
-  const spec: Record<string, unknown> = { ...(base ?? {}) };
-  if (flags.id !== undefined) spec['id'] = flags.id;
-  if (flags.host !== undefined) spec['host'] = flags.host;
-  if (flags.path !== undefined) spec['path'] = flags.path;
-  if (flags.description !== undefined) spec['description'] = flags.description;
-  if (flags.environment !== undefined) spec['environment'] = flags.environment;
-  if (flags.scopes !== undefined) spec['scopes'] = list(flags.scopes);
-  spec['upstream'] = upstream;
-  spec['methods'] =
-    flags.methods || flags.auth || flags.methodAuth || !base
-      ? buildMethods(flags, base?.methods)
-      : base.methods;
-  return spec;
+  const fields: Record<string, unknown> = {};
+  if (flags.id !== undefined) fields['id'] = flags.id;
+  if (flags.host !== undefined) fields['host'] = flags.host;
+  if (flags.path !== undefined) fields['path'] = flags.path;
+  if (flags.description !== undefined) fields['description'] = flags.description;
+  if (flags.environment !== undefined) fields['environment'] = flags.environment;
+  if (flags.scopes !== undefined) fields['scopes'] = parseList(flags.scopes);
+  fields['upstream'] = upstream;
+  return fields;
 }
 
-/** Refuse a change that would make the table ambiguous, naming both routes. */
-async function checkTable(store: Store, spec: RouteSpec): Promise<void> {
-  const others = (await store.routes.list()).map((r) => r.spec).filter((s) => s.id !== spec.id);
-  RouteTable.compile([...others, spec], { upstreamTimeoutMs: 30_000 });
-}
-
-function methodsText(spec: RouteSpec): string {
-  return Object.entries(spec.methods)
+function methodsText(methods: Methods): string {
+  return Object.entries(methods)
     .map(([m, a]) => `${m}:${a.join('|')}`)
     .join(' ');
 }
@@ -128,26 +126,34 @@ export function registerRoutes(program: Command): void {
   addRouteFlags(
     routes.command('add').description('add a route').requiredOption('--id <id>', 'route id'),
   ).action(async (flags: RouteFlags, command: Command) => {
-    const spec = parseRouteSpec(specFromFlags(flags));
-    await withStore(command, async ({ store }) => {
-      await checkTable(store, spec);
-      const record = await store.routes.insert(spec);
-      if (flags.json) printJson(record.spec);
+    const body = { ...fieldsFromFlags(flags), methods: buildMethods(flags) };
+    await withAdmin(command, async (api) => {
+      const route = await api.post<RouteView>('/routes', body);
+      if (flags.json) printJson(specOf(route));
       else
-        process.stdout.write(`route ${spec.id} added (${spec.host} ${spec.path} → ${spec.upstream.url})\n`);
+        process.stdout.write(
+          `route ${route.id} added (${route.host} ${route.path} → ${route.upstream.url})\n`,
+        );
     });
   });
 
   addRouteFlags(
     routes.command('update').description('change fields of a route').argument('<id>', 'route id'),
   ).action(async (id: string, flags: RouteFlags, command: Command) => {
-    await withStore(command, async ({ store }) => {
-      const existing = await store.routes.get(id);
-      if (!existing) throw new NotFoundError('route', id);
-      const spec = parseRouteSpec(specFromFlags({ ...flags, id }, existing.spec));
-      await checkTable(store, spec);
-      const record = await store.routes.replace(spec);
-      if (flags.json) printJson(record.spec);
+    // A merge patch: what the flags do not name is kept, upstream fields one by one.
+    const patch: Record<string, unknown> = fieldsFromFlags(flags);
+    await withAdmin(command, async (api) => {
+      if (flags.methods !== undefined || flags.auth !== undefined) {
+        // --methods and --auth are relative to the methods the route has: fetch them.
+        const existing = (await api.get<RouteView>(path(id))).methods;
+        const methods: Record<string, string[] | null> = buildMethods(flags, existing);
+        for (const name of Object.keys(existing)) if (!(name in methods)) methods[name] = null;
+        patch['methods'] = methods;
+      } else if (flags.methodAuth !== undefined) {
+        patch['methods'] = buildMethods(flags, {});
+      }
+      const route = await api.patch<RouteView>(path(id), patch);
+      if (flags.json) printJson(specOf(route));
       else process.stdout.write(`route ${id} updated\n`);
     });
   });
@@ -157,19 +163,19 @@ export function registerRoutes(program: Command): void {
     .description('list routes')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const records = await store.routes.list();
+      await withAdmin(command, async (api) => {
+        const all = await api.all<RouteView>('/routes');
         if (flags.json) {
-          printJson(records.map((r) => r.spec));
+          printJson(all.map(specOf));
           return;
         }
         printTable(
-          records.map((r) => ({
-            id: r.spec.id,
-            host: r.spec.host,
-            path: r.spec.path,
-            methods: methodsText(r.spec),
-            upstream: r.spec.upstream.url,
+          all.map((r) => ({
+            id: r.id,
+            host: r.host,
+            path: r.path,
+            methods: methodsText(r.methods),
+            upstream: r.upstream.url,
           })),
           ['id', 'host', 'path', 'methods', 'upstream'],
         );
@@ -182,12 +188,16 @@ export function registerRoutes(program: Command): void {
     .argument('<id>', 'route id')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        const record = await store.routes.get(id);
-        if (!record) throw new NotFoundError('route', id);
+      await withAdmin(command, async (api) => {
+        const route = await api.get<RouteView>(path(id));
+        // --json keeps its shape from before the API: the times as epoch milliseconds.
         if (flags.json)
-          printJson({ ...record.spec, created_at: record.createdAt, updated_at: record.updatedAt });
-        else process.stdout.write(stringifyYaml(record.spec, { lineWidth: 0 }));
+          printJson({
+            ...specOf(route),
+            created_at: Date.parse(route.created_at),
+            updated_at: Date.parse(route.updated_at),
+          });
+        else process.stdout.write(stringifyYaml(specOf(route), { lineWidth: 0 }));
       });
     });
 
@@ -197,9 +207,9 @@ export function registerRoutes(program: Command): void {
     .argument('<id>', 'route id')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store }) => {
-        if (!(await store.routes.remove(id))) throw new NotFoundError('route', id);
-        if (flags.json) printJson({ id, removed: true });
+      await withAdmin(command, async (api) => {
+        const removed = await api.delete(path(id));
+        if (flags.json) printJson(removed);
         else process.stdout.write(`route ${id} removed\n`);
       });
     });

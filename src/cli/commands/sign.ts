@@ -1,8 +1,8 @@
-/** `portcullis sign`: print (or run) a curl command carrying a valid HMAC signature. */
+/** `portcullis sign`: print (or run) a curl command carrying a valid HMAC signature (signed by the SDK). */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { signedCurl } from '@portcullis/sdk/signed-curl';
 import type { Command } from 'commander';
-import { signedCurl } from '../../auth/hmac/sign.js';
 import { CliError, EXIT_INVALID } from '../errors.js';
 import { collect } from '../parse.js';
 

@@ -1,53 +1,64 @@
 /**
- * `portcullis logs query|export`, `portcullis usage`, `portcullis audit list` — what happened.
+ * `portcullis logs query|export`, `portcullis usage`, `portcullis audit list` — what happened
+ * (admin API /logs, /logs/export, /usage, /audit).
  */
 import { createWriteStream } from 'node:fs';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { normalizeIp } from '../../net/ip.js';
-import type { RecordDecision, RequestLogFilter, UsageGranularity } from '../../store/types.js';
-import { type ExportFormat, formatRows } from '../../telemetry/export.js';
-import { withStore } from '../context.js';
+import type { AdminClient, Query } from '../admin-client.js';
+import { withAdmin } from '../context.js';
 import { CliError, EXIT_INVALID } from '../errors.js';
 import { printJson, printTable } from '../output.js';
-import { iso, oneOfOption, parseDuration, parseExpiry, parseWhole } from '../parse.js';
+import { parseWhole } from '../parse.js';
 
-const REQUEST_COLUMNS = [
-  'at',
-  'requestId',
-  'door',
-  'routeId',
-  'method',
-  'path',
-  'status',
-  'totalMs',
-  'upstreamMs',
-  'clientId',
-  'keyId',
-  'userId',
-  'ip',
-  'decision',
-  'code',
-  'bytesIn',
-  'bytesOut',
-] as const;
-const INTERCEPT_COLUMNS = [
-  'at',
-  'keyId',
-  'clientId',
-  'ip',
-  'bound',
-  'routeId',
-  'method',
-  'path',
-  'requestId',
-] as const;
+interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
 
-/** "24h" back from now, or an ISO date. */
-function parseSince(option: string, value: string, now: number): number {
-  if (/^\d+[smhdw]$/.test(value.trim())) return now - parseDuration(option, value);
-  return parseExpiry(option, value, now) as number;
+/** The first `limit` items of a paged list (the API pages by at most 1,000). */
+async function firstItems<T>(api: AdminClient, path: string, query: Query, limit: number): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.get<Page<T>>(path, {
+      ...query,
+      limit: Math.min(1000, limit - out.length),
+      cursor,
+    });
+    out.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined && out.length < limit);
+  return out;
+}
+
+interface RequestLogView {
+  at: string;
+  status: number;
+  decision: string;
+  code: string | null;
+  routeId: string | null;
+  method: string;
+  path: string;
+  keyId: string | null;
+  ip: string;
+  totalMs: number;
+}
+
+interface UsageBucketView {
+  bucket: string;
+  requests: number;
+  status: Record<string, number>;
+  denied: Record<string, number>;
+  routes: Record<string, number>;
+}
+
+interface AuditView {
+  at: string;
+  actor: string;
+  source: string;
+  action: string;
+  targetId: string;
 }
 
 type LogFlags = {
@@ -58,29 +69,37 @@ type LogFlags = {
   route?: string;
   status?: string;
   decision?: string;
+  code?: string;
   ip?: string;
-  limit?: string;
 };
 
-function logFilter(flags: LogFlags, now: number): RequestLogFilter {
+/** The filter flags as the API's query (it validates them: a bad value is exit 2 naming it). */
+function logQuery(flags: LogFlags): Query {
   return {
-    ...(flags.since ? { since: parseSince('--since', flags.since, now) } : {}),
-    ...(flags.until ? { until: parseSince('--until', flags.until, now) } : {}),
-    ...(flags.key ? { keyId: flags.key } : {}),
-    ...(flags.client ? { clientId: flags.client } : {}),
-    ...(flags.route ? { routeId: flags.route } : {}),
-    ...(flags.status ? { status: parseWhole('--status', flags.status, 100) as number } : {}),
-    ...(flags.decision
-      ? {
-          decision: oneOfOption('--decision', flags.decision, [
-            'allowed',
-            'denied',
-            'error',
-          ] as const) as RecordDecision,
-        }
-      : {}),
-    ...(flags.ip ? { ip: normalizeIp(flags.ip) ?? flags.ip } : {}),
+    since: flags.since,
+    until: flags.until,
+    key: flags.key,
+    client: flags.client,
+    route: flags.route,
+    status: flags.status,
+    decision: flags.decision,
+    code: flags.code,
+    ip: flags.ip,
   };
+}
+
+/** Intercepts (GET /intercepts/export) are filtered by key, route and time only. */
+function interceptQuery(flags: LogFlags): Query {
+  const unsupported = (['client', 'status', 'decision', 'code', 'ip'] as const).filter(
+    (f) => flags[f] !== undefined,
+  );
+  if (unsupported.length > 0)
+    throw new CliError(
+      'invalid_input',
+      `--intercepts filters by --key, --route, --since and --until only (not --${unsupported.join(', --')})`,
+      EXIT_INVALID,
+    );
+  return { since: flags.since, until: flags.until, key: flags.key, route: flags.route };
 }
 
 function filterOptions(command: Command): Command {
@@ -92,6 +111,7 @@ function filterOptions(command: Command): Command {
     .option('--route <id>')
     .option('--status <code>')
     .option('--decision <d>', 'allowed, denied or error')
+    .option('--code <code>', 'refusal or error code, e.g. rate_limited')
     .option('--ip <address>');
 }
 
@@ -101,13 +121,10 @@ export function registerTelemetry(program: Command): void {
   filterOptions(logs.command('query').description('recent request records, newest first'))
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'print JSON')
-    .action(async (flags: LogFlags & { json?: boolean }, command: Command) => {
-      await withStore(command, async ({ store, identity }) => {
-        const records = await store.requestLogs.list({
-          ...logFilter(flags, identity.clock.now()),
-          limit: parseWhole('--limit', flags.limit ?? '50', 1) as number,
-        });
-        const view = records.map((r) => ({ ...r, at: iso(r.at) }));
+    .action(async (flags: LogFlags & { limit: string; json?: boolean }, command: Command) => {
+      const limit = parseWhole('--limit', flags.limit, 1) as number;
+      await withAdmin(command, async (api) => {
+        const view = await firstItems<RequestLogView>(api, '/logs', logQuery(flags), limit);
         if (flags.json) printJson(view);
         else
           printTable(
@@ -135,38 +152,16 @@ export function registerTelemetry(program: Command): void {
         flags: LogFlags & { format: string; intercepts?: boolean; output?: string },
         command: Command,
       ) => {
-        const format = oneOfOption('--format', flags.format, ['csv', 'ndjson'] as const) as ExportFormat;
-        if (flags.intercepts) {
-          const unsupported = (['client', 'route', 'status', 'decision', 'ip'] as const).filter(
-            (f) => flags[f] !== undefined,
-          );
-          if (unsupported.length > 0)
-            throw new CliError(
-              'invalid_input',
-              `--intercepts filters by --key, --since and --until only (not --${unsupported.join(', --')})`,
-              EXIT_INVALID,
-            );
-        }
-        await withStore(command, async ({ store, identity }) => {
-          const filter = logFilter(flags, identity.clock.now());
-          const lines = flags.intercepts
-            ? formatRows(
-                store.intercepts.stream({
-                  ...(filter.keyId ? { keyId: filter.keyId } : {}),
-                  ...(filter.since !== undefined ? { since: filter.since } : {}),
-                  ...(filter.until !== undefined ? { until: filter.until } : {}),
-                }),
-                format,
-                INTERCEPT_COLUMNS,
-                (r) => ({ ...r, at: iso(r.at) }),
-              )
-            : formatRows(store.requestLogs.stream(filter), format, REQUEST_COLUMNS, (r) => ({
-                ...r,
-                at: iso(r.at),
-              }));
+        const query = flags.intercepts ? interceptQuery(flags) : logQuery(flags);
+        await withAdmin(command, async (api) => {
+          const body = await api.stream(flags.intercepts ? '/intercepts/export' : '/logs/export', {
+            ...query,
+            format: flags.format,
+          });
+          // The file is created only once the API accepted the request (no empty file on a 422).
           const out = flags.output ? createWriteStream(flags.output) : process.stdout;
           // pipeline applies backpressure: rows are read from the database as fast as they are written out.
-          await pipeline(Readable.from(lines), out, { end: flags.output !== undefined });
+          await pipeline(body, out, { end: flags.output !== undefined });
         });
       },
     );
@@ -177,61 +172,26 @@ export function registerTelemetry(program: Command): void {
     .option('--key <id>')
     .option('--client <id>')
     .option('--since <when>', 'duration back from now (24h) or ISO date', '24h')
+    .option('--until <when>', 'duration back from now or ISO date')
     .option('--by <granularity>', 'minute, hour or day', 'hour')
     .option('--json', 'print JSON')
     .action(
       async (
-        flags: { key?: string; client?: string; since: string; by: string; json?: boolean },
+        flags: { key?: string; client?: string; since: string; until?: string; by: string; json?: boolean },
         command: Command,
       ) => {
-        if ((flags.key === undefined) === (flags.client === undefined))
-          throw new CliError('invalid_input', 'name exactly one of --key or --client', EXIT_INVALID);
-        const by = oneOfOption('--by', flags.by, ['minute', 'hour', 'day'] as const) as UsageGranularity;
-        await withStore(command, async ({ store, identity }) => {
-          const rows = await store.usage.rows({
-            granularity: by,
-            since: parseSince('--since', flags.since, identity.clock.now()),
-            ...(flags.key ? { keyId: flags.key } : { clientId: flags.client as string }),
+        await withAdmin(command, async (api) => {
+          const { buckets } = await api.get<{ buckets: UsageBucketView[] }>('/usage', {
+            key: flags.key,
+            client: flags.client,
+            since: flags.since,
+            until: flags.until,
+            by: flags.by,
           });
-          const buckets = new Map<
-            number,
-            {
-              bucket: string;
-              requests: number;
-              status: Record<string, number>;
-              denied: Record<string, number>;
-              routes: Record<string, number>;
-              bytesIn: number;
-              bytesOut: number;
-            }
-          >();
-          for (const row of rows) {
-            let b = buckets.get(row.bucket);
-            if (!b) {
-              b = {
-                bucket: iso(row.bucket),
-                requests: 0,
-                status: {},
-                denied: {},
-                routes: {},
-                bytesIn: 0,
-                bytesOut: 0,
-              };
-              buckets.set(row.bucket, b);
-            }
-            b.requests += row.requests;
-            b.status[row.statusClass] = (b.status[row.statusClass] ?? 0) + row.requests;
-            if (row.code) b.denied[row.code] = (b.denied[row.code] ?? 0) + row.requests;
-            const route = row.routeId || '(none)';
-            b.routes[route] = (b.routes[route] ?? 0) + row.requests;
-            b.bytesIn += row.bytesIn;
-            b.bytesOut += row.bytesOut;
-          }
-          const view = [...buckets.values()];
-          if (flags.json) printJson(view);
+          if (flags.json) printJson(buckets);
           else
             printTable(
-              view.map((b) => ({
+              buckets.map((b) => ({
                 bucket: b.bucket,
                 requests: String(b.requests),
                 status: Object.entries(b.status)
@@ -256,6 +216,7 @@ export function registerTelemetry(program: Command): void {
     .command('list')
     .description('changes, newest first')
     .option('--since <when>', 'duration back from now or ISO date')
+    .option('--until <when>', 'duration back from now or ISO date')
     .option('--actor <name>')
     .option('--action <action>', 'e.g. clients.update')
     .option('--target <type:id>', 'e.g. apiKeys:key_…')
@@ -265,6 +226,7 @@ export function registerTelemetry(program: Command): void {
       async (
         flags: {
           since?: string;
+          until?: string;
           actor?: string;
           action?: string;
           target?: string;
@@ -273,17 +235,22 @@ export function registerTelemetry(program: Command): void {
         },
         command: Command,
       ) => {
-        await withStore(command, async ({ store, identity }) => {
-          const [targetType, targetId] = flags.target ? flags.target.split(/:(.*)/s) : [];
-          const entries = await store.auditLog.list({
-            ...(flags.since ? { since: parseSince('--since', flags.since, identity.clock.now()) } : {}),
-            ...(flags.actor ? { actor: flags.actor } : {}),
-            ...(flags.action ? { action: flags.action } : {}),
-            ...(targetType ? { targetType } : {}),
-            ...(targetId ? { targetId } : {}),
-            limit: parseWhole('--limit', flags.limit, 1) as number,
-          });
-          const view = entries.map((e) => ({ ...e, at: iso(e.at) }));
+        const limit = parseWhole('--limit', flags.limit, 1) as number;
+        const [targetType, targetId] = flags.target ? flags.target.split(/:(.*)/s) : [];
+        await withAdmin(command, async (api) => {
+          const view = await firstItems<AuditView>(
+            api,
+            '/audit',
+            {
+              since: flags.since,
+              until: flags.until,
+              actor: flags.actor,
+              action: flags.action,
+              targetType: targetType || undefined,
+              targetId: targetId || undefined,
+            },
+            limit,
+          );
           if (flags.json) printJson(view);
           else
             printTable(

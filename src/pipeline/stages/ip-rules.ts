@@ -48,12 +48,13 @@ export interface IpRulesStageOptions {
   blocklist: Blocklist;
   bindings: KeyBindings;
   intercepts: InterceptRecorder;
-  failsafe: Failsafe;
+  /** Read at the moment of a fault, so a live change (config/live.ts) applies at once. */
+  failsafe: { readonly failsafe: Failsafe };
   logger: Logger;
 }
 
 export function ipRulesStage(options: IpRulesStageOptions): Stage {
-  const { blocklist, bindings, intercepts, failsafe, logger } = options;
+  const { blocklist, bindings, intercepts, logger } = options;
 
   const judged = (exchange: Exchange, verdict: BindingVerdict): Deny | undefined => {
     if (verdict.ok) return undefined;
@@ -74,11 +75,16 @@ export function ipRulesStage(options: IpRulesStageOptions): Stage {
 
   const storeFault = (exchange: Exchange, error: unknown): Deny | undefined => {
     logger.error(
-      { requestId: exchange.facts.requestId, key: exchange.key?.key.id, err: error, failsafe },
+      {
+        requestId: exchange.facts.requestId,
+        key: exchange.key?.key.id,
+        err: error,
+        failsafe: options.failsafe.failsafe,
+      },
       'key binding cannot be checked',
     );
     // `all` only records where a key is used: it never refuses, with or without a database.
-    if (failsafe === 'open' || exchange.key?.key.bindingMode === 'all') return undefined;
+    if (options.failsafe.failsafe === 'open' || exchange.key?.key.bindingMode === 'all') return undefined;
     return deny('failsafe_closed', 'the key binding cannot be checked right now', [['retry-after', '1']]);
   };
 

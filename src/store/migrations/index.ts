@@ -13,6 +13,7 @@ import { policies0003 } from './0003-policies.js';
 import { ipControls0004 } from './0004-ip-controls.js';
 import { requestLogs0005 } from './0005-request-logs.js';
 import { auditUsage0006 } from './0006-audit-usage.js';
+import { adminAuth0007 } from './0007-admin-auth.js';
 
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001_core', core0001],
@@ -21,6 +22,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0004_ip_controls', ipControls0004],
   ['0005_request_logs', requestLogs0005],
   ['0006_audit_usage', auditUsage0006],
+  ['0007_admin_auth', adminAuth0007],
 ];
 
 /** Apply every pending migration; safe to call from several processes at once. */

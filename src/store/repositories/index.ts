@@ -1,4 +1,6 @@
 import type { Repositories } from '../types.js';
+import { SqlAdminSessionRepository } from './admin-sessions.js';
+import { SqlAdminUserRepository } from './admin-users.js';
 import { SqlAlertDeliveryRepository } from './alert-deliveries.js';
 import { SqlApiKeyRepository } from './api-keys.js';
 import { SqlAuditLogRepository } from './audit-log.js';
@@ -10,6 +12,7 @@ import { SqlGrantRepository } from './grants.js';
 import { SqlHmacSecretRepository } from './hmac-secrets.js';
 import { SqlInterceptRepository } from './intercepts.js';
 import { SqlJwtProviderRepository } from './jwt-providers.js';
+import { SqlLiveSettingsRepository } from './live-settings.js';
 import { SqlMetaRepository } from './meta.js';
 import { SqlPolicyRepository } from './policies.js';
 import { SqlRequestLogRepository } from './request-logs.js';
@@ -36,5 +39,8 @@ export function createRepositories(ctx: RepositoryContext): Repositories {
     requestLogs: new SqlRequestLogRepository(ctx),
     auditLog: new SqlAuditLogRepository(ctx),
     usage: new SqlUsageRepository(ctx),
+    adminUsers: new SqlAdminUserRepository(ctx),
+    adminSessions: new SqlAdminSessionRepository(ctx),
+    liveSettings: new SqlLiveSettingsRepository(ctx),
   });
 }

@@ -1,0 +1,40 @@
+/**
+ * Cursor pagination. A cursor is the opaque (base64url) sort key of the last item returned;
+ * the next page starts strictly after it, so items added or removed between pages neither
+ * repeat nor shift the rest. Configuration resources are small and listed from the store
+ * whole, then paged here; request logs page in SQL by their own key.
+ */
+import { SpecError } from '../../core/spec-error.js';
+
+export function encodeCursor(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (key.length === 0 || encodeCursor(key) !== cursor)
+    throw new SpecError([{ path: 'cursor', message: 'is not a cursor this API returned' }]);
+  return key;
+}
+
+/** One page of `items` (any order: sorted here by `keyOf`, compared as code units). */
+export function pageOf<T>(
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  query: { limit?: number; cursor?: string },
+): { items: T[]; nextCursor: string | null } {
+  const limit = query.limit ?? 100;
+  const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const sorted = [...items].sort((a, b) => {
+    const ka = keyOf(a);
+    const kb = keyOf(b);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+  const rest = after === undefined ? sorted : sorted.filter((item) => keyOf(item) > after);
+  const page = rest.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page,
+    nextCursor: rest.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null,
+  };
+}
