@@ -382,6 +382,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       readiness,
       metrics: () => metrics.scrape(),
       api: { store, keys, clock, settings, logger, state },
+      trustedProxies: settings.trustedProxies,
     });
     cleanups.push(() => admin.close());
 

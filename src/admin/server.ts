@@ -6,6 +6,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { PROBLEM_CONTENT_TYPE, problemFor } from '../errors/catalog.js';
+import { compileCidrSet } from '../net/cidr.js';
+import { normalizeIp } from '../net/ip.js';
 import type { AdminApiDeps } from './api/context.js';
 import { registerAdminApi } from './api/plugin.js';
 
@@ -26,10 +28,18 @@ export interface AdminServerOptions {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The admin REST API (/admin/api) and its docs page. */
   api?: AdminApiDeps;
+  /**
+   * Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the `trusted_proxies`
+   * setting): the login throttle then sees the caller's address, not the proxy's, and the
+   * session cookie is marked Secure when the proxy says the request came over TLS.
+   */
+  trustedProxies?: readonly string[];
 }
 
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
+  const trusted = compileCidrSet(options.trustedProxies ?? []);
   const app = Fastify({
+    ...(trusted ? { trustProxy: (address: string) => trusted.has(normalizeIp(address) ?? address) } : {}),
     loggerInstance: options.logger.child({ listener: 'admin' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     // Admin requests are small; a large body here is an error or an attack.

@@ -156,6 +156,8 @@ function cliErrorOf(error: unknown, origin: string): CliError {
   );
 }
 
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
 /** A remote admin listener over HTTP, through the SDK's transport (timeouts, retries of reads). */
 export function remoteAdminClient(options: RemoteOptions): AdminClient {
   let transport: ReturnType<typeof createTransport>;
@@ -169,10 +171,17 @@ export function remoteAdminClient(options: RemoteOptions): AdminClient {
       // One command is a handful of calls: a breaker has nothing to protect here.
       breaker: false,
     });
-  } catch {
-    throw new CliError('invalid_input', `--url must be an http(s) URL (got "${options.url}")`, EXIT_INVALID);
+  } catch (error) {
+    // The SDK's own reason (bad URL, credentials in the URL, a malformed token); the value
+    // itself is not echoed: it may carry a password or the token.
+    throw new CliError('invalid_input', `--url/--token: ${(error as Error).message}`, EXIT_INVALID);
   }
-  const origin = new URL(options.url).origin;
+  const target = new URL(options.url);
+  const origin = target.origin;
+  if (options.token && target.protocol === 'http:' && !LOOPBACK.has(target.hostname))
+    process.stderr.write(
+      `warning: sending the admin token to ${origin} unencrypted; use https:// (or a tunnel) beyond this machine\n`,
+    );
   const send: Send = async (method, url, body) => {
     const { pathname, search } = new URL(url, 'http://x');
     try {

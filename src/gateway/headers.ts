@@ -64,6 +64,23 @@ function hasValidTraceparent(raw: readonly string[]): boolean {
   return found;
 }
 
+/**
+ * The admin console's session cookie without the proxy's business: browsers send a cookie to
+ * every port of its host, so an admin browsing a routed `/admin/...` path on the proxy port
+ * would hand their session to that upstream. It is cut from the Cookie header; the rest of
+ * the header is forwarded as it came.
+ */
+export const ADMIN_SESSION_COOKIE = 'portcullis_session';
+
+export function withoutAdminSession(cookie: string): string {
+  if (!cookie.includes(ADMIN_SESSION_COOKIE)) return cookie;
+  return cookie
+    .split(';')
+    .filter((pair) => pair.trim().split('=', 1)[0] !== ADMIN_SESSION_COOKIE)
+    .join(';')
+    .trim();
+}
+
 /** A new trace: random trace id and parent id, sampled flag set. */
 export function newTraceparent(): string {
   return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
@@ -96,6 +113,11 @@ export function upstreamRequestHeaders(
     if (named?.has(lower)) continue;
     if (dropCredential && (lower === 'authorization' || lower === 'x-api-key')) continue;
     if (startTrace && (lower === 'traceparent' || lower === 'tracestate')) continue;
+    if (lower === 'cookie') {
+      const kept = withoutAdminSession(raw[i + 1] as string);
+      if (kept !== '') out.push(name, kept);
+      continue;
+    }
     out.push(name, raw[i + 1] as string);
   }
   if (startTrace) out.push('traceparent', newTraceparent());

@@ -157,6 +157,33 @@ forEachDialect('admin API authentication', (open) => {
       h.clock.advance(3_600_000);
     });
 
+    it('throttles guesses of the current password at a password change like logins', async () => {
+      await h.call('POST', '/users', { body: { username: 'paula', password: PASSWORD, role: 'viewer' } });
+      const session = (await login('paula', PASSWORD, '198.51.100.99')).json();
+      const change = (current: string) =>
+        h.app.inject({
+          method: 'POST',
+          url: `${API_PREFIX}/auth/password`,
+          remoteAddress: '198.51.100.99',
+          headers: { authorization: `Bearer ${session.token}` },
+          payload: { currentPassword: current, newPassword: 'a new long password' },
+        });
+      for (let i = 0; i < 5; i++) assert.equal((await change(`wrong guess ${i} xx`)).statusCode, 401);
+      const locked = await change(PASSWORD);
+      assert.equal(locked.statusCode, 429);
+      assert.equal(locked.json().code, 'login_locked');
+      h.clock.advance(16 * 60_000);
+      assert.equal((await change(PASSWORD)).statusCode, 200);
+    });
+
+    it('records a mistyped name as an unknown user, and a lock once, not per attempt', async () => {
+      const entries = await h.store.auditLog.list({});
+      assert.ok(!entries.some((e) => e.actor.includes('ghost')), 'typed names of nobody are not kept');
+      assert.ok(entries.some((e) => e.actor === 'user:(unknown)'));
+      const locks = entries.filter((e) => e.action === 'auth.login_locked' && e.source === '192.0.2.50');
+      assert.equal(locks.length, 1);
+    });
+
     it('audits logins, failures and locks without the password', async () => {
       const entries = await h.store.auditLog.list({});
       const actions = new Set(entries.map((e) => e.action));

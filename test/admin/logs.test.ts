@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { API_PREFIX } from '../../src/admin/api/plugin.js';
+import { SCAN_BOUND } from '../../src/admin/api/resources/logs.js';
 import { createClient, createKey, issueHmacSecret } from '../../src/identity/operations.js';
 import type { RequestLogRecord } from '../../src/store/types.js';
 import { auditedStore } from '../../src/telemetry/audit.js';
@@ -302,6 +303,35 @@ forEachDialect('admin API /logs', (open) => {
       assert.deepEqual(JSON.parse(nd.text).bound, ['10.0.0.1/32']);
       const other = await h.call('GET', '/intercepts/export', { query: { key: 'key_other' } });
       assert.equal(other.text, '');
+    });
+
+    it('bounds the rows one page reads for a code filter and resumes by cursor', async () => {
+      const base = NOW - 20 * 24 * 60 * MIN;
+      await h.store.requestLogs.insertBatch(
+        Array.from({ length: SCAN_BOUND + 500 }, (_, i) =>
+          record(i, { clientId: 'scan', requestId: `scan-${i}`, at: base + i + 1 }),
+        ),
+      );
+      await h.store.requestLogs.insertBatch([
+        record(0, {
+          clientId: 'scan',
+          requestId: 'scan-match',
+          at: base,
+          code: 'quota_exceeded',
+          status: 429,
+        }),
+      ]);
+      const first = await h.call('GET', '/logs', {
+        query: { client: 'scan', code: 'quota_exceeded', limit: 10 },
+      });
+      assert.equal(first.status, 200, first.text);
+      assert.deepEqual(first.body.items, [], 'the bound stops the scan before the match');
+      assert.ok(first.body.nextCursor, 'and says where to resume');
+      const second = await h.call('GET', '/logs', {
+        query: { client: 'scan', code: 'quota_exceeded', limit: 10, cursor: first.body.nextCursor },
+      });
+      assert.deepEqual(ids(second.body), ['scan-match']);
+      assert.equal(second.body.nextCursor, null);
     });
 
     it('streams a large export row by row (5,000 records)', async () => {

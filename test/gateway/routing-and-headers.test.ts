@@ -221,6 +221,19 @@ describe('routing and header hygiene through a real gateway process', () => {
     }
   });
 
+  it('never forwards the admin session cookie to an upstream, and keeps the other cookies', async () => {
+    const mixed = await request(`${gw.proxyUrl}/echo`, {
+      headers: { cookie: 'a=1; portcullis_session=pclses_secret; b=2' },
+    });
+    assert.equal((JSON.parse(await mixed.body.text()) as Echo).headers['cookie'], 'a=1; b=2');
+    const only = await request(`${gw.proxyUrl}/echo`, {
+      headers: { cookie: 'portcullis_session=pclses_secret' },
+    });
+    assert.equal((JSON.parse(await only.body.text()) as Echo).headers['cookie'], undefined);
+    const similar = await request(`${gw.proxyUrl}/echo`, { headers: { cookie: 'portcullis_session_x=1' } });
+    assert.equal((JSON.parse(await similar.body.text()) as Echo).headers['cookie'], 'portcullis_session_x=1');
+  });
+
   it('relays only WebSocket upgrades (h2c would tunnel past the gateway)', async () => {
     const res = await rawRequest(
       gw.proxyPort,

@@ -12,7 +12,8 @@ export const REDIS_URL = process.env['PORTCULLIS_TEST_REDIS_URL'] ?? 'redis://12
 export const POSTGRES_URL =
   process.env['PORTCULLIS_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-function reachable(url: string, defaultPort: number, timeoutMs = 1000): Promise<boolean> {
+/** Generous: on a loaded machine (CI, parallel suites) a local connect can take seconds. */
+function reachable(url: string, defaultPort: number, timeoutMs = 5000): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || defaultPort) });

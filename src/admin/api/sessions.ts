@@ -5,10 +5,12 @@
  * being disabled or removed.
  */
 import { credentialHash } from '../../core/crypto.js';
+import { ADMIN_SESSION_COOKIE } from '../../gateway/headers.js';
 import { isWellFormedSessionToken } from '../auth/sessions.js';
 import type { AdminApiDeps, Principal } from './context.js';
 
-export const SESSION_COOKIE = 'portcullis_session';
+/** Also cut from requests the proxy forwards (gateway/headers.ts). */
+export const SESSION_COOKIE = ADMIN_SESSION_COOKIE;
 /** last_seen_at is bookkeeping: written at most once a minute per session. */
 const TOUCH_EVERY_MS = 60_000;
 

@@ -373,6 +373,24 @@ export interface paths {
                         "application/json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2085,7 +2103,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description the document as YAML or JSON text (as `portcullis apply -f` reads it); the body limit (1 MiB) bounds its size */
+                        /** @description the document as YAML or JSON text (as `portcullis apply -f` reads it); the body limit (16 MiB) bounds its size */
                         document: string;
                         /** @description plan only: nothing is written */
                         dryRun?: boolean;
@@ -5188,7 +5206,7 @@ export interface paths {
                     };
                 };
                 /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
-                404: {
+                422: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -100,7 +100,7 @@ export const declarativeRoutes: ResourceRoutes = (app, deps) => {
             document: Type.String({
               description:
                 'the document as YAML or JSON text (as `portcullis apply -f` reads it); the body limit ' +
-                '(1 MiB) bounds its size',
+                '(16 MiB) bounds its size',
             }),
             dryRun: Type.Optional(Type.Boolean({ description: 'plan only: nothing is written' })),
             prune: Type.Optional(

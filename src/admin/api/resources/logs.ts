@@ -220,6 +220,8 @@ const byKey = (a: Keyed, b: Keyed): number =>
 /** Records of one millisecond are read whole (a page boundary never splits one arbitrarily). */
 const MILLISECOND_CAP = 100_000;
 /** Rows read per round trip when records are also filtered here (code, door). */
+/** Rows one page may read for a filter applied after the query (code, door). */
+export const SCAN_BOUND = 20_000;
 const SCAN_CHUNK = 1000;
 
 async function logPage(
@@ -255,7 +257,12 @@ async function logPage(
     upper = upper === undefined ? cursor.at : Math.min(upper, cursor.at);
   }
 
+  // With a filter SQL cannot apply (code, door) a page may have to read far: bounded, so one
+  // request cannot read the whole table; the cursor then resumes where the scan stopped.
+  let scanned = 0;
+  let stoppedAt: { row: Keyed; seen: number } | undefined;
   while (matches.length <= limit) {
+    if (filter.keep && scanned >= SCAN_BOUND) break;
     const want = filter.keep ? SCAN_CHUNK : limit + 1 - matches.length;
     let chunk = await repo.list({
       ...filter.store,
@@ -270,9 +277,26 @@ async function logPage(
       chunk = [...chunk.filter((r) => r.at !== oldest), ...(await wholeMillisecond(oldest))];
       upper = oldest;
     }
-    take(keyed(chunk));
+    const rows = keyed(chunk);
+    take(rows);
+    scanned += rows.length;
+    const last = rows.at(-1);
+    if (last && more) {
+      let seen = 0;
+      for (const row of rows) if (row.record.at === last.record.at && row.digest === last.digest) seen++;
+      stoppedAt = { row: last, seen };
+    } else stoppedAt = undefined;
     if (!more) break;
   }
+  if (filter.keep && scanned >= SCAN_BOUND && matches.length <= limit && stoppedAt)
+    return {
+      items: matches.map((m) => m.record),
+      nextCursor: encodeLogCursor({
+        at: stoppedAt.row.record.at,
+        digest: stoppedAt.row.digest,
+        seen: stoppedAt.seen,
+      }),
+    };
 
   const items = matches.slice(0, limit);
   const last = items.at(-1);

@@ -111,7 +111,7 @@ export const settingsRoutes: ResourceRoutes = (app, deps) => {
         tags,
         summary: 'Remove an override: the configured value applies again',
         params: Type.Object({ key: Type.String() }),
-        response: { 200: LiveSettingList, ...problems(401, 403, 404) },
+        response: { 200: LiveSettingList, ...problems(401, 403, 422) },
       },
     },
     async (request) => {

@@ -4,17 +4,19 @@
  * throttled per account and address (admin/auth/login-throttle.ts) and every login, failure
  * and lock is audited. The last active admin cannot be removed, disabled or demoted.
  */
+import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomBase62 } from '../../../core/crypto.js';
 import { SpecError } from '../../../core/spec-error.js';
 import { MemoryState } from '../../../state/memory.js';
 import { ConflictError, NotFoundError } from '../../../store/errors.js';
-import type { AdminUserRecord, Store } from '../../../store/types.js';
+import type { AdminUserRecord, Repositories, Store } from '../../../store/types.js';
 import { LoginThrottle } from '../../auth/login-throttle.js';
 import {
   checkPasswordPolicy,
   hashPassword,
+  needsRehash,
   verifyAgainstDummy,
   verifyPassword,
 } from '../../auth/passwords.js';
@@ -101,7 +103,7 @@ async function audit(
 
 /** Refuse a change that would leave no active admin (nobody could administer any more). */
 async function keepOneAdmin(
-  store: Store,
+  store: Pick<Repositories, 'adminUsers'>,
   changing: AdminUserRecord,
   next: { role: string; disabled: boolean },
 ) {
@@ -138,12 +140,48 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
   app.addSchema(User);
   // Without shared state (the CLI's in-process API) logins are not served anyway; a private
   // memory state keeps the throttle well-defined.
-  const throttle = new LoginThrottle({
-    state: deps.state ?? new MemoryState({ clock: deps.clock }),
-    clock: deps.clock,
-  });
+  const state = deps.state ?? new MemoryState({ clock: deps.clock });
+  const throttle = new LoginThrottle({ state, clock: deps.clock });
   const tags = ['auth'];
-  let verifying = 0;
+
+  // scrypt is deliberately slow (~0.3 s of a libuv worker): bound how many run at once, for
+  // every password check and hash, so a flood cannot starve the gateway's file and DNS work.
+  let hashing = 0;
+  const withScrypt = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (hashing >= MAX_CONCURRENT_VERIFICATIONS)
+      throw new AdminProblem('store_unavailable', 'too many password checks in progress', {
+        'retry-after': '1',
+      });
+    hashing++;
+    try {
+      return await work();
+    } finally {
+      hashing--;
+    }
+  };
+  // Fail closed: without the throttle's state a password could be brute-forced, so none is checked.
+  const guarded = <T>(work: Promise<T>): Promise<T> =>
+    work.catch(() => {
+      throw new AdminProblem('store_unavailable', 'login is unavailable right now', { 'retry-after': '1' });
+    });
+  /** The name an audit entry records for an attempt: a real user's name, never a typed secret. */
+  const auditName = async (name: string): Promise<string> =>
+    (await deps.store.adminUsers.getByUsername(name))?.username ?? '(unknown)';
+  /** A lock is audited once a minute per name and address, not once per refused attempt. */
+  const auditLock = async (
+    request: FastifyRequest,
+    name: string,
+    verdict: { scope: string; retryAfterS: number },
+  ) => {
+    const first = await state
+      .setIfAbsent(
+        `admin-lock-audited:${createHash('sha256').update(`${name}\n${request.ip}`).digest('base64url')}`,
+        '1',
+        60_000,
+      )
+      .catch(() => true);
+    if (first) await audit(deps, request, 'auth.login_locked', await auditName(name), verdict);
+  };
 
   app.post(
     '/auth/login',
@@ -164,19 +202,9 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
       const { username, password } = request.body;
       const name = username.toLowerCase();
       const ip = request.ip;
-      // Fail closed: without the throttle's state a login could be brute-forced, so none is served.
-      const guarded = <T>(work: Promise<T>): Promise<T> =>
-        work.catch(() => {
-          throw new AdminProblem('store_unavailable', 'login is unavailable right now', {
-            'retry-after': '1',
-          });
-        });
       const verdict = await guarded(throttle.check(name, ip));
       if (!verdict.allowed) {
-        await audit(deps, request, 'auth.login_locked', name, {
-          scope: verdict.scope,
-          retryAfterS: verdict.retryAfterS,
-        });
+        await auditLock(request, name, verdict);
         throw new AdminProblem(
           'login_locked',
           `too many failed logins; try again in ${verdict.retryAfterS} s`,
@@ -185,16 +213,7 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
           },
         );
       }
-      // scrypt is deliberately slow (~0.3 s of a libuv worker): bound how many run at once so
-      // a login flood cannot starve the gateway's other file and DNS work.
-      if (verifying >= MAX_CONCURRENT_VERIFICATIONS)
-        throw new AdminProblem('store_unavailable', 'too many logins in progress', { 'retry-after': '1' });
-      verifying++;
-      try {
-        return await completeLogin(request, reply, name, password, ip, guarded);
-      } finally {
-        verifying--;
-      }
+      return completeLogin(request, reply, name, password, ip);
     },
   );
 
@@ -204,20 +223,24 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
     name: string,
     password: string,
     ip: string,
-    guarded: <T>(work: Promise<T>) => Promise<T>,
   ) => {
     const user = await deps.store.adminUsers.getByUsername(name);
     // Unknown and disabled users cost one scrypt like a wrong password, and get its answer.
-    const ok =
-      user && !user.disabled
-        ? await verifyPassword(password, user.passwordHash)
-        : await verifyAgainstDummy(password);
+    const ok = await withScrypt(() =>
+      user && !user.disabled ? verifyPassword(password, user.passwordHash) : verifyAgainstDummy(password),
+    );
     if (!ok || !user) {
       await guarded(throttle.recordFailure(name, ip));
-      await audit(deps, request, 'auth.login_failed', name);
+      // The name typed is recorded only when it is a user's: people type passwords there too.
+      await audit(deps, request, 'auth.login_failed', user?.username ?? '(unknown)');
       throw new AdminProblem('invalid_credentials', 'wrong username or password');
     }
     await guarded(throttle.recordSuccess(name, ip));
+    if (needsRehash(user.passwordHash)) {
+      // Stronger parameters since this hash was made: re-hash now that the password is at hand.
+      const passwordHash = await withScrypt(() => hashPassword(password)).catch(() => undefined);
+      if (passwordHash) await deps.store.adminUsers.update(user.id, { passwordHash }).catch(() => undefined);
+    }
     const { token } = generateSessionToken();
     const tokenHash = sessionTokenHash(deps.keys, token);
     const ttl = deps.settings.adminSessionTtl;
@@ -307,7 +330,7 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Ref('AdminUser'), ...problems(400, 401, 403, 422) },
+        response: { 200: Type.Ref('AdminUser'), ...problems(400, 401, 403, 422, 429, 503) },
       },
     },
     async (request) => {
@@ -315,26 +338,44 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
       if (principal.kind !== 'user')
         throw new AdminProblem('forbidden', 'only a logged-in user has a password');
       const user = await deps.store.adminUsers.get(principal.id);
-      if (!user || !(await verifyPassword(request.body.currentPassword, user.passwordHash)))
+      if (!user) throw new AdminProblem('invalid_credentials');
+      // The current password is guessed no faster here than at login: same throttle, same gate.
+      const verdict = await guarded(throttle.check(user.username, request.ip));
+      if (!verdict.allowed) {
+        await auditLock(request, user.username, verdict);
+        throw new AdminProblem(
+          'login_locked',
+          `too many wrong passwords; try again in ${verdict.retryAfterS} s`,
+          {
+            'retry-after': String(verdict.retryAfterS),
+          },
+        );
+      }
+      if (!(await withScrypt(() => verifyPassword(request.body.currentPassword, user.passwordHash)))) {
+        await guarded(throttle.recordFailure(user.username, request.ip));
+        await audit(deps, request, 'auth.password_failed', user.username);
         throw new AdminProblem('invalid_credentials', 'the current password is wrong');
+      }
       checkPasswordPolicy(request.body.newPassword, 'newPassword');
-      const updated = await store.adminUsers.update(user.id, {
-        passwordHash: await hashPassword(request.body.newPassword),
-      });
-      // Every other session of this user ends; the one making the change stays.
+      const passwordHash = await withScrypt(() => hashPassword(request.body.newPassword));
       const current = principal.sessionHash
         ? await deps.store.adminSessions.findByTokenHash(principal.sessionHash)
         : undefined;
-      await deps.store.adminSessions.revokeForUser(user.id);
-      if (current)
-        await deps.store.adminSessions.insert({
-          id: current.id,
-          userId: current.userId,
-          tokenHash: current.tokenHash,
-          expiresAt: current.expiresAt,
-          ip: current.ip,
-          userAgent: current.userAgent,
-        });
+      // One transaction: the new password and the end of every other session happen together.
+      const updated = await store.write(async (repos) => {
+        const changed = await repos.adminUsers.update(user.id, { passwordHash });
+        await repos.adminSessions.revokeForUser(user.id);
+        if (current)
+          await repos.adminSessions.insert({
+            id: current.id,
+            userId: current.userId,
+            tokenHash: current.tokenHash,
+            expiresAt: current.expiresAt,
+            ip: current.ip,
+            userAgent: current.userAgent,
+          });
+        return changed;
+      });
       return userView(updated);
     },
   );
@@ -379,7 +420,7 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
       const user = await request.scope.store.adminUsers.insert({
         id: `usr_${randomBase62(12)}`,
         username,
-        passwordHash: await hashPassword(request.body.password),
+        passwordHash: await withScrypt(() => hashPassword(request.body.password)),
         role: request.body.role,
       });
       reply.code(201);
@@ -428,16 +469,26 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
       const { store } = request.scope;
       const user = await findUser(store, request.params.id);
       const { role, disabled, password } = request.body;
-      await keepOneAdmin(store, user, { role: role ?? user.role, disabled: disabled ?? user.disabled });
       if (password !== undefined) checkPasswordPolicy(password);
-      const updated = await store.adminUsers.update(user.id, {
-        ...(role !== undefined ? { role } : {}),
-        ...(disabled !== undefined ? { disabled } : {}),
-        ...(password !== undefined ? { passwordHash: await hashPassword(password) } : {}),
+      const passwordHash =
+        password === undefined ? undefined : await withScrypt(() => hashPassword(password));
+      // One transaction: the last-admin check, the change and the end of the user's sessions.
+      const updated = await store.write(async (repos) => {
+        const current = (await repos.adminUsers.get(user.id)) ?? user;
+        await keepOneAdmin(repos, current, {
+          role: role ?? current.role,
+          disabled: disabled ?? current.disabled,
+        });
+        const changed = await repos.adminUsers.update(user.id, {
+          ...(role !== undefined ? { role } : {}),
+          ...(disabled !== undefined ? { disabled } : {}),
+          ...(passwordHash !== undefined ? { passwordHash } : {}),
+        });
+        // A new password, a lost role or a disabled account ends every session at once.
+        if (password !== undefined || disabled === true || (role !== undefined && role !== current.role))
+          await repos.adminSessions.revokeForUser(user.id);
+        return changed;
       });
-      // A new password, a lost role or a disabled account ends every session at once.
-      if (password !== undefined || disabled === true || (role !== undefined && role !== user.role))
-        await deps.store.adminSessions.revokeForUser(user.id);
       return userView(updated);
     },
   );
@@ -458,8 +509,10 @@ export const userRoutes: ResourceRoutes = (app, deps) => {
     async (request) => {
       const { store } = request.scope;
       const user = await findUser(store, request.params.id);
-      await keepOneAdmin(store, user, { role: 'viewer', disabled: true });
-      await store.adminUsers.remove(user.id);
+      await store.write(async (repos) => {
+        await keepOneAdmin(repos, user, { role: 'viewer', disabled: true });
+        await repos.adminUsers.remove(user.id);
+      });
       return { id: user.id, removed: true };
     },
   );
