@@ -103,7 +103,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     const keys = deriveSecretKeys(secret.key);
 
     const keyPrefix = sharedStatePrefix(secret.key);
-    const state = await openState({ redisUrl: settings.redisUrl, keyPrefix, clock, logger });
+    const state = await openState({
+      redisUrl: settings.redisUrl,
+      redis: { commandTimeoutMs: settings.redisTimeout },
+      keyPrefix,
+      clock,
+      logger,
+    });
     cleanups.push(() => state.close());
 
     await bootstrapUpstreamRoute(store, state, settings.upstreamUrl, logger);
@@ -157,7 +163,12 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     let breaker: CircuitBreaker | undefined;
     const instances = new InstanceRegistry({ state, logger });
     if (settings.redisUrl) {
-      limiter = await RedisLimiter.connect({ url: settings.redisUrl, keyPrefix, logger });
+      limiter = await RedisLimiter.connect({
+        url: settings.redisUrl,
+        commandTimeoutMs: settings.redisTimeout,
+        keyPrefix,
+        logger,
+      });
       const shared = limiter;
       cleanups.push(() => shared.close());
       breaker = new CircuitBreaker({ clock });

@@ -216,6 +216,12 @@ export const settingDefs = {
     default: undefined,
     parse: url(['redis', 'rediss']),
   }),
+  redisTimeout: def<number>({
+    description:
+      'How long one Redis command may take before the request is decided by the route\'s degraded mode (local, open or closed): 100 (ms) by default, from 10 to 10s',
+    default: 100,
+    parse: duration('10', '10s'),
+  }),
   secretKey: def<string | undefined>({
     description: '32+ random bytes (hex or base64); generated into the data folder if unset',
     secret: true,
