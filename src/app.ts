@@ -8,6 +8,9 @@ import type { Logger } from 'pino';
 import { ensureInitialAdmin } from './admin/auth/bootstrap.js';
 import { createAdminServer, type ReadinessCheck } from './admin/server.js';
 import { type Alert, createWebhookSender, type WebhookSender } from './alerts/webhook.js';
+import { AnomalyAggregator } from './anomaly/aggregator.js';
+import { parseRules } from './anomaly/rules.js';
+import { AnomalyService } from './anomaly/service.js';
 import { LiveSettings, parseLiveOverrides } from './config/live.js';
 import type { LoadedConfig } from './config/load.js';
 import { type Clock, systemClock } from './core/clock.js';
@@ -31,7 +34,7 @@ import { PolicyCatalog } from './limits/policy-catalog.js';
 import { RedisLimiter } from './limits/redis.js';
 import type { RateLimiter } from './limits/types.js';
 import { compileCidrSet } from './net/cidr.js';
-import { compileCidrs, createClientIpResolver } from './net/client-ip.js';
+import { cidrContains, compileCidrs, createClientIpResolver } from './net/client-ip.js';
 import { createPipeline } from './pipeline/pipeline.js';
 import { authenticateStage } from './pipeline/stages/authenticate.js';
 import { authorizeStage } from './pipeline/stages/authorize.js';
@@ -215,6 +218,42 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       },
     });
     cleanups.push(() => intercepts.drain());
+    // Anomaly detection: counts per identity on the request path (in memory, flushed to the
+    // state), judged once per interval by whichever instance holds the lease.
+    let anomalyAggregator: AnomalyAggregator | undefined;
+    let anomalies: AnomalyService | undefined;
+    if (settings.anomalyDetection !== 'off') {
+      const aggregator = new AnomalyAggregator({
+        state,
+        clock,
+        logger,
+        intervalMs: settings.anomalyInterval,
+      });
+      aggregator.start();
+      // Never blocked automatically: everyone behind them would be cut off with the culprit.
+      const protectedCidrs = compileCidrs(['127.0.0.0/8', '::1/128', ...settings.trustedProxies]);
+      const service = new AnomalyService({
+        store,
+        state,
+        clock,
+        logger,
+        instanceId: instances.id,
+        aggregator,
+        mode: () => settings.anomalyDetection,
+        rules: parseRules(settings.anomalyRules),
+        cooldownMs: settings.anomalyCooldown,
+        send: alerts.send,
+        protectedAddress: (value) => cidrContains(protectedCidrs, value.split('/')[0] as string),
+      });
+      service.start();
+      // Stopped before the state closes (cleanups run in reverse): the leader saves and hands over.
+      cleanups.push(async () => {
+        await service.stop();
+        await aggregator.stop();
+      });
+      anomalyAggregator = aggregator;
+      anomalies = service;
+    }
     const housekeeping = startHousekeeping(store, bindings, settings, clock, logger);
     cleanups.push(async () => clearInterval(housekeeping));
 
@@ -322,6 +361,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     cleanups.push(async () => void (await recorder.stop(settings.shutdownTimeoutMs)));
     const observers = [
       (o: Outcome) => metrics.observe(o),
+      ...(anomalyAggregator ? [(o: Outcome) => anomalyAggregator.observe(o)] : []),
       ...(settings.requestLog || settings.accessLogSample > 0 ? [(o: Outcome) => recorder.record(o)] : []),
       ...(options.onOutcome ? [options.onOutcome] : []),
     ];
@@ -392,7 +432,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       isDraining: () => proxy.draining,
       readiness,
       metrics: () => metrics.scrape(),
-      api: { store, keys, clock, settings, logger, state },
+      api: { store, keys, clock, settings, logger, state, ...(anomalies ? { anomalies } : {}) },
       trustedProxies: settings.trustedProxies,
     });
     cleanups.push(() => admin.close());
@@ -492,6 +532,7 @@ function startHousekeeping(
       await store.blocks.pruneExpired(now - 7 * 86_400_000);
       const retained = now - logRetentionDays * 86_400_000;
       await store.intercepts.prune(retained);
+      await store.anomalies.prune(retained);
       await store.alertDeliveries.prune(retained);
       await store.bindings.pruneArchive(retained);
       await store.adminSessions.pruneExpired(now);

@@ -5,6 +5,7 @@
  * the config file. Presets only pick defaults; any explicitly set value wins.
  */
 import { BlockList, isIP } from 'node:net';
+import { DEFAULT_RULES, formatRules, parseRules } from '../anomaly/rules.js';
 import { normalizeCidr } from '../net/cidr.js';
 
 export const PRESETS = ['balanced', 'performance', 'strict'] as const;
@@ -218,7 +219,7 @@ export const settingDefs = {
   }),
   redisTimeout: def<number>({
     description:
-      'How long one Redis command may take before the request is decided by the route\'s degraded mode (local, open or closed): 100 (ms) by default, from 10 to 10s',
+      "How long one Redis command may take before the request is decided by the route's degraded mode (local, open or closed): 100 (ms) by default, from 10 to 10s",
     default: 100,
     parse: duration('10', '10s'),
   }),
@@ -300,6 +301,31 @@ export const settingDefs = {
     description: 'Alert payload: json (Portcullis format) or slack (Slack-compatible incoming webhook)',
     default: 'json',
     parse: oneOf(['json', 'slack'] as const),
+  }),
+  anomalyDetection: def<'on' | 'shadow' | 'off'>({
+    description:
+      'Anomaly detection: on (act by anomaly_rules), shadow (record findings, never alert or block) or off',
+    default: 'on',
+    parse: oneOf(['on', 'shadow', 'off'] as const),
+  }),
+  anomalyInterval: def<number>({
+    description:
+      'Length of one anomaly interval (counts per identity are judged once per interval): 1s to 1h (default 60s)',
+    default: 60_000,
+    parse: duration('1s', '1h'),
+  }),
+  anomalyRules: def<string>({
+    description:
+      'What each signal does: signal=off|record|alert|block|block:<duration>, comma-separated (signals: burst, auth_failures, error_rate, key_sharing, rate_limited); unnamed signals keep the default',
+    default: formatRules(DEFAULT_RULES),
+    // Kept as the normalised line (every signal named), so `config show` prints what is in force.
+    parse: (raw) => formatRules(parseRules(asString(raw))),
+  }),
+  anomalyCooldown: def<number>({
+    description:
+      'After an anomaly, how long later findings of the same signal and identity fold into it instead of alerting again: 1m to 7d (default 15m)',
+    default: 15 * 60_000,
+    parse: duration('1m', '7d'),
   }),
   forwardAuthMode: def<'auto' | 'nginx' | 'traefik' | 'envoy'>({
     description:

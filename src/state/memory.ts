@@ -33,6 +33,12 @@ interface Entry {
   seq: number;
 }
 
+interface Lease {
+  owner: string;
+  /** Epoch ms by the injected clock. */
+  expiresAt: number;
+}
+
 const DEFAULT_MAX_ENTRIES = 100_000;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 const DEFAULT_SWEEP_INTERVAL_MS = 5_000;
@@ -44,6 +50,9 @@ const INTEGER = /^(?:0|-?[1-9][0-9]*)$/;
 export class MemoryState implements HotState {
   // Heartbeat groups are few and small (one member per instance): kept outside the LRU.
   readonly #heartbeats = new Map<string, Map<string, number>>();
+  // Leases likewise (one per elected role): an eviction under a key flood must never drop a
+  // lease, or a second leader would be elected while the first still runs.
+  readonly #leases = new Map<string, Lease>();
   readonly kind = 'memory' as const;
   readonly shared = false;
 
@@ -178,6 +187,29 @@ export class MemoryState implements HotState {
     return members.size;
   }
 
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen();
+    checkKey(name);
+    checkKey(owner);
+    checkTtl(ttlMs);
+    const now = this.#clock.now();
+    const held = this.#leases.get(name);
+    if (held !== undefined && held.owner !== owner && held.expiresAt > now) return false;
+    this.#leases.set(name, { owner, expiresAt: now + ttlMs });
+    return true;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<boolean> {
+    this.#assertOpen();
+    checkKey(name);
+    checkKey(owner);
+    const held = this.#leases.get(name);
+    // A lease that ran out is no longer held by anyone, as in Redis where the key is gone.
+    if (held === undefined || held.owner !== owner || held.expiresAt <= this.#clock.now()) return false;
+    this.#leases.delete(name);
+    return true;
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     this.#assertOpen();
     checkChannel(channel);
@@ -208,6 +240,7 @@ export class MemoryState implements HotState {
     clearInterval(this.#sweepTimer);
     this.#fanout.clear();
     this.#entries.clear();
+    this.#leases.clear();
     this.#bytes = 0;
   }
 

@@ -100,9 +100,33 @@ redis.call('PEXPIRE', KEYS[1], ttl * 2)
 return redis.call('ZCARD', KEYS[1])
 `;
 
+// Take the lease when free (an expired one is gone: Redis time decides, so instances with
+// skewed clocks agree) or renew it for its holder; anyone else is refused. In one script: a
+// GET-then-SET from two instances could elect two leaders.
+const ACQUIRE_LEASE_SCRIPT = `
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`;
+
+// Delete only when the caller still holds it: a leader whose lease ran out (and was taken
+// over) must not release its successor's lease on shutdown.
+const RELEASE_LEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+`;
+
 interface ScriptCommands {
   pclIncr(key: string, by: number, ttlMs: number): Promise<number>;
   pclHeartbeat(key: string, member: string, ttlMs: number): Promise<number>;
+  pclAcquireLease(key: string, owner: string, ttlMs: number): Promise<number>;
+  pclReleaseLease(key: string, owner: string): Promise<number>;
 }
 
 export class RedisState implements HotState {
@@ -183,6 +207,8 @@ export class RedisState implements HotState {
   ) {
     clients.client.defineCommand('pclIncr', { numberOfKeys: 1, lua: INCR_SCRIPT });
     clients.client.defineCommand('pclHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT_SCRIPT });
+    clients.client.defineCommand('pclAcquireLease', { numberOfKeys: 1, lua: ACQUIRE_LEASE_SCRIPT });
+    clients.client.defineCommand('pclReleaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE_SCRIPT });
     this.#client = clients.client as RedisClient & ScriptCommands;
     this.#openSubscriber = clients.openSubscriber;
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -259,6 +285,29 @@ export class RedisState implements HotState {
     }
   }
 
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen();
+    checkKey(name);
+    checkKey(owner);
+    checkTtl(ttlMs);
+    try {
+      return (await this.#client.pclAcquireLease(this.#leaseKey(name), owner, ttlMs)) === 1;
+    } catch (err) {
+      throw toStateError(err, 'acquireLease');
+    }
+  }
+
+  async releaseLease(name: string, owner: string): Promise<boolean> {
+    this.#assertOpen();
+    checkKey(name);
+    checkKey(owner);
+    try {
+      return (await this.#client.pclReleaseLease(this.#leaseKey(name), owner)) === 1;
+    } catch (err) {
+      throw toStateError(err, 'releaseLease');
+    }
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     this.#assertOpen();
     checkChannel(channel);
@@ -332,6 +381,11 @@ export class RedisState implements HotState {
 
   #assertOpen(): void {
     if (this.#closed) throw new StateError('ERR_STATE_CLOSED', 'RedisState is closed');
+  }
+
+  /** Hash-tagged by the lease name, like the heartbeat group key. */
+  #leaseKey(name: string): string {
+    return `${this.#prefix}lease:{${name}}`;
   }
 
   /** The pub/sub connection, opened on first subscribe: instances that never subscribe hold one connection. */

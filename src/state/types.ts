@@ -8,8 +8,9 @@
  * Faults reject with a `StateError` (errors.ts) whose `code` tells them apart: the backend
  * is down or slow (`ERR_STATE_UNAVAILABLE`, fail within the command timeout), the state is
  * closed, `incr` met a non-integer, or the caller broke the argument rules below
- * (`ERR_STATE_INVALID_ARGUMENT`): keys and channels at most 1024 characters, `ttlMs` a
- * positive integer, `by` a safe integer. Counters are exact up to 2^53 on both backends.
+ * (`ERR_STATE_INVALID_ARGUMENT`): keys and channels at most 1024 characters (heartbeat groups
+ * and members, lease names and owners count as keys), `ttlMs` a positive integer, `by` a safe
+ * integer. Counters are exact up to 2^53 on both backends.
  */
 export type StateKind = 'memory' | 'redis';
 
@@ -49,6 +50,15 @@ export interface HotState {
    * share the work (the `local` degraded rate-limit mode divides limits by that count).
    */
   heartbeat(group: string, member: string, ttlMs: number): Promise<number>;
+  /**
+   * Leader lease: take `name` for `owner` when nobody holds it (or the holder's lease ran out),
+   * or renew it when `owner` already holds it; either way it now lasts `ttlMs` from now. Returns
+   * true when `owner` holds the lease after the call, false when someone else does. Atomic
+   * across every process sharing the state.
+   */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Give the lease up if `owner` holds it (a clean shutdown hands over at once); true when it did. */
+  releaseLease(name: string, owner: string): Promise<boolean>;
   /** Publish a change event to every subscriber of `channel` (in every process when shared). */
   publish(channel: string, message: string): Promise<void>;
   /** Receive change events; the returned function stops the subscription. */

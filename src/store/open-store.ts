@@ -17,6 +17,7 @@ import type {
   AdminSessionRepository,
   AdminUserRepository,
   AlertDeliveryRepository,
+  AnomalyRepository,
   ApiKeyRepository,
   AuditLogRepository,
   BindingRepository,
@@ -242,6 +243,7 @@ class SqlStore implements Store {
   readonly adminUsers: AdminUserRepository;
   readonly adminSessions: AdminSessionRepository;
   readonly liveSettings: LiveSettingsRepository;
+  readonly anomalies: AnomalyRepository;
   readonly #adapter: DialectAdapter;
   readonly #clock: Clock;
   readonly #release: () => Promise<void>;
@@ -277,6 +279,7 @@ class SqlStore implements Store {
     this.adminUsers = repos.adminUsers;
     this.adminSessions = repos.adminSessions;
     this.liveSettings = repos.liveSettings;
+    this.anomalies = repos.anomalies;
   }
 
   write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

@@ -81,6 +81,7 @@ export interface Repositories {
   readonly adminUsers: AdminUserRepository;
   readonly adminSessions: AdminSessionRepository;
   readonly liveSettings: LiveSettingsRepository;
+  readonly anomalies: AnomalyRepository;
 }
 
 // ---- identity (clients, API keys, grants, HMAC secrets, JWT providers, service tokens) ----
@@ -448,6 +449,68 @@ export interface AlertDeliveryRepository {
   insert(delivery: AlertDeliveryRecord): Promise<void>;
   list(filter?: { alertId?: string; limit?: number }): Promise<AlertDeliveryRecord[]>;
   /** Delete deliveries older than `before` (retention). */
+  prune(before: number): Promise<number>;
+}
+
+// ---- anomalies (PRODUCT.md §10) ----
+
+export type AnomalyIdentityKind = 'key' | 'client' | 'user' | 'ip';
+export type AnomalyStatus = 'open' | 'resolved';
+/** What the detector did: recorded only (rule `record` or shadow mode), alerted, or blocked (and alerted). */
+export type AnomalyAction = 'recorded' | 'shadow' | 'alerted' | 'blocked';
+
+export interface AnomalyRecord {
+  id: string;
+  signal: string;
+  identityKind: AnomalyIdentityKind;
+  /** The key id, client id, user id, or the IP (an IPv6 /64 as a CIDR). */
+  identity: string;
+  /** Start of the interval the finding was made in (epoch ms). */
+  bucketStart: number;
+  intervalMs: number;
+  detectedAt: number;
+  /** Last interval this incident was seen in (a later finding within the cooldown lands here). */
+  lastSeenAt: number;
+  /** Findings folded into this incident (1 at first). */
+  occurrences: number;
+  score: number;
+  observed: number;
+  expected: number;
+  explanation: string;
+  /** Observed vs expected figures and the recent series, for people and charts. */
+  evidence: Record<string, unknown>;
+  action: AnomalyAction;
+  blockId: string | null;
+  blockExpiresAt: number | null;
+  alertId: string | null;
+  status: AnomalyStatus;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+  resolutionNote: string | null;
+}
+
+export interface AnomalyRepository {
+  insert(anomaly: AnomalyRecord): Promise<void>;
+  get(id: string): Promise<AnomalyRecord | undefined>;
+  /** Newest first; `before` continues after the last record of a previous page. */
+  list(filter?: {
+    status?: AnomalyStatus;
+    signal?: string;
+    identityKind?: AnomalyIdentityKind;
+    identity?: string;
+    since?: number;
+    until?: number;
+    before?: { detectedAt: number; id: string };
+    limit?: number;
+  }): Promise<AnomalyRecord[]>;
+  /** Fold a later finding of the same incident in (one incident, one alert). */
+  recur(id: string, seen: { at: number; observed: number; score: number }): Promise<void>;
+  /** Mark resolved; undefined when there is no such anomaly, the record unchanged when already resolved. */
+  resolve(
+    id: string,
+    by: { at: number; actor: string; note: string | null },
+  ): Promise<AnomalyRecord | undefined>;
+  /** Delete anomalies detected before `before` (retention). */
   prune(before: number): Promise<number>;
 }
 
@@ -829,6 +892,31 @@ export interface AlertDeliveriesTable {
   finished_at: number;
 }
 
+export interface AnomaliesTable {
+  id: string;
+  signal: string;
+  identity_kind: AnomalyIdentityKind;
+  identity: string;
+  bucket_start: number;
+  interval_ms: number;
+  detected_at: number;
+  last_seen_at: number;
+  occurrences: number;
+  score: number;
+  observed: number;
+  expected: number;
+  explanation: string;
+  evidence: string;
+  action: AnomalyAction;
+  block_id: string | null;
+  block_expires_at: number | null;
+  alert_id: string | null;
+  status: AnomalyStatus;
+  resolved_at: number | null;
+  resolved_by: string | null;
+  resolution_note: string | null;
+}
+
 export interface RequestLogsTable {
   at: number;
   request_id: string;
@@ -918,4 +1006,5 @@ export interface Database {
   usage_rollups: UsageRollupsTable;
   admin_users: AdminUsersTable;
   admin_sessions: AdminSessionsTable;
+  anomalies: AnomaliesTable;
 }

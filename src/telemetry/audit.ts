@@ -28,6 +28,7 @@ const AUDITED: Readonly<Partial<Record<keyof Repositories, readonly string[]>>> 
   bindings: ['replace', 'removeAll'],
   adminUsers: ['insert', 'update', 'remove'],
   liveSettings: ['replace'],
+  anomalies: ['resolve'],
 };
 
 /** Field names whose values never reach the audit log. */

@@ -47,6 +47,16 @@ describe('MemoryState: bounds', () => {
     await state.close();
   });
 
+  test('a flood of keys never evicts a lease', async () => {
+    const state = new MemoryState({ maxEntries: 10, clock: new ManualClock() });
+    assert.equal(await state.acquireLease('detector', 'one', 60_000), true);
+    for (let i = 0; i < 50; i++) await state.set(`flood:${i}`, 'x');
+    assert.equal(state.evictions, 40);
+    assert.equal(await state.acquireLease('detector', 'two', 60_000), false);
+    assert.equal(await state.releaseLease('detector', 'one'), true);
+    await state.close();
+  });
+
   test('the least recently used entry is evicted: a key read recently survives', async () => {
     const state = new MemoryState({ maxEntries: 3, clock: new ManualClock() });
     await state.set('a', '1');

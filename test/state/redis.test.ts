@@ -76,6 +76,25 @@ describe('RedisState', { skip: redis.skip }, () => {
       }
     });
 
+    test('a lease is one key under the prefix, hash-tagged by name, expiring by Redis time', async () => {
+      const state = await RedisState.connect({ url: REDIS_URL, keyPrefix });
+      const admin = new Redis(REDIS_URL);
+      try {
+        assert.equal(await state.acquireLease('detector', 'one', 60_000), true);
+        const key = `${keyPrefix}lease:{detector}`;
+        assert.equal(await admin.get(key), 'one');
+        const pttl = await admin.pttl(key);
+        assert.ok(pttl > 55_000 && pttl <= 60_000, `pttl ${pttl}`);
+        assert.equal(await state.acquireLease('detector', 'one', 120_000), true);
+        assert.ok((await admin.pttl(key)) > 115_000, 'a renewal re-arms the expiry');
+        assert.equal(await state.releaseLease('detector', 'one'), true);
+        assert.equal(await admin.exists(key), 0);
+      } finally {
+        await admin.quit();
+        await state.close();
+      }
+    });
+
     test('states with different prefixes do not see each other', async () => {
       const a = await RedisState.connect({ url: REDIS_URL, keyPrefix });
       const b = await RedisState.connect({ url: REDIS_URL, keyPrefix: `${keyPrefix}other:` });
@@ -201,6 +220,9 @@ describe('RedisState', { skip: redis.skip }, () => {
         Promise.allSettled(Array.from({ length: 200 }, () => state.incr('outage-n', 1, 60_000))),
       );
       assert.ok(burst.ms < 500, `a burst of 200 took ${burst.ms} ms`);
+      const unavailable = rejectsWith('ERR_STATE_UNAVAILABLE');
+      await assert.rejects(state.acquireLease('outage-lease', 'one', 60_000), unavailable);
+      await assert.rejects(state.releaseLease('outage-lease', 'one'), unavailable);
       const health = await state.health();
       assert.equal(health.ok, false);
       assert.match(health.error ?? '', /PING failed/);

@@ -105,6 +105,98 @@ export function runStateContract(
       });
     });
 
+    describe('leases', () => {
+      test('a free lease goes to the first owner; another owner is refused while it is held', async () => {
+        const [a, b] = await pair();
+        const lease = name('lease');
+        assert.equal(await a.acquireLease(lease, 'one', 10_000), true);
+        assert.equal(await b.acquireLease(lease, 'two', 10_000), false);
+        assert.equal(await a.acquireLease(lease, 'two', 10_000), false);
+      });
+
+      test('the holder renews, and the renewal runs from now', async () => {
+        const [a, b] = await pair();
+        const lease = name('lease');
+        const ttl = 400;
+        assert.equal(await a.acquireLease(lease, 'one', ttl), true);
+        await advance(250);
+        assert.equal(await b.acquireLease(lease, 'one', ttl), true, 'renewal from any handle');
+        // 500 ms after the first acquire: free had the renewal not extended it (400), held to 650 if it did.
+        await advance(250);
+        assert.equal(await b.acquireLease(lease, 'two', ttl), false);
+      });
+
+      test('once the lease runs out another owner takes it', async () => {
+        const [a, b] = await pair();
+        const lease = name('lease');
+        assert.equal(await a.acquireLease(lease, 'one', TTL), true);
+        await advance(EXPIRED);
+        assert.equal(await b.acquireLease(lease, 'two', 10_000), true);
+        assert.equal(await a.acquireLease(lease, 'one', 10_000), false, 'the old holder lost it');
+        assert.equal(await a.releaseLease(lease, 'one'), false);
+      });
+
+      test('release by someone other than the holder is refused and the lease stays', async () => {
+        const [a, b] = await pair();
+        const lease = name('lease');
+        assert.equal(await b.releaseLease(lease, 'one'), false, 'nothing to release');
+        assert.equal(await a.acquireLease(lease, 'one', 10_000), true);
+        assert.equal(await b.releaseLease(lease, 'two'), false);
+        assert.equal(await b.acquireLease(lease, 'two', 10_000), false);
+        assert.equal(await a.acquireLease(lease, 'one', 10_000), true);
+      });
+
+      test('release by the holder hands the lease over at once', async () => {
+        const [a, b] = await pair();
+        const lease = name('lease');
+        assert.equal(await a.acquireLease(lease, 'one', 10_000), true);
+        assert.equal(await a.releaseLease(lease, 'one'), true);
+        assert.equal(await a.releaseLease(lease, 'one'), false, 'released once');
+        assert.equal(await b.acquireLease(lease, 'two', 10_000), true);
+        assert.equal(await a.acquireLease(lease, 'one', 10_000), false);
+      });
+
+      test('leases with different names are independent', async () => {
+        const state = await fresh();
+        const first = name('lease');
+        const second = name('lease');
+        assert.equal(await state.acquireLease(first, 'one', 10_000), true);
+        assert.equal(await state.acquireLease(second, 'two', 10_000), true);
+        assert.equal(await state.releaseLease(first, 'two'), false);
+      });
+
+      test('20 owners racing for a free lease: exactly one gets it', async () => {
+        const [a, b] = await pair();
+        const lease = name('race');
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 === 0 ? a : b).acquireLease(lease, `owner${i}`, 10_000),
+          ),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+        const winner = results.indexOf(true);
+        assert.equal(await b.acquireLease(lease, `owner${winner}`, 10_000), true);
+        assert.equal(await a.acquireLease(lease, `owner${(winner + 1) % 20}`, 10_000), false);
+      });
+
+      test('invalid ttl, name or owner are rejected as caller bugs', async () => {
+        const state = await fresh();
+        const invalid = rejectsWith('ERR_STATE_INVALID_ARGUMENT');
+        for (const ttl of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+          await assert.rejects(state.acquireLease(name('bad'), 'one', ttl), invalid);
+        }
+        const long = 'k'.repeat(1025);
+        await assert.rejects(state.acquireLease(long, 'one', TTL), invalid);
+        await assert.rejects(state.acquireLease(name('bad'), long, TTL), invalid);
+        await assert.rejects(state.releaseLease(long, 'one'), invalid);
+        await assert.rejects(state.releaseLease(name('bad'), long), invalid);
+        const notAString = 42 as unknown as string;
+        await assert.rejects(state.acquireLease(notAString, 'one', TTL), invalid);
+        await assert.rejects(state.releaseLease(name('bad'), notAString), invalid);
+        assert.equal(await state.acquireLease(name('max').padEnd(1024, 'k'), 'o'.repeat(1024), TTL), true);
+      });
+    });
+
     describe('get / set / del', () => {
       test('get of a missing key is null', async () => {
         const state = await fresh();
@@ -381,6 +473,8 @@ export function runStateContract(
         await assert.rejects(state.del('k'), closed);
         await assert.rejects(state.setIfAbsent('k', 'v', TTL), closed);
         await assert.rejects(state.incr('k', 1, TTL), closed);
+        await assert.rejects(state.acquireLease('l', 'me', TTL), closed);
+        await assert.rejects(state.releaseLease('l', 'me'), closed);
         await assert.rejects(state.publish('c', 'm'), closed);
         await assert.rejects(
           state.subscribe('c', () => {}),

@@ -46,6 +46,11 @@ export interface AdminApiDeps {
   localPrincipal?: Principal;
   /** Audit source for the local principal (`cli`); remote callers are recorded by address. */
   localSource?: string;
+  /**
+   * The running anomaly detector (run-now). Absent in CLI local mode and when detection is
+   * off: `POST /anomalies/run` then answers 409 saying so.
+   */
+  anomalies?: { runNow(): Promise<import('../../anomaly/service.js').RunResult> };
 }
 
 /** The admin API's fastify instance, typed by the route schemas. */

@@ -14,6 +14,7 @@ import { ipControls0004 } from './0004-ip-controls.js';
 import { requestLogs0005 } from './0005-request-logs.js';
 import { auditUsage0006 } from './0006-audit-usage.js';
 import { adminAuth0007 } from './0007-admin-auth.js';
+import { anomalies0008 } from './0008-anomalies.js';
 
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001_core', core0001],
@@ -23,6 +24,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0005_request_logs', requestLogs0005],
   ['0006_audit_usage', auditUsage0006],
   ['0007_admin_auth', adminAuth0007],
+  ['0008_anomalies', anomalies0008],
 ];
 
 /** Apply every pending migration; safe to call from several processes at once. */

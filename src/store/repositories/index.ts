@@ -2,6 +2,7 @@ import type { Repositories } from '../types.js';
 import { SqlAdminSessionRepository } from './admin-sessions.js';
 import { SqlAdminUserRepository } from './admin-users.js';
 import { SqlAlertDeliveryRepository } from './alert-deliveries.js';
+import { SqlAnomalyRepository } from './anomalies.js';
 import { SqlApiKeyRepository } from './api-keys.js';
 import { SqlAuditLogRepository } from './audit-log.js';
 import { SqlBindingRepository } from './bindings.js';
@@ -42,5 +43,6 @@ export function createRepositories(ctx: RepositoryContext): Repositories {
     adminUsers: new SqlAdminUserRepository(ctx),
     adminSessions: new SqlAdminSessionRepository(ctx),
     liveSettings: new SqlLiveSettingsRepository(ctx),
+    anomalies: new SqlAnomalyRepository(ctx),
   });
 }
