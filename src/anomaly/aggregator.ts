@@ -103,7 +103,10 @@ export class AnomalyAggregator {
       const id = identityId('key', principal.keyId);
       if (this.#add(pending, id, slot)) {
         let ips = pending.ips.get(id);
-        if (ips === undefined) pending.ips.set(id, (ips = new Set()));
+        if (ips === undefined) {
+          ips = new Set();
+          pending.ips.set(id, ips);
+        }
         if (ips.size < MAX_IPS_PER_KEY) ips.add(ip);
       }
     }
@@ -206,7 +209,10 @@ export async function readBucket(
       }
       for (const [id, list] of Object.entries(chunk.p)) {
         let set = ips.get(id);
-        if (set === undefined) ips.set(id, (set = new Set()));
+        if (set === undefined) {
+          set = new Set();
+          ips.set(id, set);
+        }
         for (const ip of list) set.add(ip);
       }
     }

@@ -134,7 +134,7 @@ for (const backend of ['memory', 'redis'] as const) {
         found?.explanation ?? '',
         new RegExp(`key ${keyId} made 900 requests in 60 s, \\d+(\\.\\d)?× its usual`),
       );
-      assert.equal((found?.evidence as { history?: string }).history, 'own');
+      assert.equal((found?.evidence as { history?: string } | undefined)?.history, 'own');
       const keyAlerts = alerts.filter(
         (a) => (a.details as { identity?: string }).identity === `key:${keyId}`,
       );
