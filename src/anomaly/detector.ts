@@ -244,6 +244,11 @@ function checkCount(
   };
 }
 
+/** The most of an observation the baseline learns. */
+function clipOf(check: CountCheck, ratio: number): number {
+  return Math.min(check.threshold, ratio * Math.max(check.level, 1));
+}
+
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -386,12 +391,15 @@ export function evaluate(
     }
 
     if (options.learn) {
-      // Clip to the threshold: an anomaly is remembered as "as high as still normal".
+      // Clipped: an anomaly is remembered as at most `ratio` × the usual level, so a sustained
+      // change is learned step by step (about 20% more per interval) while a short burst barely
+      // moves the baseline. Clipping at the full threshold instead let each burst inflate the
+      // variance, hence the next threshold, and three bursts doubled the mean.
       const learned = [
-        Math.min(c.requests, burst.threshold),
-        Math.min(c.authFailures, auth.threshold),
-        Math.min(c.limited, limited.threshold),
-        Math.min(c.ips, ips.threshold),
+        Math.min(c.requests, clipOf(burst, params.burst.ratio)),
+        Math.min(c.authFailures, clipOf(auth, params.authFailures.ratio)),
+        Math.min(c.limited, clipOf(limited, params.rateLimited.ratio)),
+        Math.min(c.ips, clipOf(ips, params.keySharing.ratio)),
         // Too few requests say little about a ratio: keep the usual one.
         c.requests >= 5 ? Math.min(ratio, usualRatio + params.errorRate.increase) : usualRatio,
       ];

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { AnomalyAggregator, chunkKeys, MAX_IPS_PER_KEY, readBucket } from '../../src/anomaly/aggregator.js';
+import { ManualClock } from '../../src/core/clock.js';
+import type { Outcome } from '../../src/gateway/proxy-server.js';
+import { MemoryState } from '../../src/state/memory.js';
+
+const logger = pino({ level: 'silent' });
+const INTERVAL = 60_000;
+
+function outcome(ip: string, keyId?: string, status = 200, code?: string): Outcome {
+  const principal = keyId
+    ? { kind: 'api_key', keyId, clientId: 'acme', userId: 'u1', scopes: [] }
+    : undefined;
+  return {
+    facts: { clientIp: ip },
+    decision: status < 400 ? { kind: 'allow', principal } : { kind: 'deny', status, code, principal },
+    status,
+    upstreamMs: 1,
+    totalMs: 1,
+    bytesOut: 0,
+    upstreamError: undefined,
+  } as unknown as Outcome;
+}
+
+describe('anomaly aggregator', () => {
+  const clock = new ManualClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+  const bucket = Math.floor(clock.now() / INTERVAL);
+
+  it("counts per identity and sums every instance's chunks without double counting", async () => {
+    const state = new MemoryState({ clock });
+    const a = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
+    const b = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
+    for (let i = 0; i < 10; i++) a.observe(outcome('198.51.100.1', 'key_a'));
+    a.observe(outcome('198.51.100.2', 'key_a', 429, 'rate_limited'));
+    a.observe(outcome('198.51.100.3', undefined, 401, 'invalid_credentials'));
+    await a.flush();
+    for (let i = 0; i < 5; i++) b.observe(outcome('2001:db8:1:2::7', 'key_a', 502, 'upstream_unavailable'));
+    b.observe(outcome('2001:db8:1:2:ffff::1', 'key_a'));
+    await b.flush();
+    await a.flush(); // nothing new: writes nothing
+    const { counts, chunks } = await readBucket(state, INTERVAL, bucket);
+    assert.equal(chunks, 2);
+    assert.deepEqual(counts.get('k:key_a'), { requests: 17, authFailures: 0, errors: 5, limited: 1, ips: 3 });
+    assert.deepEqual(counts.get('c:acme'), { requests: 17, authFailures: 0, errors: 5, limited: 1, ips: 0 });
+    assert.equal(counts.get('u:u1')?.requests, 17);
+    assert.deepEqual(counts.get('i:198.51.100.3'), {
+      requests: 1,
+      authFailures: 1,
+      errors: 0,
+      limited: 0,
+      ips: 0,
+    });
+    assert.equal(counts.get('i:2001:db8:1:2::/64')?.requests, 6, 'IPv6 counted per /64');
+    await state.close();
+  });
+
+  it('counts by the interval a request was answered in', async () => {
+    const state = new MemoryState({ clock });
+    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
+    agg.observe(outcome('198.51.100.1', 'key_a'));
+    clock.advance(INTERVAL);
+    agg.observe(outcome('198.51.100.1', 'key_a'));
+    agg.observe(outcome('198.51.100.1', 'key_a'));
+    await agg.flush();
+    assert.equal((await readBucket(state, INTERVAL, bucket)).counts.get('k:key_a')?.requests, 1);
+    assert.equal((await readBucket(state, INTERVAL, bucket + 1)).counts.get('k:key_a')?.requests, 2);
+    clock.advance(-INTERVAL);
+    await state.close();
+  });
+
+  it('is bounded: identities per interval and addresses per key', async () => {
+    const state = new MemoryState({ clock });
+    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL, maxIdentities: 100 });
+    for (let i = 0; i < 5_000; i++) agg.observe(outcome(`10.0.${i >> 8}.${i & 255}`));
+    await agg.flush();
+    assert.equal((await readBucket(state, INTERVAL, bucket)).counts.size, 100);
+
+    for (let i = 0; i < 2 * MAX_IPS_PER_KEY; i++) agg.observe(outcome(`10.1.${i >> 8}.${i & 255}`, 'key_w'));
+    await agg.flush();
+    const ips = (await readBucket(state, INTERVAL, bucket)).counts.get('k:key_w')?.ips ?? 0;
+    assert.ok(ips > 0 && ips <= MAX_IPS_PER_KEY, `ips ${ips}`);
+    await state.close();
+  });
+
+  it('skips chunks it cannot read, and a dead state loses counts, never requests', async () => {
+    const state = new MemoryState({ clock });
+    const keys = chunkKeys(INTERVAL, bucket + 5);
+    await state.set(keys.slots, '2');
+    await state.set(keys.chunk(1), '{"v":1,"c":{"k:x":[1,0,0,"a"]},"p":{}}');
+    await state.set(keys.chunk(2), 'not json');
+    const read = await readBucket(state, INTERVAL, bucket + 5);
+    assert.equal(read.unreadable, 2);
+    assert.equal(read.counts.size, 0);
+
+    await state.close(); // every call now rejects
+    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
+    agg.observe(outcome('198.51.100.1', 'key_a'));
+    await agg.flush();
+    assert.equal(agg.lost, 1);
+  });
+});
