@@ -222,6 +222,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     // state), judged once per interval by whichever instance holds the lease.
     let anomalyAggregator: AnomalyAggregator | undefined;
     let anomalies: AnomalyService | undefined;
+    // Metrics are created further down; the detector reports to them once they exist.
+    let onAnomaly: ((signal: string, action: string) => void) | undefined;
     if (settings.anomalyDetection !== 'off') {
       const aggregator = new AnomalyAggregator({
         state,
@@ -244,6 +246,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         cooldownMs: settings.anomalyCooldown,
         send: alerts.send,
         protectedAddress: (value) => cidrContains(protectedCidrs, value.split('/')[0] as string),
+        onAnomaly: (a) => onAnomaly?.(a.signal, a.action),
       });
       service.start();
       // Stopped before the state closes (cleanups run in reverse): the leader saves and hands over.
@@ -339,7 +342,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       health: async () => (await readiness()).map((check) => ({ name: check.name, ok: check.ok })),
       degradedMode: () => currentDegraded(),
       queueDepth: () => recorder.depth,
+      ...(anomalies ? { anomalyLeader: () => anomalies.leader } : {}),
     });
+    onAnomaly = (signal, action) => metrics.anomalyRecorded(signal, action);
     // Every decision is recorded (queued, written in batches; flushed at shutdown after the
     // proxy has drained, so every answered request is in the log).
     const recorder = new RequestRecorder({

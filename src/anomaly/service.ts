@@ -50,6 +50,8 @@ export interface AnomalyServiceOptions {
   renewMs?: number;
   /** Intervals between baseline saves to the shared state. Default 5. */
   saveEvery?: number;
+  /** Told of every new incident (metrics). */
+  onAnomaly?: (anomaly: AnomalyRecord) => void;
 }
 
 export interface RunResult {
@@ -284,6 +286,7 @@ export class AnomalyService {
       resolutionNote: null,
     };
     await store.anomalies.insert(anomaly);
+    this.#o.onAnomaly?.(anomaly);
     return anomaly;
   }
 

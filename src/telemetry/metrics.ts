@@ -52,6 +52,8 @@ export interface MetricsOptions {
   degradedMode?: () => string | undefined;
   /** Recorder queue depth, sampled at scrape (can also be set later with `setQueueDepthSource`). */
   queueDepth?: () => number;
+  /** Whether this instance runs the anomaly detector now; sampled at scrape. Omitted: detection is off (no gauge). */
+  anomalyLeader?: () => boolean;
   /** prom-client's default process and Node.js metrics, with the same prefix. Default true. */
   defaultMetrics?: boolean;
 }
@@ -65,6 +67,8 @@ export interface Metrics {
   recordsWritten(n?: number): void;
   /** The recorder dropped `n` records (default 1): queue full or write failure. */
   recordsDropped(n?: number): void;
+  /** The anomaly detector of this instance recorded a new incident. */
+  anomalyRecorded(signal: string, action: string): void;
   /** Where `portcullis_recorder_queue_depth` is read at scrape (undefined: reads 0). */
   setQueueDepthSource(source: (() => number) | undefined): void;
   /** Text exposition for GET /metrics (Prometheus text format 0.0.4). */
@@ -447,6 +451,24 @@ export function createMetrics(options: MetricsOptions): Metrics {
     },
   });
 
+  const anomalies = new Counter({
+    name: `${p}anomalies_total`,
+    help: 'Anomaly incidents recorded by the detector on this instance, by signal and action (recorded, shadow, alerted, blocked).',
+    labelNames: ['signal', 'action'] as const,
+    registers,
+  });
+  const leaderSource = options.anomalyLeader;
+  if (leaderSource) {
+    const anomalyLeader: Gauge = new Gauge({
+      name: `${p}anomaly_leader`,
+      help: 'Whether this instance holds the anomaly detector lease (1) or not (0); absent when detection is off.',
+      registers,
+      collect() {
+        anomalyLeader.set(leaderSource() === true ? 1 : 0);
+      },
+    });
+  }
+
   const buildInfo = new Gauge({
     name: `${p}build_info`,
     help: 'Build information; always 1.',
@@ -563,6 +585,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     },
     recordsDropped(n) {
       recordsDropped.inc(positive(n));
+    },
+    anomalyRecorded(signal, action) {
+      anomalies.inc({ signal, action });
     },
     setQueueDepthSource(source) {
       queueDepthSource = source;

@@ -509,6 +509,27 @@ describe('metrics: scrape-time gauges and the rest', () => {
     assert.deepEqual(modes(await scrape(metrics)), { local: 0, open: 0, closed: 0 });
   });
 
+  it('counts anomaly incidents and says which instance leads the detector', async () => {
+    let leads = true;
+    const metrics = createMetrics({ ...quiet, anomalyLeader: () => leads });
+    metrics.anomalyRecorded('burst', 'alerted');
+    metrics.anomalyRecorded('burst', 'alerted');
+    metrics.anomalyRecorded('auth_failures', 'blocked');
+    let exp = await scrape(metrics);
+    assert.equal(sampleValue(exp, 'portcullis_anomalies_total', { signal: 'burst', action: 'alerted' }), 2);
+    assert.equal(
+      sampleValue(exp, 'portcullis_anomalies_total', { signal: 'auth_failures', action: 'blocked' }),
+      1,
+    );
+    assert.equal(sampleValue(exp, 'portcullis_anomaly_leader'), 1);
+    leads = false;
+    exp = await scrape(metrics);
+    assert.equal(sampleValue(exp, 'portcullis_anomaly_leader'), 0);
+    // Detection off: no gauge at all.
+    exp = await scrape(createMetrics(quiet));
+    assert.equal(sampleValue(exp, 'portcullis_anomaly_leader'), undefined);
+  });
+
   it('counts recorder records, samples the queue depth, and publishes build info', async () => {
     const metrics = createMetrics({ ...quiet, queueDepth: () => 7 });
     metrics.recordsWritten(100);
