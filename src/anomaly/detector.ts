@@ -5,9 +5,9 @@
  * the interval just ended.
  *
  * Why EWMA and not a seasonal model: a daily cycle moves a rate by a few percent per interval,
- * which an EWMA with α = 0.1 follows within a handful of intervals, while a burst of 3×–50×
+ * which an EWMA with α = 0.05 follows within some intervals, while a burst of 3×–50×
  * lands in one. Bursts must not teach the baseline that they are normal, so an observation is
- * clipped to the detection threshold before it is learned. Identities with too little history
+ * learned as at most `ratio` × the usual level. Identities with too little history
  * (fewer than `warmup` intervals) are compared with a global floor instead of their own short
  * past. Intervals an identity was silent are learned as zeros when it next appears.
  */
@@ -38,9 +38,9 @@ export interface DetectorParams {
 }
 
 export const DEFAULT_PARAMS: DetectorParams = {
-  alpha: 0.1,
+  alpha: 0.05,
   warmup: 5,
-  minScore: 6,
+  minScore: 5,
   burst: { minRequests: 60, ratio: 3, newIdentityFloor: 100 },
   authFailures: { min: 20, ratio: 5, floor: 4 },
   errorRate: { minRequests: 20, minErrors: 10, increase: 0.3 },
@@ -58,7 +58,7 @@ const ERROR_RATIO = 4;
 const METRICS = 5;
 /** Intervals of observations kept per identity for the evidence chart. */
 export const SERIES_LENGTH = 12;
-/** Silent intervals learned as zeros at most (after ~60, α = 0.1 has forgotten everything). */
+/** Silent intervals learned as zeros at most (after 60, α = 0.05 keeps under 5% of the old mean). */
 const MAX_GAP = 60;
 
 /** One identity's history: what the detector remembers between intervals. */
@@ -392,7 +392,7 @@ export function evaluate(
 
     if (options.learn) {
       // Clipped: an anomaly is remembered as at most `ratio` × the usual level, so a sustained
-      // change is learned step by step (about 20% more per interval) while a short burst barely
+      // change is learned step by step (about 10% more per interval) while a short burst barely
       // moves the baseline. Clipping at the full threshold instead let each burst inflate the
       // variance, hence the next threshold, and three bursts doubled the mean.
       const learned = [
