@@ -273,10 +273,14 @@ export function evaluate(
   counts: BucketCounts,
   baselines: Baselines,
   params: DetectorParams = DEFAULT_PARAMS,
-  options: { learn: boolean } = { learn: true },
+  /** `elapsedMs`: the interval is still running (run-now); explanations say how much of it was seen. */
+  options: { learn: boolean; elapsedMs?: number } = { learn: true },
 ): Finding[] {
   const findings: Finding[] = [];
-  const seconds = `${round(intervalMs / 1000, 1)} s`;
+  const seconds =
+    options.elapsedMs === undefined
+      ? `${round(intervalMs / 1000, 1)} s`
+      : `the first ${round(options.elapsedMs / 1000, 1)} s of a ${round(intervalMs / 1000, 1)} s interval`;
   for (const [id, c] of counts) {
     const parsed = parseIdentityId(id);
     if (!parsed) continue;

@@ -163,7 +163,11 @@ export class AnomalyService {
     }
   }
 
-  async #judge(bucket: number, options: { learn: boolean }, baselines = this.#baselines): Promise<RunResult> {
+  async #judge(
+    bucket: number,
+    options: { learn: boolean; elapsedMs?: number },
+    baselines = this.#baselines,
+  ): Promise<RunResult> {
     const { counts } = await readBucket(this.#o.state, this.intervalMs, bucket);
     const findings = evaluate(bucket, this.intervalMs, counts, baselines, this.#params, options);
     const anomalies: AnomalyRecord[] = [];
@@ -205,8 +209,9 @@ export class AnomalyService {
       const saved = await this.#o.state.get(this.#baselineKey()).catch(() => null);
       baselines = Baselines.fromJSON(saved === null ? [] : JSON.parse(saved), this.#params.maxIdentities);
     }
-    const bucket = Math.floor(this.#o.clock.now() / this.intervalMs);
-    return this.#judge(bucket, { learn: false }, baselines);
+    const now = this.#o.clock.now();
+    const bucket = Math.floor(now / this.intervalMs);
+    return this.#judge(bucket, { learn: false, elapsedMs: now - bucket * this.intervalMs }, baselines);
   }
 
   /** Record the finding and carry out its rule, once per incident. */

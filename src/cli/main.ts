@@ -10,6 +10,8 @@ import { VERSION } from '../core/version.js';
 import { ConflictError, NotFoundError } from '../store/errors.js';
 import { registerConfig, registerMigrate } from './commands/admin-db.js';
 import { registerAdmin } from './commands/admin-tokens.js';
+import { registerAnomalies } from './commands/anomalies.js';
+import { registerAnomalySmoke } from './commands/anomaly-smoke.js';
 import { registerBindings } from './commands/bindings.js';
 import { registerBlocks } from './commands/blocks.js';
 import { registerClients } from './commands/clients.js';
@@ -42,6 +44,8 @@ const REMOTE_GROUPS = new Set([
   'apply',
   'export',
   'settings',
+  'anomalies',
+  'anomaly',
 ]);
 
 function addRemoteOptions(program: Command): void {
@@ -82,6 +86,8 @@ export function buildProgram(): Command {
   registerPolicies(program);
   registerSign(program);
   registerSettings(program);
+  registerAnomalies(program);
+  registerAnomalySmoke(program);
   registerAdmin(program);
   addRemoteOptions(program);
   const overrideAll = (command: Command) => {

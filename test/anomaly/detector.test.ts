@@ -169,7 +169,10 @@ describe('anomaly detector', () => {
     const baselines = new Baselines();
     const next = learn(baselines, 'k:key_a', { requests: 100 }, 30);
     const track = baselines.current('k:key_a', next + 20, DEFAULT_PARAMS.alpha);
-    assert.ok((track?.mean[0] ?? 0) < 100 * (1 - DEFAULT_PARAMS.alpha) ** 19, `decayed mean ${track?.mean[0]}`);
+    assert.ok(
+      (track?.mean[0] ?? 0) < 100 * (1 - DEFAULT_PARAMS.alpha) ** 19,
+      `decayed mean ${track?.mean[0]}`,
+    );
     assert.equal(track?.series.length, SERIES_LENGTH);
     assert.equal(track?.series.at(-1), 0);
   });

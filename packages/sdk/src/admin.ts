@@ -166,6 +166,21 @@ function usersGroup(api: Api) {
   };
 }
 
+/**
+ * What the anomaly detector found: `list`/`paginate` with filters (status, signal,
+ * identityKind, identity, since, until), `get` with the alert's deliveries and the block in
+ * force, `resolve` (lifts the detector's own block unless `keepBlock`), and `run` (the
+ * detector of the gateway called, on the interval in progress; 409 `conflict` when off).
+ */
+function anomaliesGroup(api: Api) {
+  return {
+    ...listable(api, '/admin/api/anomalies'),
+    ...readable(api, '/admin/api/anomalies/{id}'),
+    resolve: itemAction(api, '/admin/api/anomalies/{id}/resolve'),
+    run: (extras?: CallExtras) => api.post('/admin/api/anomalies/run', { ...extras, body: {} }),
+  };
+}
+
 function telemetryGroups(api: Api, transport: Transport) {
   return {
     logs: {
@@ -202,6 +217,8 @@ export class PortcullisAdmin {
   readonly audit: ReturnType<typeof telemetryGroups>['audit'];
   /** Usage roll-ups by key or client and time bucket. */
   readonly usage: ReturnType<typeof telemetryGroups>['usage'];
+  /** Anomalies: list, get (deliveries, block), resolve, run the detector now. */
+  readonly anomalies: ReturnType<typeof anomaliesGroup>;
 
   constructor(options: AdminOptions) {
     const { url, token, ...rest } = options;
@@ -224,6 +241,7 @@ export class PortcullisAdmin {
     this.intercepts = telemetry.intercepts;
     this.audit = telemetry.audit;
     this.usage = telemetry.usage;
+    this.anomalies = anomaliesGroup(this.api);
   }
 
   /** Any call, untyped (the answer's JSON as `T`). */

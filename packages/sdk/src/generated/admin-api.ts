@@ -4,6 +4,450 @@
  */
 
 export interface paths {
+    "/admin/api/anomalies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List anomalies, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    /** @description a key, client or user id, or an IP, as shown */
+                    identity?: string;
+                    /** @description what `identity` names: a key id, a client id, a user id or an IP (an IPv6 /64 as a CIDR) */
+                    identityKind?: "key" | "client" | "user" | "ip";
+                    limit?: number;
+                    signal?: "burst" | "auth_failures" | "error_rate" | "key_sharing" | "rate_limited";
+                    /** @description detected from (inclusive): a duration ago (24h) or an ISO date */
+                    since?: string;
+                    status?: "open" | "resolved";
+                    /** @description detected until (exclusive): a duration ago or an ISO date */
+                    until?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["Anomaly"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/api/anomalies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Show an anomaly with its evidence, its alert’s deliveries and the block it caused */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * @description what the detector did: recorded only (rule `record`), shadow (shadow mode: nothing done), alerted, or blocked (and alerted)
+                             * @enum {string}
+                             */
+                            action: "recorded" | "shadow" | "alerted" | "blocked";
+                            alertId: string | null;
+                            /** @description the block it caused while it is in place; null once lifted or expired, or when there was none */
+                            block: components["schemas"]["Block"] | null;
+                            blockExpiresAt: string | null;
+                            blockId: string | null;
+                            /** Format: date-time */
+                            bucketStart: string;
+                            /** @description attempts to deliver the anomaly’s alert, newest first */
+                            deliveries: {
+                                attempts: number;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                finishedAt: string;
+                                id: string;
+                                kind: string;
+                                lastError: string | null;
+                                /** @description the receiver’s last HTTP status */
+                                lastStatus: number | null;
+                                /** @enum {string} */
+                                status: "delivered" | "failed";
+                                /** @description the webhook’s origin only: its path and credentials are the secret */
+                                url: string;
+                            }[];
+                            /** Format: date-time */
+                            detectedAt: string;
+                            evidence: {
+                                expected?: number;
+                                /** @description `own` (the identity’s baseline) or `floor` (too new: the global floor) */
+                                history?: string;
+                                /** @description what was counted, e.g. requests, ips */
+                                metric?: string;
+                                observed?: number;
+                                /** @description requests in the interval */
+                                requests?: number;
+                                /** @description recent intervals, oldest first */
+                                series?: number[];
+                                stddev?: number;
+                                /** @description the observed value that makes a finding */
+                                threshold?: number;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            expected: number;
+                            explanation: string;
+                            id: string;
+                            identity: string;
+                            /**
+                             * @description what `identity` names: a key id, a client id, a user id or an IP (an IPv6 /64 as a CIDR)
+                             * @enum {string}
+                             */
+                            identityKind: "key" | "client" | "user" | "ip";
+                            intervalMs: number;
+                            /** Format: date-time */
+                            lastSeenAt: string;
+                            observed: number;
+                            /** @description findings folded into this incident (1 at first) */
+                            occurrences: number;
+                            resolutionNote: string | null;
+                            resolvedAt: string | null;
+                            resolvedBy: string | null;
+                            /** @description standard deviations above the expectation */
+                            score: number;
+                            /** @enum {string} */
+                            signal: "burst" | "auth_failures" | "error_rate" | "key_sharing" | "rate_limited";
+                            /** @enum {string} */
+                            status: "open" | "resolved";
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/api/anomalies/{id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve an anomaly, lifting the block the detector put in place for it unless keepBlock
+         * @description Only a block the detector made for this anomaly is lifted: one that was already there (an admin’s) stays. Resolving a resolved anomaly changes nothing and answers it as it is.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description leave the block the detector put in place (default: lift it) */
+                        keepBlock?: boolean;
+                        /** @description why, for the record */
+                        note?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            anomaly: components["schemas"]["Anomaly"];
+                            /** @description the id of the block lifted */
+                            liftedBlock: string | null;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/api/anomalies/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run the detector now on the interval in progress (learns nothing; acts by the rules)
+         * @description Needs the detector of a running gateway: 409 when anomaly detection is off, and in the CLI’s local mode.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description anomalies recorded by this run (a finding of an incident already open is folded into it) */
+                            anomalies: components["schemas"]["Anomaly"][];
+                            /** Format: date-time */
+                            bucketStart: string;
+                            /** @description everything found, whatever the rules do with it */
+                            findings: {
+                                evidence: {
+                                    expected?: number;
+                                    /** @description `own` (the identity’s baseline) or `floor` (too new: the global floor) */
+                                    history?: string;
+                                    /** @description what was counted, e.g. requests, ips */
+                                    metric?: string;
+                                    observed?: number;
+                                    /** @description requests in the interval */
+                                    requests?: number;
+                                    /** @description recent intervals, oldest first */
+                                    series?: number[];
+                                    stddev?: number;
+                                    /** @description the observed value that makes a finding */
+                                    threshold?: number;
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                                expected: number;
+                                explanation: string;
+                                identity: string;
+                                /**
+                                 * @description what `identity` names: a key id, a client id, a user id or an IP (an IPv6 /64 as a CIDR)
+                                 * @enum {string}
+                                 */
+                                identityKind: "key" | "client" | "user" | "ip";
+                                observed: number;
+                                score: number;
+                                /** @enum {string} */
+                                signal: "burst" | "auth_failures" | "error_rate" | "key_sharing" | "rate_limited";
+                            }[];
+                            /** @description identities with counts in the interval */
+                            identities: number;
+                            intervalMs: number;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/api/audit": {
         parameters: {
             query?: never;
@@ -5998,6 +6442,61 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
             username: string;
+        };
+        Anomaly: {
+            /**
+             * @description what the detector did: recorded only (rule `record`), shadow (shadow mode: nothing done), alerted, or blocked (and alerted)
+             * @enum {string}
+             */
+            action: "recorded" | "shadow" | "alerted" | "blocked";
+            alertId: string | null;
+            blockExpiresAt: string | null;
+            blockId: string | null;
+            /** Format: date-time */
+            bucketStart: string;
+            /** Format: date-time */
+            detectedAt: string;
+            evidence: {
+                expected?: number;
+                /** @description `own` (the identity’s baseline) or `floor` (too new: the global floor) */
+                history?: string;
+                /** @description what was counted, e.g. requests, ips */
+                metric?: string;
+                observed?: number;
+                /** @description requests in the interval */
+                requests?: number;
+                /** @description recent intervals, oldest first */
+                series?: number[];
+                stddev?: number;
+                /** @description the observed value that makes a finding */
+                threshold?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            expected: number;
+            explanation: string;
+            id: string;
+            identity: string;
+            /**
+             * @description what `identity` names: a key id, a client id, a user id or an IP (an IPv6 /64 as a CIDR)
+             * @enum {string}
+             */
+            identityKind: "key" | "client" | "user" | "ip";
+            intervalMs: number;
+            /** Format: date-time */
+            lastSeenAt: string;
+            observed: number;
+            /** @description findings folded into this incident (1 at first) */
+            occurrences: number;
+            resolutionNote: string | null;
+            resolvedAt: string | null;
+            resolvedBy: string | null;
+            /** @description standard deviations above the expectation */
+            score: number;
+            /** @enum {string} */
+            signal: "burst" | "auth_failures" | "error_rate" | "key_sharing" | "rate_limited";
+            /** @enum {string} */
+            status: "open" | "resolved";
         };
         AuditEntry: {
             /** @description <repository>.<operation>, e.g. clients.update */

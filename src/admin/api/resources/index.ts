@@ -1,5 +1,6 @@
 /** Every admin API resource. A new resource is one module in this folder and one line here. */
 import type { ResourceRoutes } from '../context.js';
+import { anomalyRoutes } from './anomalies.js';
 import { auditRoutes } from './audit.js';
 import { bindingRoutes } from './bindings.js';
 import { blockRoutes } from './blocks.js';
@@ -32,4 +33,5 @@ export const resources: readonly ResourceRoutes[] = [
   auditRoutes,
   userRoutes,
   settingsRoutes,
+  anomalyRoutes,
 ];
