@@ -10,7 +10,7 @@ import { createAdminServer, type ReadinessCheck } from './admin/server.js';
 import { type Alert, createWebhookSender, type WebhookSender } from './alerts/webhook.js';
 import { AnomalyAggregator } from './anomaly/aggregator.js';
 import { parseRules } from './anomaly/rules.js';
-import { AnomalyService } from './anomaly/service.js';
+import { AnomalyService, protectedNetworks } from './anomaly/service.js';
 import { LiveSettings, parseLiveOverrides } from './config/live.js';
 import type { LoadedConfig } from './config/load.js';
 import { type Clock, systemClock } from './core/clock.js';
@@ -34,7 +34,7 @@ import { PolicyCatalog } from './limits/policy-catalog.js';
 import { RedisLimiter } from './limits/redis.js';
 import type { RateLimiter } from './limits/types.js';
 import { compileCidrSet } from './net/cidr.js';
-import { cidrContains, compileCidrs, createClientIpResolver } from './net/client-ip.js';
+import { compileCidrs, createClientIpResolver } from './net/client-ip.js';
 import { createPipeline } from './pipeline/pipeline.js';
 import { authenticateStage } from './pipeline/stages/authenticate.js';
 import { authorizeStage } from './pipeline/stages/authorize.js';
@@ -232,8 +232,6 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         intervalMs: settings.anomalyInterval,
       });
       aggregator.start();
-      // Never blocked automatically: everyone behind them would be cut off with the culprit.
-      const protectedCidrs = compileCidrs(['127.0.0.0/8', '::1/128', ...settings.trustedProxies]);
       const service = new AnomalyService({
         store,
         state,
@@ -245,7 +243,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         rules: parseRules(settings.anomalyRules),
         cooldownMs: settings.anomalyCooldown,
         send: alerts.send,
-        protectedAddress: (value) => cidrContains(protectedCidrs, value.split('/')[0] as string),
+        // Never blocked automatically: everyone behind them would be cut off with the culprit.
+        protectedAddress: protectedNetworks(settings.trustedProxies),
         onAnomaly: (a) => onAnomaly?.(a.signal, a.action),
       });
       service.start();

@@ -2,30 +2,42 @@
  * Per-identity counts per interval, summed across instances through the hot state.
  *
  * The request path only touches a Map in this process (`observe`: a few array increments, no
- * I/O). Every `flushMs` the counts gathered so far are written to the state as one chunk per
- * interval: an atomic counter hands each chunk a slot number, so the detector reads slots
- * 1..n and sums them — instances never overwrite one another and nothing is counted twice.
- * Chunks live a few intervals, then expire by themselves (memory or Redis alike).
+ * I/O). With shared state (Redis) the counts gathered so far are written every `flushMs` (a
+ * quarter of the interval, 250 ms to 15 s) as one chunk per interval: an atomic counter hands
+ * each chunk a slot number, so the detector reads slots 1..n and sums them — instances never
+ * overwrite one another and nothing is counted twice. Chunks expire after four intervals.
+ * With in-memory state nothing is shared, so the counts stay in this process and the
+ * detector reads them directly (they never compete with nonces and limits for the state's
+ * bounded memory).
  *
- * Bounded whatever the traffic: at most `maxIdentities` identities per interval per instance
- * (later ones are counted as overflow, logged, and not watched that interval) and at most
- * `MAX_IPS_PER_KEY` addresses remembered per key and chunk.
+ * Bounded whatever the traffic, per interval and instance (not per flush, so a flood of new
+ * addresses cannot multiply the bound by the number of flushes): at most `maxAddresses` IP
+ * identities and, separately, `maxIdentities` key, client and user identities — a flood of
+ * addresses never stops keys from being watched. Identities past the bound are logged and not
+ * watched that interval; at most `MAX_IPS_PER_KEY` addresses are remembered per key and chunk.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { Outcome } from '../gateway/proxy-server.js';
-import { ipIdentity } from '../pipeline/stages/limits.js';
+import { networkOf } from '../net/cidr.js';
 import type { HotState } from '../state/types.js';
 import { type BucketCounts, classify, identityId } from './signals.js';
 
 export const MAX_IPS_PER_KEY = 500;
 const CHUNK_VERSION = 1;
 
-/** One instance's counts for one interval: [requests, authFailures, errors, limited] per identity. */
+/** One instance's counts for one interval since the last flush: [requests, authFailures, errors, limited] per identity. */
 interface Pending {
   counts: Map<string, [number, number, number, number]>;
   /** Addresses per key identity (for key sharing). */
   ips: Map<string, Set<string>>;
+}
+
+/** Identities admitted in one interval (kept across flushes: the bound is per interval). */
+interface Admitted {
+  ids: Set<string>;
+  addresses: number;
+  principals: number;
   overflow: number;
 }
 
@@ -40,9 +52,14 @@ export interface AggregatorOptions {
   clock: Clock;
   logger: Logger;
   intervalMs: number;
-  /** How often counts are written to the state. Default: a tenth of the interval, 250 ms to 2 s. */
+  /** How often counts are written to the shared state. Default: a quarter of the interval, 250 ms to 15 s. */
   flushMs?: number;
+  /** Key, client and user identities watched per interval. Default 20 000. */
   maxIdentities?: number;
+  /** IP identities watched per interval. Default 20 000. */
+  maxAddresses?: number;
+  /** Sum across instances through the state (default: when the state is shared). */
+  shared?: boolean;
   /** IPv6 addresses are one identity per prefix of this length (default 64). */
   ipv6Prefix?: number;
 }
@@ -60,8 +77,14 @@ export class AnomalyAggregator {
   readonly intervalMs: number;
   readonly flushMs: number;
   readonly #maxIdentities: number;
+  readonly #maxAddresses: number;
   readonly #ipv6Prefix: number;
+  readonly #shared: boolean;
   readonly #pending = new Map<number, Pending>();
+  readonly #admitted = new Map<number, Admitted>();
+  readonly #networks = new Map<string, string>();
+  /** Local mode: every interval's counts, kept for four intervals. */
+  readonly #local = new Map<number, Pending>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #lost = 0;
@@ -71,8 +94,10 @@ export class AnomalyAggregator {
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.intervalMs = options.intervalMs;
-    this.flushMs = options.flushMs ?? Math.min(2_000, Math.max(250, Math.floor(options.intervalMs / 10)));
+    this.flushMs = options.flushMs ?? Math.min(15_000, Math.max(250, Math.floor(options.intervalMs / 4)));
     this.#maxIdentities = options.maxIdentities ?? 20_000;
+    this.#maxAddresses = options.maxAddresses ?? 20_000;
+    this.#shared = options.shared ?? options.state.shared;
     this.#ipv6Prefix = options.ipv6Prefix ?? 64;
   }
 
@@ -86,22 +111,21 @@ export class AnomalyAggregator {
     const facts = outcome.facts;
     if (facts === undefined) return;
     const decision = outcome.decision;
-    const code = decision?.kind === 'deny' ? decision.code : (outcome.upstreamError ?? null);
-    const kind = classify(outcome.status, code);
+    const kind = classify(outcome.status, decision?.kind === 'deny' ? decision.code : undefined);
     const bucket = Math.floor(this.#clock.now() / this.intervalMs);
     let pending = this.#pending.get(bucket);
     if (pending === undefined) {
-      pending = { counts: new Map(), ips: new Map(), overflow: 0 };
+      pending = { counts: new Map(), ips: new Map() };
       this.#pending.set(bucket, pending);
     }
     const slot = kind === 'auth' ? 1 : kind === 'error' ? 2 : kind === 'limited' ? 3 : -1;
-    const ip = ipIdentity(facts.clientIp, this.#ipv6Prefix);
-    this.#add(pending, identityId('ip', ip), slot);
+    const ip = this.#ipIdentity(facts.clientIp);
+    this.#add(bucket, pending, identityId('ip', ip), slot, true);
     const principal = decision?.principal;
     if (principal === undefined) return;
     if (principal.keyId !== undefined) {
       const id = identityId('key', principal.keyId);
-      if (this.#add(pending, id, slot)) {
+      if (this.#add(bucket, pending, id, slot, false)) {
         let ips = pending.ips.get(id);
         if (ips === undefined) {
           ips = new Set();
@@ -110,16 +134,45 @@ export class AnomalyAggregator {
         if (ips.size < MAX_IPS_PER_KEY) ips.add(ip);
       }
     }
-    if (principal.clientId !== undefined) this.#add(pending, identityId('client', principal.clientId), slot);
-    if (principal.userId !== undefined) this.#add(pending, identityId('user', principal.userId), slot);
+    if (principal.clientId !== undefined)
+      this.#add(bucket, pending, identityId('client', principal.clientId), slot, false);
+    if (principal.userId !== undefined)
+      this.#add(bucket, pending, identityId('user', principal.userId), slot, false);
   }
 
-  #add(pending: Pending, id: string, slot: number): boolean {
+  /** IPv4 as is; IPv6 as its /64 in canonical CIDR form (the form blocks and filters use). */
+  #ipIdentity(ip: string): string {
+    if (!ip.includes(':') || this.#ipv6Prefix >= 128) return ip;
+    // Parsing an IPv6 address costs more than the rest of `observe`: remember recent ones.
+    let network = this.#networks.get(ip);
+    if (network === undefined) {
+      if (this.#networks.size >= 4096) this.#networks.clear();
+      network = networkOf(ip, this.#ipv6Prefix);
+      this.#networks.set(ip, network);
+    }
+    return network;
+  }
+
+  #add(bucket: number, pending: Pending, id: string, slot: number, address: boolean): boolean {
     let counts = pending.counts.get(id);
     if (counts === undefined) {
-      if (pending.counts.size >= this.#maxIdentities) {
-        pending.overflow++;
-        return false;
+      let admitted = this.#admitted.get(bucket);
+      if (admitted === undefined) {
+        admitted = { ids: new Set(), addresses: 0, principals: 0, overflow: 0 };
+        this.#admitted.set(bucket, admitted);
+      }
+      if (!admitted.ids.has(id)) {
+        if (address ? admitted.addresses >= this.#maxAddresses : admitted.principals >= this.#maxIdentities) {
+          if (admitted.overflow++ === 0)
+            this.#logger.warn(
+              { bucket, addresses: admitted.addresses, identities: admitted.principals },
+              'anomaly counts full for this interval: further identities are not watched until the next',
+            );
+          return false;
+        }
+        admitted.ids.add(id);
+        if (address) admitted.addresses++;
+        else admitted.principals++;
       }
       counts = [0, 0, 0, 0];
       pending.counts.set(id, counts);
@@ -140,20 +193,56 @@ export class AnomalyAggregator {
     const run = async () => {
       const ready = [...this.#pending];
       this.#pending.clear();
-      for (const [bucket, pending] of ready) await this.#write(bucket, pending);
+      for (const [bucket, pending] of ready) {
+        if (this.#shared) await this.#write(bucket, pending);
+        else this.#keep(bucket, pending);
+      }
+      // Old intervals are done: forget who was admitted, and (local mode) their counts.
+      const current = Math.floor(this.#clock.now() / this.intervalMs);
+      for (const bucket of this.#admitted.keys()) if (bucket < current - 1) this.#admitted.delete(bucket);
+      for (const bucket of this.#local.keys()) if (bucket < current - 4) this.#local.delete(bucket);
     };
     const next = (this.#flushing ?? Promise.resolve()).then(run);
     this.#flushing = next;
     return next;
   }
 
-  async #write(bucket: number, pending: Pending): Promise<void> {
-    if (pending.overflow > 0) {
-      this.#logger.warn(
-        { overflow: pending.overflow, identities: pending.counts.size },
-        'anomaly aggregates full for this interval: further identities not watched',
-      );
+  #keep(bucket: number, pending: Pending): void {
+    const kept = this.#local.get(bucket);
+    if (kept === undefined) {
+      this.#local.set(bucket, pending);
+      return;
     }
+    for (const [id, c] of pending.counts) {
+      const sum = kept.counts.get(id);
+      if (sum === undefined) kept.counts.set(id, c);
+      else for (let i = 0; i < 4; i++) (sum[i] as number) += c[i] as number;
+    }
+    for (const [id, ips] of pending.ips) {
+      const set = kept.ips.get(id);
+      if (set === undefined) kept.ips.set(id, ips);
+      else for (const ip of ips) if (set.size < MAX_IPS_PER_KEY) set.add(ip);
+    }
+  }
+
+  /** Every instance's counts of one interval (flush first to include this one's latest). */
+  async read(bucket: number): Promise<{ counts: BucketCounts; chunks: number; unreadable: number }> {
+    if (this.#shared) return readBucket(this.#state, this.intervalMs, bucket);
+    const kept = this.#local.get(bucket);
+    const counts: BucketCounts = new Map();
+    if (kept === undefined) return { counts, chunks: 0, unreadable: 0 };
+    for (const [id, c] of kept.counts)
+      counts.set(id, {
+        requests: c[0],
+        authFailures: c[1],
+        errors: c[2],
+        limited: c[3],
+        ips: kept.ips.get(id)?.size ?? 0,
+      });
+    return { counts, chunks: 1, unreadable: 0 };
+  }
+
+  async #write(bucket: number, pending: Pending): Promise<void> {
     if (pending.counts.size === 0) return;
     const chunk: Chunk = { v: CHUNK_VERSION, c: Object.fromEntries(pending.counts), p: {} };
     for (const [id, ips] of pending.ips) chunk.p[id] = [...ips];

@@ -55,7 +55,11 @@ const AUTH = 1;
 const LIMITED = 2;
 const IPS = 3;
 const ERROR_RATIO = 4;
-const METRICS = 5;
+/** Requests per interval, learned only from intervals with traffic: what an identity that is not always on (an hourly job) does when it runs. */
+const ACTIVE = 5;
+const METRICS = 6;
+/** Slots a silent interval teaches zeros: the counts, not the error ratio or the active level. */
+const COUNTS = 4;
 /** Intervals of observations kept per identity for the evidence chart. */
 export const SERIES_LENGTH = 12;
 /** Silent intervals learned as zeros at most (after 60, α = 0.05 keeps under 5% of the old mean). */
@@ -115,7 +119,7 @@ export class Baselines {
     const track = this.tracks.get(id);
     if (!track) return undefined;
     const gap = Math.min(bucket - track.last - 1, MAX_GAP);
-    for (let i = 0; i < gap; i++) learn(track, ZERO, alpha);
+    for (let i = 0; i < gap; i++) learn(track, ZERO, alpha, COUNTS);
     if (gap > 0) {
       track.last = bucket - 1;
       for (let i = 0; i < Math.min(gap, SERIES_LENGTH); i++) pushSeries(track, 0);
@@ -187,8 +191,8 @@ function isNumbers(value: unknown, length?: number): value is number[] {
 
 const ZERO: readonly number[] = new Array(METRICS).fill(0);
 
-function learn(track: Track, observed: readonly number[], alpha: number): void {
-  for (let m = 0; m < METRICS; m++) {
+function learn(track: Track, observed: readonly number[], alpha: number, slots = METRICS): void {
+  for (let m = 0; m < slots; m++) {
     const mean = track.mean[m] as number;
     const diff = (observed[m] as number) - mean;
     const increment = alpha * diff;
@@ -222,9 +226,18 @@ function checkCount(
   metric: number,
   rule: { min: number; ratio: number; floor: number },
   params: DetectorParams,
+  /** A second history to take when it is higher (requests: the level of active intervals). */
+  alternative?: number,
 ): CountCheck {
-  const mean = track ? (track.mean[metric] as number) : 0;
-  const variance = track ? (track.variance[metric] as number) : 0;
+  let slot = metric;
+  if (
+    track &&
+    alternative !== undefined &&
+    (track.mean[alternative] as number) > (track.mean[metric] as number)
+  )
+    slot = alternative;
+  const mean = track ? (track.mean[slot] as number) : 0;
+  const variance = track ? (track.variance[slot] as number) : 0;
   const trusted = track !== undefined && track.n >= params.warmup;
   const level = trusted ? mean : Math.max(mean, rule.floor);
   // Poisson noise (variance = mean) is the least a count varies by, whatever the history says.
@@ -318,6 +331,7 @@ export function evaluate(
       REQUESTS,
       { min: params.burst.minRequests, ratio: params.burst.ratio, floor: params.burst.newIdentityFloor },
       params,
+      ACTIVE,
     );
     if (signals.includes('burst') && burst.flagged)
       found(
@@ -406,6 +420,8 @@ export function evaluate(
         Math.min(c.ips, clipOf(ips, params.keySharing.ratio)),
         // Too few requests say little about a ratio: keep the usual one.
         c.requests >= 5 ? Math.min(ratio, usualRatio + params.errorRate.increase) : usualRatio,
+        // The active level moves only when there was traffic.
+        c.requests > 0 ? Math.min(c.requests, clipOf(burst, params.burst.ratio)) : (track?.mean[ACTIVE] ?? 0),
       ];
       baselines.learn(id, bucket, learned, c.requests, params.alpha);
     }

@@ -27,9 +27,9 @@ export function parseIdentityId(id: string): { kind: IdentityKind; value: string
 /** What one identity did in one interval (summed over every instance). */
 export interface Counts {
   requests: number;
-  /** 401 answers other than "no credential at all": wrong keys, bad signatures, bad tokens. */
+  /** The gateway's 401 refusals other than "no credential at all": wrong keys, bad signatures, bad tokens. */
   authFailures: number;
-  /** 5xx, and 4xx that are not the gateway's auth, access or rate-limit refusals. */
+  /** Upstream 4xx and 5xx, and the gateway's own errors (no_route, oversized or slow input, 5xx). */
   errors: number;
   /** 429 rate_limited / quota_exceeded. */
   limited: number;
@@ -48,11 +48,17 @@ export const SIGNALS_FOR: Record<IdentityKind, readonly Signal[]> = {
   ip: ['burst', 'auth_failures', 'rate_limited'],
 };
 
-/** Classify one answer for the counts (the same rule the docs state). */
-export function classify(status: number, code: string | null): 'auth' | 'limited' | 'error' | 'ok' {
-  if (status === 401) return code === 'missing_credentials' ? 'ok' : 'auth';
-  if (status === 429) return code === 'rate_limited' || code === 'quota_exceeded' ? 'limited' : 'error';
-  if (status >= 500) return 'error';
-  if (status >= 400 && status !== 403) return 'error';
-  return 'ok';
+/**
+ * Classify one answer for the counts. Only the gateway's own refusals say anything about
+ * credentials or limits (`denied`: its error code); what the upstream answered is its
+ * business — an upstream 401 is an expired session in someone's app, not a wrong API key — and
+ * counts as an error when it is a 4xx or 5xx.
+ */
+export function classify(status: number, denied: string | undefined): 'auth' | 'limited' | 'error' | 'ok' {
+  if (denied === undefined) return status >= 400 ? 'error' : 'ok';
+  if (status === 401) return denied === 'missing_credentials' ? 'ok' : 'auth';
+  if (denied === 'rate_limited' || denied === 'quota_exceeded') return 'limited';
+  // Refusals by policy (403: blocked, forbidden route, IP rules) are decisions, not errors.
+  if (status === 403 || status === 429) return 'ok';
+  return status >= 400 ? 'error' : 'ok';
 }

@@ -72,6 +72,14 @@ export function normalizeCidr(text: string): string {
   return cidrText(cidr);
 }
 
+/** Whether two networks share any address (one contains the other's network address). */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.family !== b.family) return false;
+  const bits = Math.min(a.prefix, b.prefix);
+  const mask = a.family === 4 ? maskV4 : maskV6;
+  return mask(a.address, bits) === mask(b.address, bits);
+}
+
 /** The network of `ip` (already normalized) at `prefix` bits of its family, as a CIDR. */
 export function networkOf(ip: string, prefix: number | null): string {
   const family = ip.includes(':') ? 6 : 4;

@@ -504,7 +504,10 @@ export interface AnomalyRepository {
     limit?: number;
   }): Promise<AnomalyRecord[]>;
   /** Fold a later finding of the same incident in (one incident, one alert). */
-  recur(id: string, seen: { at: number; observed: number; score: number }): Promise<void>;
+  recur(
+    id: string,
+    seen: { at: number; observed: number; score: number; block?: { id: string; expiresAt: number | null } },
+  ): Promise<void>;
   /** Mark resolved; undefined when there is no such anomaly, the record unchanged when already resolved. */
   resolve(
     id: string,

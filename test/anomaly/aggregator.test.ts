@@ -30,8 +30,8 @@ describe('anomaly aggregator', () => {
 
   it("counts per identity and sums every instance's chunks without double counting", async () => {
     const state = new MemoryState({ clock });
-    const a = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
-    const b = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
+    const a = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL, shared: true });
+    const b = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL, shared: true });
     for (let i = 0; i < 10; i++) a.observe(outcome('198.51.100.1', 'key_a'));
     a.observe(outcome('198.51.100.2', 'key_a', 429, 'rate_limited'));
     a.observe(outcome('198.51.100.3', undefined, 401, 'invalid_credentials'));
@@ -52,13 +52,17 @@ describe('anomaly aggregator', () => {
       limited: 0,
       ips: 0,
     });
-    assert.equal(counts.get('i:2001:db8:1:2::/64')?.requests, 6, 'IPv6 counted per /64');
+    assert.equal(
+      counts.get('i:2001:db8:1:2::/64')?.requests,
+      6,
+      'IPv6 counted per /64, in canonical CIDR form',
+    );
     await state.close();
   });
 
   it('counts by the interval a request was answered in', async () => {
     const state = new MemoryState({ clock });
-    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
+    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL, shared: true });
     agg.observe(outcome('198.51.100.1', 'key_a'));
     clock.advance(INTERVAL);
     agg.observe(outcome('198.51.100.1', 'key_a'));
@@ -70,17 +74,56 @@ describe('anomaly aggregator', () => {
     await state.close();
   });
 
-  it('is bounded: identities per interval and addresses per key', async () => {
+  it('is bounded per interval, not per flush, and a flood of addresses never crowds out keys', async () => {
     const state = new MemoryState({ clock });
-    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL, maxIdentities: 100 });
-    for (let i = 0; i < 5_000; i++) agg.observe(outcome(`10.0.${i >> 8}.${i & 255}`));
+    const agg = new AnomalyAggregator({
+      state,
+      clock,
+      logger,
+      intervalMs: INTERVAL,
+      maxAddresses: 100,
+      maxIdentities: 50,
+      shared: true,
+    });
+    for (let flush = 0; flush < 5; flush++) {
+      for (let i = 0; i < 1_000; i++) agg.observe(outcome(`2001:db8:${flush}:${i.toString(16)}::1`));
+      await agg.flush();
+    }
+    for (let i = 0; i < 10; i++) agg.observe(outcome('2001:db8:ffff::1', `key_${i}`));
     await agg.flush();
-    assert.equal((await readBucket(state, INTERVAL, bucket)).counts.size, 100);
+    const { counts } = await readBucket(state, INTERVAL, bucket);
+    const addresses = [...counts.keys()].filter((id) => id.startsWith('i:'));
+    assert.equal(addresses.length, 100, 'five flushes, still 100 addresses in the interval');
+    assert.equal([...counts.keys()].filter((id) => id.startsWith('k:')).length, 10, 'keys still watched');
+    // An address admitted earlier in the interval keeps being counted after the bound is hit.
+    agg.observe(outcome('2001:db8:0:0::1'));
+    await agg.flush();
+    const again = (await readBucket(state, INTERVAL, bucket)).counts;
+    assert.equal(again.get('i:2001:db8::/64')?.requests, 2);
 
-    for (let i = 0; i < 2 * MAX_IPS_PER_KEY; i++) agg.observe(outcome(`10.1.${i >> 8}.${i & 255}`, 'key_w'));
+    for (let i = 0; i < 2 * MAX_IPS_PER_KEY; i++) agg.observe(outcome(`10.1.${i >> 8}.${i & 255}`, 'key_1'));
     await agg.flush();
-    const ips = (await readBucket(state, INTERVAL, bucket)).counts.get('k:key_w')?.ips ?? 0;
-    assert.ok(ips > 0 && ips <= MAX_IPS_PER_KEY, `ips ${ips}`);
+    const ips = (await readBucket(state, INTERVAL, bucket)).counts.get('k:key_1')?.ips ?? 0;
+    assert.ok(ips > 0 && ips <= MAX_IPS_PER_KEY + 1, `ips ${ips}`);
+    await state.close();
+  });
+
+  it('with in-memory state the counts stay in this process and never enter the state', async () => {
+    const state = new MemoryState({ clock });
+    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
+    for (let i = 0; i < 7; i++) agg.observe(outcome('198.51.100.1', 'key_local'));
+    await agg.flush();
+    agg.observe(outcome('198.51.100.2', 'key_local'));
+    await agg.flush();
+    assert.equal(state.size, 0);
+    const { counts } = await agg.read(bucket);
+    assert.deepEqual(counts.get('k:key_local'), {
+      requests: 8,
+      authFailures: 0,
+      errors: 0,
+      limited: 0,
+      ips: 2,
+    });
     await state.close();
   });
 
@@ -95,7 +138,7 @@ describe('anomaly aggregator', () => {
     assert.equal(read.counts.size, 0);
 
     await state.close(); // every call now rejects
-    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL });
+    const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL, shared: true });
     agg.observe(outcome('198.51.100.1', 'key_a'));
     await agg.flush();
     assert.equal(agg.lost, 1);

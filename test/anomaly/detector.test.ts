@@ -23,15 +23,34 @@ function learn(baselines: Baselines, id: string, c: Partial<Counts>, n: number, 
 
 describe('anomaly detector', () => {
   it('classifies answers the way the docs say', () => {
-    assert.equal(classify(200, null), 'ok');
+    // The gateway's own refusals (second argument: its code).
     assert.equal(classify(401, 'invalid_credentials'), 'auth');
     assert.equal(classify(401, 'missing_credentials'), 'ok');
     assert.equal(classify(429, 'rate_limited'), 'limited');
     assert.equal(classify(429, 'quota_exceeded'), 'limited');
-    assert.equal(classify(429, null), 'error', 'an upstream 429 is the upstream failing');
     assert.equal(classify(403, 'blocked'), 'ok', 'refusals by policy are not errors');
     assert.equal(classify(404, 'no_route'), 'error');
-    assert.equal(classify(502, 'upstream_unavailable'), 'error');
+    assert.equal(classify(413, 'payload_too_large'), 'error');
+    assert.equal(classify(503, 'failsafe_closed'), 'error');
+    // What the upstream answered: never an auth failure or a rate-limit refusal of ours.
+    assert.equal(classify(200, undefined), 'ok');
+    assert.equal(classify(401, undefined), 'error', 'an upstream 401 is not a wrong API key');
+    assert.equal(classify(403, undefined), 'error');
+    assert.equal(classify(429, undefined), 'error');
+    assert.equal(classify(502, undefined), 'error');
+  });
+
+  it('an identity that is not always on (an hourly job) is judged by its active intervals', () => {
+    const baselines = new Baselines();
+    let found = 0;
+    for (let b = 0; b < 60 * 24; b++) {
+      const requests = b % 60 === 0 ? 500 : 0;
+      if (requests === 0) continue; // silent intervals: the identity is simply absent
+      found += evaluate(b, MINUTE, bucketOf([['k:job', { requests }]]), baselines).length;
+    }
+    assert.ok(found <= 1, `the hourly job was reported ${found} times`);
+    const [burst] = evaluate(60 * 24, MINUTE, bucketOf([['k:job', { requests: 5_000 }]]), baselines);
+    assert.equal(burst?.signal, 'burst', 'ten times its usual run is still a burst');
   });
 
   it('learns a steady identity and finds nothing in its normal noise', () => {

@@ -12,7 +12,7 @@ import type { Alert } from '../../src/alerts/webhook.js';
 import { AnomalyAggregator } from '../../src/anomaly/aggregator.js';
 import { resolveAnomaly } from '../../src/anomaly/operations.js';
 import { parseRules } from '../../src/anomaly/rules.js';
-import { type AnomalyMode, AnomalyService } from '../../src/anomaly/service.js';
+import { type AnomalyMode, AnomalyService, protectedNetworks } from '../../src/anomaly/service.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Outcome } from '../../src/gateway/proxy-server.js';
 import { Blocklist } from '../../src/ip-controls/blocklist.js';
@@ -91,7 +91,7 @@ for (const backend of ['memory', 'redis'] as const) {
         rules: parseRules(rules),
         cooldownMs: 15 * 60_000,
         send: (alert) => alerts.push(alert),
-        protectedAddress: (value) => value.startsWith('127.'),
+        protectedAddress: protectedNetworks(['2001:db8:ffff::5']),
       });
       return service;
     };
@@ -266,6 +266,100 @@ for (const backend of ['memory', 'redis'] as const) {
         15 * 60_000,
         'default rule: 15 minutes',
       );
+    });
+
+    it('never blocks loopback or a trusted proxy, in IPv6 as in IPv4', async () => {
+      await start().tick();
+      const since = clock.now();
+      await interval([
+        { n: 300, ip: '::1', status: 401, code: 'invalid_credentials' },
+        { n: 300, ip: '2001:db8:ffff::5', status: 401, code: 'invalid_credentials' },
+      ]);
+      const found = await store.anomalies.list({ since, signal: 'auth_failures' });
+      assert.deepEqual(found.map((a) => [a.identity, a.action]).sort(), [
+        ['2001:db8:ffff::/64', 'alerted'],
+        ['::/64', 'alerted'],
+      ]);
+      assert.ok(found.every((a) => a.blockId === null));
+    });
+
+    it("leaves an admin's block exactly as it is", async () => {
+      await store.blocks.upsert({
+        id: 'blk_admin_ip',
+        kind: 'ip',
+        value: '203.0.113.80/32',
+        reason: 'seen abusing',
+        source: 'manual',
+        expiresAt: null,
+      });
+      await start().tick();
+      const since = clock.now();
+      await interval([{ n: 300, ip: '203.0.113.80', status: 401, code: 'invalid_credentials' }]);
+      const [found] = await store.anomalies.list({ since, signal: 'auth_failures' });
+      assert.equal(found?.blockId, 'blk_admin_ip');
+      const block = await store.blocks.get('blk_admin_ip');
+      assert.deepEqual([block?.source, block?.reason, block?.expiresAt], ['manual', 'seen abusing', null]);
+      await resolveAnomaly(store, found?.id ?? '', { actor: 'alice' }, clock.now());
+      assert.ok(await store.blocks.get('blk_admin_ip'), 'resolving does not lift it');
+    });
+
+    it('a database fault loses nothing: the next interval records and blocks', async () => {
+      await start().tick();
+      const since = clock.now();
+      const list = store.blocks.list.bind(store.blocks);
+      let failures = 1;
+      store.blocks.list = async (filter) => {
+        if (failures-- > 0) throw new Error('database unavailable');
+        return list(filter);
+      };
+      try {
+        await interval([{ n: 300, ip: '203.0.113.81', status: 401, code: 'invalid_credentials' }]);
+        assert.equal((await store.anomalies.list({ since, signal: 'auth_failures' })).length, 0);
+        await interval([{ n: 300, ip: '203.0.113.81', status: 401, code: 'invalid_credentials' }]);
+      } finally {
+        store.blocks.list = list;
+      }
+      const [found] = await store.anomalies.list({ since, signal: 'auth_failures' });
+      assert.equal(found?.action, 'blocked');
+    });
+
+    it('an incident lasts as long as it goes on; after resolve, or a lifted block, it acts again', async () => {
+      await start('burst=block:2m').tick();
+      const ip = '203.0.113.82';
+      const since = clock.now();
+      const stuffing = { n: 300, ip, status: 401, code: 'invalid_credentials' };
+      await interval([stuffing]);
+      const [first] = await store.anomalies.list({ since, signal: 'auth_failures' });
+      assert.equal(first?.action, 'blocked');
+      // An admin lifts the block while the attack goes on: blocked again, same incident.
+      await store.blocks.remove(first?.blockId ?? '');
+      await interval([stuffing]);
+      const [same] = await store.anomalies.list({ since, signal: 'auth_failures' });
+      assert.equal(same?.id, first?.id);
+      assert.equal(same?.occurrences, 2);
+      assert.notEqual(same?.blockId, first?.blockId);
+      assert.ok(await store.blocks.get(same?.blockId ?? ''), 'blocked again');
+      // Resolved: the next finding is a new incident with its own alert.
+      await resolveAnomaly(store, same?.id ?? '', { actor: 'alice' }, clock.now());
+      await interval([stuffing]);
+      const all = await store.anomalies.list({ since, signal: 'auth_failures' });
+      assert.equal(all.length, 2);
+      assert.equal(all[0]?.status, 'open');
+      assert.equal(
+        alerts.filter((a) => (a.details as { identity?: string }).identity === `ip:${ip}`).length,
+        2,
+      );
+    });
+
+    it('warms up after starting with nothing learned: floor-judged bursts are recorded, not acted on', async () => {
+      await start('burst=block:10m').tick();
+      const keyId = `key_${randomBytes(4).toString('hex')}`;
+      const since = clock.now();
+      await interval([{ n: 2000, ip: '198.51.100.30', keyId }]);
+      const [found] = await newAnomalies(since);
+      assert.equal(found?.action, 'recorded');
+      assert.match(found?.explanation ?? '', /detector warming up/);
+      assert.equal(found?.blockId, null);
     });
 
     it('run-now judges the interval in progress without learning from it', async () => {

@@ -98,7 +98,10 @@ export class SqlAnomalyRepository implements AnomalyRepository {
     return rows.map(toRecord);
   }
 
-  async recur(id: string, seen: { at: number; observed: number; score: number }): Promise<void> {
+  async recur(
+    id: string,
+    seen: { at: number; observed: number; score: number; block?: { id: string; expiresAt: number | null } },
+  ): Promise<void> {
     await this.#db
       .updateTable('anomalies')
       .set((eb) => ({
@@ -106,8 +109,10 @@ export class SqlAnomalyRepository implements AnomalyRepository {
         last_seen_at: seen.at,
         observed: seen.observed,
         score: seen.score,
+        ...(seen.block ? { block_id: seen.block.id, block_expires_at: seen.block.expiresAt } : {}),
       }))
       .where('id', '=', id)
+      .where('status', '=', 'open')
       .execute();
   }
 
