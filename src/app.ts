@@ -219,43 +219,38 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     });
     cleanups.push(() => intercepts.drain());
     // Anomaly detection: counts per identity on the request path (in memory, flushed to the
-    // state), judged once per interval by whichever instance holds the lease.
-    let anomalyAggregator: AnomalyAggregator | undefined;
-    let anomalies: AnomalyService | undefined;
+    // state), judged once per interval by whichever instance holds the lease. Always built:
+    // the mode is a live setting, so `off` can become `on` without a restart.
+    const anomalyAggregator = new AnomalyAggregator({
+      state,
+      clock,
+      logger,
+      intervalMs: settings.anomalyInterval,
+    });
+    anomalyAggregator.start();
     // Metrics are created further down; the detector reports to them once they exist.
     let onAnomaly: ((signal: string, action: string) => void) | undefined;
-    if (settings.anomalyDetection !== 'off') {
-      const aggregator = new AnomalyAggregator({
-        state,
-        clock,
-        logger,
-        intervalMs: settings.anomalyInterval,
-      });
-      aggregator.start();
-      const service = new AnomalyService({
-        store,
-        state,
-        clock,
-        logger,
-        instanceId: instances.id,
-        aggregator,
-        mode: () => settings.anomalyDetection,
-        rules: parseRules(settings.anomalyRules),
-        cooldownMs: settings.anomalyCooldown,
-        send: alerts.send,
-        // Never blocked automatically: everyone behind them would be cut off with the culprit.
-        protectedAddress: protectedNetworks(settings.trustedProxies),
-        onAnomaly: (a) => onAnomaly?.(a.signal, a.action),
-      });
-      service.start();
-      // Stopped before the state closes (cleanups run in reverse): the leader saves and hands over.
-      cleanups.push(async () => {
-        await service.stop();
-        await aggregator.stop();
-      });
-      anomalyAggregator = aggregator;
-      anomalies = service;
-    }
+    const anomalies = new AnomalyService({
+      store,
+      state,
+      clock,
+      logger,
+      instanceId: instances.id,
+      aggregator: anomalyAggregator,
+      mode: () => live.anomalyDetection,
+      rules: parseRules(settings.anomalyRules),
+      cooldownMs: settings.anomalyCooldown,
+      send: alerts.send,
+      // Never blocked automatically: everyone behind them would be cut off with the culprit.
+      protectedAddress: protectedNetworks(settings.trustedProxies),
+      onAnomaly: (a) => onAnomaly?.(a.signal, a.action),
+    });
+    anomalies.start();
+    // Stopped before the state closes (cleanups run in reverse): the leader saves and hands over.
+    cleanups.push(async () => {
+      await anomalies.stop();
+      await anomalyAggregator.stop();
+    });
     const housekeeping = startHousekeeping(store, bindings, settings, clock, logger);
     cleanups.push(async () => clearInterval(housekeeping));
 
@@ -341,7 +336,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       health: async () => (await readiness()).map((check) => ({ name: check.name, ok: check.ok })),
       degradedMode: () => currentDegraded(),
       queueDepth: () => recorder.depth,
-      ...(anomalies ? { anomalyLeader: () => anomalies.leader } : {}),
+      anomalyLeader: () => live.anomalyDetection !== 'off' && anomalies.leader,
     });
     onAnomaly = (signal, action) => metrics.anomalyRecorded(signal, action);
     // Every decision is recorded (queued, written in batches; flushed at shutdown after the
@@ -365,7 +360,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     cleanups.push(async () => void (await recorder.stop(settings.shutdownTimeoutMs)));
     const observers = [
       (o: Outcome) => metrics.observe(o),
-      ...(anomalyAggregator ? [(o: Outcome) => anomalyAggregator.observe(o)] : []),
+      (o: Outcome) => {
+        if (live.anomalyDetection !== 'off') anomalyAggregator.observe(o);
+      },
       ...(settings.requestLog || settings.accessLogSample > 0 ? [(o: Outcome) => recorder.record(o)] : []),
       ...(options.onOutcome ? [options.onOutcome] : []),
     ];
@@ -436,7 +433,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       isDraining: () => proxy.draining,
       readiness,
       metrics: () => metrics.scrape(),
-      api: { store, keys, clock, settings, logger, state, ...(anomalies ? { anomalies } : {}) },
+      api: { store, keys, clock, settings, logger, state, anomalies },
       trustedProxies: settings.trustedProxies,
     });
     cleanups.push(() => admin.close());

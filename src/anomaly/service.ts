@@ -106,6 +106,11 @@ export class AnomalyService {
     this.#baselines = new Baselines(this.#params.maxIdentities);
   }
 
+  /** Whether detection is on (or in shadow) now: the mode is a live setting. */
+  get enabled(): boolean {
+    return this.#o.mode() !== 'off';
+  }
+
   get leader(): boolean {
     return this.#leader;
   }

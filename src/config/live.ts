@@ -1,6 +1,6 @@
 /**
  * Live settings: the few settings an operator changes on a running fleet without a restart
- * (failsafe mode, intercept alert thresholds, access-log sampling). The configured value is
+ * (failsafe mode, intercept alert thresholds, access-log sampling, anomaly detection mode). The configured value is
  * the base; an override set through the admin API is stored in the database, so it reaches
  * every instance through the configuration change signal (Redis pub/sub, and the version
  * poll as a safety net) and survives restarts. Removing the override returns to the
@@ -13,6 +13,7 @@ export const LIVE_SETTING_KEYS = [
   'interceptAlertThreshold',
   'interceptAlertWindowS',
   'accessLogSample',
+  'anomalyDetection',
 ] as const;
 export type LiveSettingKey = (typeof LIVE_SETTING_KEYS)[number];
 export type LiveValues = Pick<Settings, LiveSettingKey>;
@@ -58,6 +59,7 @@ export class LiveSettings implements LiveValues {
   interceptAlertThreshold: number;
   interceptAlertWindowS: number;
   accessLogSample: number;
+  anomalyDetection: LiveValues['anomalyDetection'];
 
   constructor(settings: Settings) {
     this.#base = {
@@ -65,11 +67,13 @@ export class LiveSettings implements LiveValues {
       interceptAlertThreshold: settings.interceptAlertThreshold,
       interceptAlertWindowS: settings.interceptAlertWindowS,
       accessLogSample: settings.accessLogSample,
+      anomalyDetection: settings.anomalyDetection,
     };
     this.failsafe = this.#base.failsafe;
     this.interceptAlertThreshold = this.#base.interceptAlertThreshold;
     this.interceptAlertWindowS = this.#base.interceptAlertWindowS;
     this.accessLogSample = this.#base.accessLogSample;
+    this.anomalyDetection = this.#base.anomalyDetection;
   }
 
   get overrides(): LiveOverrides {
@@ -84,5 +88,6 @@ export class LiveSettings implements LiveValues {
     this.interceptAlertThreshold = merged.interceptAlertThreshold;
     this.interceptAlertWindowS = merged.interceptAlertWindowS;
     this.accessLogSample = merged.accessLogSample;
+    this.anomalyDetection = merged.anomalyDetection;
   }
 }

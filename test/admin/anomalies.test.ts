@@ -398,6 +398,7 @@ forEachDialect('admin API /anomalies', (open) => {
       };
       let runs = 0;
       h.deps.anomalies = {
+        enabled: true,
         runNow: async () => {
           runs++;
           return result;
@@ -496,6 +497,7 @@ forEachDialect('admin API /anomalies', (open) => {
       }
       assert.equal((await h.call('GET', '/anomalies/anm_access', { token: h.tokens.viewer })).status, 200);
       h.deps.anomalies = {
+        enabled: true,
         runNow: () => Promise.reject(new Error('a viewer must not get this far')),
       };
       try {
@@ -533,6 +535,25 @@ forEachDialect('admin API /anomalies', (open) => {
       assert.equal(answer.body.code, 'conflict');
       assert.match(answer.headers['content-type'] as string, /^application\/problem\+json/);
       assert.match(answer.body.detail, /anomaly_detection/);
+    });
+
+    it('cannot run while detection is switched off live', async () => {
+      let runs = 0;
+      h.deps.anomalies = {
+        enabled: false,
+        runNow: async () => {
+          runs++;
+          throw new Error('must not run');
+        },
+      };
+      try {
+        const answer = await h.call('POST', '/anomalies/run');
+        assert.equal(answer.status, 409, answer.text);
+        assert.match(answer.body.detail, /anomalyDetection/);
+        assert.equal(runs, 0);
+      } finally {
+        delete h.deps.anomalies;
+      }
     });
   });
 

@@ -17,7 +17,13 @@ forEachDialect('admin API /settings', (open) => {
       assert.equal(answer.status, 200);
       assert.deepEqual(
         answer.body.items.map((s: { key: string }) => s.key),
-        ['failsafe', 'interceptAlertThreshold', 'interceptAlertWindowS', 'accessLogSample'],
+        [
+          'failsafe',
+          'interceptAlertThreshold',
+          'interceptAlertWindowS',
+          'accessLogSample',
+          'anomalyDetection',
+        ],
       );
       assert.deepEqual(value(answer.body.items, 'failsafe'), {
         key: 'failsafe',

@@ -73,6 +73,21 @@ for (const backend of ['memory', 'redis'] as const) {
       assert.match(shown.stderr + shown.stdout, /not_found/);
       const routes = await gw.cli(['routes', 'list', '--json']);
       assert.doesNotMatch(routes.stdout, /anomaly-smoke-/);
+
+      // The mode is live: switched off without a restart, the gateway refuses to run it.
+      const off = await gw.cli(['settings', 'set', 'anomaly_detection=off']);
+      assert.equal(off.code, 0, off.stderr);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const smokeOff = await runCli(['anomaly', 'smoke'], {
+        cwd: gw.dir,
+        env: {
+          ...gw.env,
+          PORTCULLIS_PROXY_LISTEN: `127.0.0.1:${proxyPort}`,
+          PORTCULLIS_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
+        },
+      });
+      assert.notEqual(smokeOff.code, 0);
+      assert.match(smokeOff.stderr, /conflict/);
     });
   });
 }

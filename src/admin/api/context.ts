@@ -47,10 +47,10 @@ export interface AdminApiDeps {
   /** Audit source for the local principal (`cli`); remote callers are recorded by address. */
   localSource?: string;
   /**
-   * The running anomaly detector (run-now). Absent in CLI local mode and when detection is
-   * off: `POST /anomalies/run` then answers 409 saying so.
+   * The running anomaly detector (run-now). Absent in CLI local mode; `POST /anomalies/run`
+   * answers 409 then, and while detection is off.
    */
-  anomalies?: { runNow(): Promise<import('../../anomaly/service.js').RunResult> };
+  anomalies?: { readonly enabled: boolean; runNow(): Promise<import('../../anomaly/service.js').RunResult> };
 }
 
 /** The admin API's fastify instance, typed by the route schemas. */

@@ -5540,6 +5540,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         accessLogSample?: string | number;
+                        anomalyDetection?: string | number;
                         failsafe?: string | number;
                         interceptAlertThreshold?: string | number;
                         interceptAlertWindowS?: string | number;

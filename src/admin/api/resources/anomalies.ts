@@ -381,12 +381,12 @@ export const anomalyRoutes: ResourceRoutes = (app, deps) => {
     },
     async () => {
       const detector = deps.anomalies;
-      if (!detector)
+      if (!detector?.enabled)
         throw new AdminProblem(
           'conflict',
           deps.localPrincipal
             ? 'the detector runs inside a gateway, not in the CLI’s local mode: call a running gateway with --url'
-            : 'anomaly detection is off here (anomaly_detection: off)',
+            : 'anomaly detection is off (the live setting anomalyDetection, or anomaly_detection in the configuration)',
         );
       const result = await detector.runNow();
       return {
