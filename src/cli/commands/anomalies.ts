@@ -10,7 +10,7 @@ import { CliError, EXIT_INVALID } from '../errors.js';
 import { printJson, printTable } from '../output.js';
 import { oneOfOption, parseWhole } from '../parse.js';
 
-interface AnomalyView {
+export interface AnomalyView {
   id: string;
   signal: string;
   identityKind: string;
@@ -35,7 +35,7 @@ interface AnomalyView {
   resolutionNote: string | null;
 }
 
-interface AnomalyDetail extends AnomalyView {
+export interface AnomalyDetail extends AnomalyView {
   deliveries: Array<{
     id: string;
     url: string;
@@ -48,7 +48,7 @@ interface AnomalyDetail extends AnomalyView {
   block: { id: string; expiresAt: string | null } | null;
 }
 
-interface FindingView {
+export interface FindingView {
   signal: string;
   identityKind: string;
   identity: string;
@@ -58,7 +58,7 @@ interface FindingView {
   explanation: string;
 }
 
-interface RunView {
+export interface RunView {
   bucketStart: string;
   intervalMs: number;
   identities: number;

@@ -19,39 +19,13 @@ import { remoteAdminClient, remoteTarget } from '../admin-client.js';
 import { configFromCommand, withAdmin } from '../context.js';
 import { CliError } from '../errors.js';
 import { printJson } from '../output.js';
+import type { AnomalyDetail, RunView } from './anomalies.js';
 
 interface Flags {
   proxyUrl?: string;
   requests: string;
   baseline: string;
   json?: boolean;
-}
-
-interface FindingView {
-  signal: string;
-  identityKind: string;
-  identity: string;
-  observed: number;
-  expected: number;
-  score: number;
-  explanation: string;
-}
-
-interface AnomalyView {
-  id: string;
-  signal: string;
-  identityKind: string;
-  identity: string;
-  action: string;
-  explanation: string;
-  blockId: string | null;
-  blockExpiresAt: string | number | null;
-  alertId: string | null;
-}
-
-interface RunView {
-  findings: FindingView[];
-  anomalies: AnomalyView[];
 }
 
 const loopbackHost = (host: string) =>
@@ -200,11 +174,7 @@ async function smoke(api: AdminClient, proxyUrl: string, burst: number, quiet: n
     // Give the block a moment to reach the proxy (config change), and the alert to be delivered.
     await new Promise((r) => setTimeout(r, 1_500));
     const after = await send().catch(() => 0);
-    const details = await Promise.all(
-      mine.map((a) =>
-        api.get<{ deliveries?: Array<{ status: string; attempts: number }> }>(`/anomalies/${a.id}`),
-      ),
-    );
+    const details = await Promise.all(mine.map((a) => api.get<AnomalyDetail>(`/anomalies/${a.id}`)));
     for (const [i, a] of mine.entries()) {
       say(`  ${a.id}  ${a.signal}  ${a.identityKind} ${a.identity}  → ${a.action}`);
       say(`    ${a.explanation}`);
