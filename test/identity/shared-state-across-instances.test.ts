@@ -20,7 +20,13 @@ describe('two instances sharing Redis', { skip: redis.skip }, () => {
   before(async () => {
     upstream = await startExampleUpstream();
     const dir = tempDir();
-    const env = { PORTCULLIS_REDIS_URL: REDIS_URL, PORTCULLIS_SECRET_KEY: 'ab'.repeat(32) };
+    // Exact counts across instances: a loaded machine must not push a Redis command past its
+    // timeout into a degraded mode (see limits-across-instances).
+    const env = {
+      PORTCULLIS_REDIS_URL: REDIS_URL,
+      PORTCULLIS_REDIS_TIMEOUT: '5s',
+      PORTCULLIS_SECRET_KEY: 'ab'.repeat(32),
+    };
     const document = {
       routes: [
         {

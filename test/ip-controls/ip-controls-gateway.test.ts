@@ -386,6 +386,7 @@ describe('blocklist propagation across two instances sharing Redis', { skip: red
     // Slow version polls: the change must arrive through Redis pub/sub.
     const env = {
       PORTCULLIS_REDIS_URL: REDIS_URL,
+      PORTCULLIS_REDIS_TIMEOUT: '5s',
       PORTCULLIS_CONFIG_POLL_MS: '30000',
       PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32',
     };
