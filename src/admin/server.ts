@@ -1,6 +1,6 @@
 /**
  * The admin listener (loopback by default): health, readiness, /metrics and the admin REST
- * API (/admin/api, src/admin/api); the console mounts here when it arrives. Fastify is used here (not on the proxy
+ * API (/admin/api, src/admin/api) and the web console (/admin/ui, packages/console). Fastify is used here (not on the proxy
  * hot path) for its schema validation, OpenAPI generation and plugin model.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -10,6 +10,7 @@ import { compileCidrSet } from '../net/cidr.js';
 import { normalizeIp } from '../net/ip.js';
 import type { AdminApiDeps } from './api/context.js';
 import { registerAdminApi } from './api/plugin.js';
+import { registerConsole } from './console.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -34,6 +35,8 @@ export interface AdminServerOptions {
    * session cookie is marked Secure when the proxy says the request came over TLS.
    */
   trustedProxies?: readonly string[];
+  /** The console's built files (default: the @portcullis/console package's dist/). */
+  consoleDir?: string;
 }
 
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
@@ -69,7 +72,11 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
   }
 
   const api = options.api;
-  if (api) app.register(async (instance) => registerAdminApi(instance, api, { docs: true }));
+  if (api) {
+    app.register(async (instance) => registerAdminApi(instance, api, { docs: true }));
+    // The console is a client of the API: served only where the API is.
+    registerConsole(app, options.consoleDir);
+  }
 
   app.setNotFoundHandler((request, reply) => {
     reply
