@@ -435,6 +435,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       metrics: () => metrics.scrape(),
       api: { store, keys, clock, settings, logger, state, anomalies },
       trustedProxies: settings.trustedProxies,
+      console: settings.console ? { dir: settings.consoleDir } : false,
     });
     cleanups.push(() => admin.close());
 

@@ -4,7 +4,7 @@
  * Paths without a file answer index.html, so addresses like /admin/ui/keys/key_… survive a
  * reload. Hashed assets are cached forever; index.html never (a new build is seen at once).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, sep } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -79,7 +79,10 @@ function readTree(root: string): Map<string, StaticFile> {
   return files;
 }
 
-export function registerConsole(app: FastifyInstance, distDir: string | undefined = consoleDistDir()): void {
+export function registerConsole(app: FastifyInstance, dir?: string): void {
+  if (dir !== undefined && !existsSync(join(dir, 'index.html')))
+    throw new Error(`console_dir ${dir} holds no index.html (build the console there, or unset it)`);
+  const distDir = dir ?? consoleDistDir();
   const files = distDir ? readTree(distDir) : new Map<string, StaticFile>();
   const index = files.get('/index.html');
 

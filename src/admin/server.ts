@@ -35,8 +35,8 @@ export interface AdminServerOptions {
    * session cookie is marked Secure when the proxy says the request came over TLS.
    */
   trustedProxies?: readonly string[];
-  /** The console's built files (default: the @portcullis/console package's dist/). */
-  consoleDir?: string;
+  /** The web console: `false` to leave it out; `dir` overrides where its built files are. */
+  console?: { dir?: string | undefined } | false;
 }
 
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
@@ -75,7 +75,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
   if (api) {
     app.register(async (instance) => registerAdminApi(instance, api, { docs: true }));
     // The console is a client of the API: served only where the API is.
-    registerConsole(app, options.consoleDir);
+    if (options.console !== false) registerConsole(app, options.console?.dir);
   }
 
   app.setNotFoundHandler((request, reply) => {

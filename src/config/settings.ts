@@ -171,6 +171,17 @@ export const settingDefs = {
     default: { host: '127.0.0.1', port: 8081 },
     parse: parseListen,
   }),
+  console: def<boolean>({
+    description: 'Serve the web console at /admin/ui/ on the admin listener (true or false)',
+    default: true,
+    parse: boolean,
+  }),
+  consoleDir: def<string | undefined>({
+    description:
+      'Folder of a built console to serve instead of the bundled one (development of the console); empty: the bundled build',
+    default: undefined,
+    parse: optionalString,
+  }),
   adminPassword: def<string | undefined>({
     description:
       'Password for the first admin user (admin) created at first start; random and printed once if unset (12 to 1024 characters)',
