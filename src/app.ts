@@ -127,7 +127,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         // Straight to the terminal, not through the logger: a password must not sit in log files.
         process.stderr.write(
           `\n  Portcullis admin user created: ${initialAdmin.username} / ${initialAdmin.password}\n` +
-            '  (shown once; log in at the admin listener and change it, or set PORTCULLIS_ADMIN_PASSWORD)\n\n',
+            '  (shown once; sign in to the console at /admin/ui/ on the admin listener and change it,\n' +
+            '  or set PORTCULLIS_ADMIN_PASSWORD)\n\n',
         );
       logger.info({ user: initialAdmin.username, generated: initialAdmin.generated }, 'admin user created');
     }

@@ -150,6 +150,8 @@ export async function startDemo(options: {
         `    curl -i ${base}/demo/nowhere                     # 404 no_route`,
         `    curl -s ${adminBase}/readyz                      # readiness of each store`,
         '',
+        `  Console: ${adminBase}/admin/ui/  (sign in as admin)`,
+        '',
       ].join('\n');
     },
     close: () => upstream.close(),
