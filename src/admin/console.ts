@@ -82,7 +82,11 @@ function readTree(root: string): Map<string, StaticFile> {
 export function registerConsole(app: FastifyInstance, dir?: string): void {
   if (dir !== undefined && !existsSync(join(dir, 'index.html')))
     throw new Error(`console_dir ${dir} holds no index.html (build the console there, or unset it)`);
-  const distDir = dir ?? consoleDistDir();
+  serveConsole(app, dir ?? consoleDistDir());
+}
+
+/** Serves the build in `distDir`; without one, every console address says how to build it. */
+export function serveConsole(app: FastifyInstance, distDir: string | undefined): void {
   const files = distDir ? readTree(distDir) : new Map<string, StaticFile>();
   const index = files.get('/index.html');
 
