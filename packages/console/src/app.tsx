@@ -6,6 +6,7 @@ import { Route, Router, Switch } from 'wouter';
 import { Layout } from './components/layout';
 import { NotifyProvider } from './components/notify';
 import { EmptyState, Loading } from './components/states';
+import { CONSOLE_BASE } from './lib/links';
 import { SessionProvider, useSession } from './lib/session';
 import { AnomaliesPage } from './pages/anomalies';
 import { AuditPage } from './pages/audit';
@@ -20,7 +21,6 @@ import { PoliciesPage } from './pages/policies';
 import { RoutesPage } from './pages/routes';
 import { SettingsPage } from './pages/settings';
 
-export const BASE = '/admin/ui';
 
 function Pages() {
   const { status } = useSession();
@@ -50,7 +50,7 @@ function Pages() {
 
 export function App() {
   return (
-    <Router base={BASE}>
+    <Router base={CONSOLE_BASE}>
       <SessionProvider>
         <NotifyProvider>
           <Pages />

@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
+import { Link } from 'wouter';
 import 'uplot/dist/uPlot.min.css';
 
 export interface Series {
@@ -111,6 +112,7 @@ export function BarList({
   tone = 'neutral',
 }: {
   title: string;
+  /** `href`: a console address built with consoleHref (lib/links). */
   items: readonly { label: string; value: number; href?: string }[];
   empty?: string;
   tone?: 'neutral' | 'bad';
@@ -126,7 +128,7 @@ export function BarList({
           {items.map((item) => (
             <li key={item.label}>
               <span className="bar-label">
-                {item.href ? <a href={item.href}>{item.label}</a> : item.label}
+                {item.href ? <Link href={item.href}>{item.label}</Link> : item.label}
               </span>
               <span className="bar-track" aria-hidden="true">
                 <span className={`bar ${tone}`} style={{ width: `${(item.value / max) * 100}%` }} />

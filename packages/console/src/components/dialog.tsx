@@ -26,7 +26,15 @@ export function Dialog({
     if (!open && dialog.open) dialog.close();
   }, [open]);
   return (
-    <dialog ref={ref} onClose={onClose} aria-label={title}>
+    <dialog
+      ref={ref}
+      // The native close event arrives a moment after closing; if the dialog was opened again
+      // in between (a row opened right after Escape), that late event must not close it.
+      onClose={() => {
+        if (!ref.current?.open) onClose();
+      }}
+      aria-label={title}
+    >
       <article className={wide ? 'wide' : undefined}>
         <header>
           <button type="button" aria-label="Close" rel="prev" className="close" onClick={onClose} />
