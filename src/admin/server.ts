@@ -54,12 +54,23 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
   // else, so an orchestrator does not restart a gateway because Redis blinked.
   app.get('/healthz', async () => ({ status: 'ok', version: options.version }));
 
-  app.get('/readyz', async (_request, reply) => {
+  // Readiness: can this instance serve? A shared dependency that does not answer (Redis, the
+  // database) fails every instance at once, and the gateway keeps serving through it (degraded
+  // limits, cached configuration, the failsafe), so taking all instances out of a load
+  // balancer would turn a degraded service into none: the answer stays 200 with status
+  // `degraded` and the failing checks named. Only draining answers 503. `?strict` answers 503
+  // whenever a check fails, for monitors and start-up gates that want the dependencies up.
+  app.get('/readyz', async (request, reply) => {
     const checks = await options.readiness();
     const draining = options.isDraining();
-    const ready = !draining && checks.every((c) => c.ok);
+    const healthy = checks.every((c) => c.ok);
+    const strict = (request.query as Record<string, unknown> | undefined)?.['strict'] !== undefined;
+    const ready = !draining && (healthy || !strict);
     reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
-    return { status: ready ? 'ready' : draining ? 'draining' : 'not_ready', checks };
+    return {
+      status: draining ? 'draining' : healthy ? 'ready' : strict ? 'not_ready' : 'degraded',
+      checks,
+    };
   });
 
   const metrics = options.metrics;

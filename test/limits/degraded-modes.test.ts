@@ -125,8 +125,18 @@ describe('degraded rate limiting when Redis fails', { skip: redis.skip }, () => 
     for (const r of [...local, open, closed])
       assert.ok(r.ms < 1000, `a request waited ${r.ms} ms on a dead Redis`);
     const ready = await request(`${gw.adminUrl}/readyz`);
-    const body = (await ready.body.json()) as { checks: Array<{ name: string; detail?: string }> };
+    const body = (await ready.body.json()) as {
+      status: string;
+      checks: Array<{ name: string; ok: boolean; detail?: string }>;
+    };
     assert.match(JSON.stringify(body.checks), /degraded: closed|degraded: local|degraded: open/);
+    // Still serving: ready for a load balancer (every instance shares this Redis), but said so.
+    assert.equal(ready.statusCode, 200);
+    assert.equal(body.status, 'degraded');
+    assert.ok(body.checks.some((c) => c.name === 'state:redis' && !c.ok), JSON.stringify(body.checks));
+    const strict = await request(`${gw.adminUrl}/readyz?strict`);
+    assert.equal(strict.statusCode, 503, '?strict fails while a dependency is down');
+    assert.equal(((await strict.body.json()) as { status: string }).status, 'not_ready');
   });
 
   it('Redis slow (every reply 300 ms late): requests do not wait for it', async () => {
