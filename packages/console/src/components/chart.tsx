@@ -19,6 +19,8 @@ export interface Series {
   fill?: boolean;
 }
 
+const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
+
 function resolveColor(element: Element, color: string): string {
   const match = /^var\((--[\w-]+)\)$/.exec(color);
   if (!match?.[1]) return color;
@@ -65,8 +67,9 @@ export function TimeChart({
           stroke: text,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid },
-          size: 56,
-          values: (_u, splits) => splits.map((v) => (unit ? `${v}${unit}` : String(v))),
+          // Compact numbers ("12k", "1.5M") keep the axis narrow and the labels whole.
+          size: 64,
+          values: (_u, splits) => splits.map((v) => `${compact.format(v)}${unit ?? ''}`),
         },
       ],
       series: [
@@ -79,7 +82,8 @@ export function TimeChart({
             width: 2,
             ...(s.dashed ? { dash: [6, 4] } : {}),
             ...(s.fill ? { fill: `${stroke}22` } : {}),
-            points: { show: times.length < 40 },
+            // Points mark isolated values between gaps, which a line alone would not draw.
+            points: { show: times.length <= 400, size: times.length < 40 ? 5 : 3 },
             spanGaps: false,
           };
         }),

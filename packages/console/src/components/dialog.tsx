@@ -22,7 +22,15 @@ export function Dialog({
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
-    if (open && !dialog.open) dialog.showModal();
+    if (open && !dialog.open) {
+      dialog.showModal();
+      // Start where the work is: the first field (or else the first button after Close).
+      const target =
+        dialog.querySelector<HTMLElement>(
+          'article input:not([type=hidden]):not([readonly]), article select, article textarea',
+        ) ?? dialog.querySelector<HTMLElement>('article footer button, article button:not(.close)');
+      target?.focus();
+    }
     if (!open && dialog.open) dialog.close();
   }, [open]);
   return (

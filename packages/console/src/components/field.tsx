@@ -7,10 +7,17 @@ export function Field({
   ...input
 }: { label: string; hint?: ReactNode } & InputHTMLAttributes<HTMLInputElement>) {
   const id = useId();
+  // The label wraps the control (Pico's layout) but names it by its text alone: the hint is a
+  // description (aria-describedby), not part of the name.
   return (
     <label htmlFor={id}>
-      {label}
-      <input id={id} aria-describedby={hint ? `${id}-hint` : undefined} {...input} />
+      <span id={`${id}-label`}>{label}</span>
+      <input
+        id={id}
+        aria-labelledby={`${id}-label`}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        {...input}
+      />
       {hint ? <small id={`${id}-hint`}>{hint}</small> : null}
     </label>
   );
@@ -29,8 +36,13 @@ export function Select({
   const id = useId();
   return (
     <label htmlFor={id}>
-      {label}
-      <select id={id} aria-describedby={hint ? `${id}-hint` : undefined} {...select}>
+      <span id={`${id}-label`}>{label}</span>
+      <select
+        id={id}
+        aria-labelledby={`${id}-label`}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        {...select}
+      >
         {options.map((option) => {
           const { value, label: text } =
             typeof option === 'string' ? { value: option, label: option } : option;
