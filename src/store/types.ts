@@ -356,6 +356,8 @@ export interface BlockRepository {
   removeFor(kind: BlockKind, value: string): Promise<boolean>;
   /** Delete entries that expired before `before` (housekeeping; not a configuration change). */
   pruneExpired(before: number): Promise<number>;
+  /** How many entries are in force at `at` (counted in the database). */
+  countActive(at: number): Promise<number>;
 }
 
 export type BindingSource = 'first_use' | 'admin';
@@ -427,6 +429,8 @@ export interface InterceptRepository {
   }): Promise<InterceptRecord[]>;
   /** Every matching intercept, oldest first, read in chunks. */
   stream(filter?: { keyId?: string; since?: number; until?: number }): AsyncIterable<InterceptRecord>;
+  /** How many intercepts match (counted in the database). */
+  count(filter?: { keyId?: string; routeId?: string; since?: number; until?: number }): Promise<number>;
   /** Delete intercepts older than `before` (retention). */
   prune(before: number): Promise<number>;
 }
@@ -515,6 +519,8 @@ export interface AnomalyRepository {
   ): Promise<AnomalyRecord | undefined>;
   /** Delete anomalies detected before `before` (retention). */
   prune(before: number): Promise<number>;
+  /** How many anomalies there are (with that status), counted in the database. */
+  count(filter?: { status?: AnomalyStatus }): Promise<number>;
 }
 
 // ---- telemetry ----
@@ -556,9 +562,52 @@ export interface RequestLogFilter {
   limit?: number;
 }
 
+/** What `RequestLogRepository.stats` summarises: a time range, optionally one key or route. */
+export interface RequestStatsFilter {
+  since: number;
+  until: number;
+  keyId?: string;
+  routeId?: string;
+}
+
+export interface RequestStatsOptions {
+  /** Width of a time bucket in ms (a positive integer; buckets start at multiples of it). */
+  bucketMs: number;
+  /** Upper bounds (ms, ascending) of the latency histogram counted per bucket. */
+  latencyBoundsMs: readonly number[];
+  /** Length of each ranked list. */
+  top: number;
+}
+
+/** The records of one time bucket, by decision, with their latency histogram. */
+export interface RequestStatsBucket {
+  /** Start of the bucket (epoch ms). */
+  at: number;
+  allowed: number;
+  denied: number;
+  errored: number;
+  /**
+   * Records per latency bucket: index i counts total_ms in (bound i−1, bound i] of
+   * `latencyBoundsMs` (from 0 for the first), the last index those above the last bound.
+   */
+  latency: number[];
+}
+
+/** Counts computed in the database (GROUP BY): nothing per record is read into memory. */
+export interface RequestStats {
+  /** Only buckets holding records, oldest first. */
+  buckets: RequestStatsBucket[];
+  /** Refusals (decision `denied`) by catalog code, most first. */
+  deniedByCode: Array<{ code: string; count: number }>;
+  topKeys: Array<{ keyId: string; count: number }>;
+  topRoutes: Array<{ routeId: string; count: number }>;
+}
+
 export interface RequestLogRepository {
   /** Insert a batch in one transaction (all or nothing). */
   insertBatch(records: readonly RequestLogRecord[]): Promise<void>;
+  /** Counts by time bucket and decision, latency histograms and ranked lists of a time range. */
+  stats(filter: RequestStatsFilter, options: RequestStatsOptions): Promise<RequestStats>;
   /** Newest first. */
   list(filter?: RequestLogFilter): Promise<RequestLogRecord[]>;
   count(filter?: RequestLogFilter): Promise<number>;
@@ -732,6 +781,13 @@ export interface Store extends Repositories {
    * change came from another process, such as the CLI).
    */
   configVersion(): Promise<number>;
+  /**
+   * Call `listener` with the new config version after each committed transaction of this
+   * store handle that changed configuration (once per transaction, never for one rolled back,
+   * never for bookkeeping). Changes other processes make are not seen here: gateways hear of
+   * them on the state bus, or through the version poll. Returns a function removing the listener.
+   */
+  onConfigChange(listener: (version: number) => void): () => void;
   migrate(): Promise<MigrationReport>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;

@@ -21,13 +21,11 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, type LabelValues, Reg
 import { type ErrorCode, errorCatalog } from '../errors/catalog.js';
 import type { Outcome } from '../gateway/proxy-server.js';
 import { ROUTE_ID_PATTERN } from '../routing/spec.js';
+import { DURATION_BUCKETS } from './latency-buckets.js';
 
 export const METRICS_PREFIX = 'portcullis_';
 
-/** Buckets (seconds) for request and upstream latency: sub-millisecond decisions to slow upstreams. */
-export const DURATION_BUCKETS: readonly number[] = [
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-];
+export { DURATION_BUCKETS } from './latency-buckets.js';
 
 /**
  * Route ids whose slots are cached for the hot path; past it the cache starts over. Counts
@@ -410,6 +408,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Whether a dependency passed its health check at scrape time (1) or not (0).',
     labelNames: ['name'] as const,
     registers,
+    // Under `start --workers` the primary merges the workers' metrics: up only if up in each.
+    aggregator: 'min',
     async collect() {
       const health = options.health;
       if (!health) return;
@@ -438,6 +438,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'The degraded rate-limit mode in force (1) while the limit store is unreachable; 0 for the others.',
     labelNames: ['mode'] as const,
     registers,
+    // Merged across workers: a mode is in force if one worker uses it.
+    aggregator: 'max',
     collect() {
       let mode: string | undefined;
       try {
@@ -474,6 +476,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Build information; always 1.',
     labelNames: ['version', 'node'] as const,
     registers,
+    aggregator: 'first',
   });
   buildInfo.set({ version: options.version, node: process.version }, 1);
 

@@ -271,6 +271,55 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('is a number', async () => {
         assert.equal(typeof (await store.configVersion()), 'number');
       });
+
+      it('onConfigChange hears each committed change once, after commit, with its version', async () => {
+        const heard: number[] = [];
+        const stop = store.onConfigChange((version) => heard.push(version));
+        try {
+          const id = uid('heard');
+          await store.routes.insert(route(id));
+          const v1 = await store.configVersion();
+          await store.routes.get(id);
+          await store.routes.remove(uid('absent'));
+          await assert.rejects(store.routes.insert(route(id)), ConflictError);
+          await store.meta.set(uid('meta'), 'x');
+          assert.deepEqual(heard, [v1], 'reads, no-ops, failures and bookkeeping are not changes');
+          await store.write(async (repos) => {
+            await repos.routes.replace(route(id, { path: '/two' }));
+            await repos.routes.replace(route(id, { path: '/three' }));
+            assert.equal(heard.length, 1, 'nothing is heard before the transaction commits');
+          });
+          assert.deepEqual(heard, [v1, v1 + 2], 'one call per transaction, with its last version');
+          await assert.rejects(
+            store.write(async (repos) => {
+              await repos.routes.remove(id);
+              throw new Error('roll back');
+            }),
+            /roll back/,
+          );
+          assert.equal(heard.length, 2, 'a rolled-back change is not heard');
+        } finally {
+          stop();
+        }
+        await store.routes.remove(uid('after'));
+        await store.routes.insert(route(uid('after-stop')));
+        assert.equal(heard.length, 2, 'a removed listener hears nothing');
+      });
+
+      it('onConfigChange: a throwing listener does not fail the change or silence the others', async () => {
+        const heard: number[] = [];
+        const stopThrowing = store.onConfigChange(() => {
+          throw new Error('listener bug');
+        });
+        const stop = store.onConfigChange((version) => heard.push(version));
+        try {
+          await store.routes.insert(route(uid('throwing')));
+          assert.equal(heard.length, 1);
+        } finally {
+          stopThrowing();
+          stop();
+        }
+      });
     });
 
     describe('write()', () => {

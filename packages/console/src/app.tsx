@@ -21,7 +21,6 @@ import { PoliciesPage } from './pages/policies';
 import { RoutesPage } from './pages/routes';
 import { SettingsPage } from './pages/settings';
 
-
 function Pages() {
   const { status } = useSession();
   if (status === 'checking') return <Loading what="Checking your session" />;

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { AnomaliesTable, AnomalyRecord, AnomalyRepository, Database } from '../types.js';
+import type { AnomaliesTable, AnomalyRecord, AnomalyRepository, AnomalyStatus, Database } from '../types.js';
 import type { RepositoryContext } from './context.js';
 import { fromJson, toJson } from './rows.js';
 
@@ -127,6 +127,15 @@ export class SqlAnomalyRepository implements AnomalyRepository {
       .where('status', '=', 'open')
       .execute();
     return this.get(id);
+  }
+
+  async count(filter: { status?: AnomalyStatus } = {}): Promise<number> {
+    let query = this.#db.selectFrom('anomalies');
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    const row = await query
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
   async prune(before: number): Promise<number> {

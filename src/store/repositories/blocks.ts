@@ -36,6 +36,15 @@ export class SqlBlockRepository implements BlockRepository {
     return rows.map(toRecord);
   }
 
+  async countActive(at: number): Promise<number> {
+    const row = await this.#db
+      .selectFrom('blocks')
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', at)]))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async get(id: string): Promise<BlockRecord | undefined> {
     const row = await this.#db.selectFrom('blocks').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toRecord(row);

@@ -54,6 +54,20 @@ export class SqlInterceptRepository implements InterceptRepository {
     for await (const row of query.orderBy('at').stream(1000)) yield toRecord(row);
   }
 
+  async count(
+    filter: { keyId?: string; routeId?: string; since?: number; until?: number } = {},
+  ): Promise<number> {
+    let query = this.#db.selectFrom('intercepts');
+    if (filter.keyId !== undefined) query = query.where('key_id', '=', filter.keyId);
+    if (filter.routeId !== undefined) query = query.where('route_id', '=', filter.routeId);
+    if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
+    if (filter.until !== undefined) query = query.where('at', '<', filter.until);
+    const row = await query
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async prune(before: number): Promise<number> {
     const result = await this.#db.deleteFrom('intercepts').where('at', '<', before).executeTakeFirst();
     return Number(result.numDeletedRows);

@@ -25,7 +25,8 @@ const IDENTITY_KINDS: Record<Detail['identityKind'], string> = {
 
 function IdentityLink({ anomaly }: { anomaly: Detail }) {
   const id = encodeURIComponent(anomaly.identity);
-  if (anomaly.identityKind === 'key') return <Link href={consoleHref(`/keys/${id}`)}>{anomaly.identity}</Link>;
+  if (anomaly.identityKind === 'key')
+    return <Link href={consoleHref(`/keys/${id}`)}>{anomaly.identity}</Link>;
   if (anomaly.identityKind === 'client')
     return <Link href={consoleHref(`/clients/${id}`)}>{anomaly.identity}</Link>;
   return <code>{anomaly.identity}</code>;

@@ -11,8 +11,8 @@ import { useNotify } from '../components/notify';
 import { Badge, EmptyState, Loaded, PageHeader } from '../components/states';
 import { api, isPortcullisError, type Schemas } from '../lib/api';
 import { formatTime } from '../lib/format';
-import { useSession } from '../lib/session';
 import { consoleHref } from '../lib/links';
+import { useSession } from '../lib/session';
 import { useApi } from '../lib/use-api';
 import { DeclarativePanel } from './routes-declarative';
 import { authLabel, RouteFormDialog } from './routes-form';
@@ -445,8 +445,10 @@ function RouteDetail() {
                   <ul>
                     {page.items.map((grant) => (
                       <li key={grant.client}>
-                        <Link href={consoleHref(`/clients/${encodeURIComponent(grant.client)}`)}>{grant.client}</Link>:{' '}
-                        {grant.methods.join(', ')}
+                        <Link href={consoleHref(`/clients/${encodeURIComponent(grant.client)}`)}>
+                          {grant.client}
+                        </Link>
+                        : {grant.methods.join(', ')}
                       </li>
                     ))}
                   </ul>
