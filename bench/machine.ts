@@ -5,13 +5,13 @@
  * hoping it did not happen. Linux only (/proc); elsewhere every reading is `undefined`.
  *
  * foreign = user + nice + system CPU time of the whole machine (/proc/stat) − the time of this
- * process, its live children and its reaped children (cutime/cstime). A child that exits between
+ * process, its live children and their live descendants, and its reaped children (cutime/cstime). A child that exits between
  * two snapshots is counted once: partly as live before, wholly in cutime after. irq and softirq
  * time is left out of the machine total: most of it here is the benchmark's own loopback TCP
  * traffic, charged either to our processes' stime or to ksoftirqd, never to a foreign process.
  * So this undercounts rather than overcounts. Hypervisor steal is reported apart.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface CpuSnapshot {
   atMs: number;
@@ -40,6 +40,29 @@ function processTicks(pid: number, withChildren: boolean): number {
   return withChildren ? own + Number(fields[13]) + Number(fields[14]) : own;
 }
 
+/** Live descendants of `pid` (Linux 3.5+: /proc/<pid>/task/<tid>/children, for each thread). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const task of tasks) {
+    let children = '';
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const child of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
+      out.push(child, ...descendants(child));
+    }
+  }
+  return out;
+}
+
 export function cpuSnapshot(childPids: Iterable<number>): CpuSnapshot | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
@@ -47,10 +70,13 @@ export function cpuSnapshot(childPids: Iterable<number>): CpuSnapshot | undefine
     const [user, nice, system, , , , , steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
     let ours = processTicks(process.pid, true);
     for (const pid of childPids) {
-      try {
-        ours += processTicks(pid, false);
-      } catch {
-        // Exited since it was listed: its time is (or will be) in our cutime.
+      // A child's own children count too: the workers of `portcullis start --workers N`.
+      for (const each of [pid, ...descendants(pid)]) {
+        try {
+          ours += processTicks(each, false);
+        } catch {
+          // Exited since it was listed: its time is (or will be) in its parent's cutime.
+        }
       }
     }
     return { atMs: performance.now(), busy: user! + nice! + system!, steal: steal!, ours };

@@ -307,6 +307,41 @@ function noiseBlock(phases: PhaseResult[]): string[] {
 }
 
 /** The verdict is shown whenever its target was part of the run (even if it could not be judged). */
+/** Two targets of one run compared by throughput (`--workers 2` against one process). */
+export interface Comparison {
+  target: string;
+  baseline: string;
+  /** Minimum throughput-phase req/s of `target` over `baseline`. */
+  minRatio: number;
+}
+
+export interface ComparisonResult extends Comparison {
+  ratio?: number;
+  /** undefined when either target has no throughput figure. */
+  pass?: boolean;
+}
+
+export function compare(comparison: Comparison, phases: PhaseResult[]): ComparisonResult {
+  const throughput = phases.find((p) => p.settings.name === 'throughput');
+  const of = (name: string) =>
+    throughput?.results.find((r) => r.name === name && r.rounds > 0 && r.failure === undefined);
+  const target = of(comparison.target);
+  const baseline = of(comparison.baseline);
+  if (!target || !baseline) return { ...comparison };
+  const ratio = target.rps / baseline.rps;
+  return { ...comparison, ratio, pass: ratio >= comparison.minRatio };
+}
+
+export function comparisonLine(c: ComparisonResult, valid: boolean): string {
+  const verdict =
+    c.pass === undefined ? 'not judged (both targets need a throughput figure)' : c.pass ? 'MET' : 'NOT MET';
+  const ratio = c.ratio === undefined ? '-' : `${c.ratio.toFixed(3)}×`;
+  return (
+    `comparison (${c.target} vs ${c.baseline}): ${verdict}${valid ? '' : ' (BUT THE RESULTS ARE NOT VALID)'}. ` +
+    `req/s ratio ${ratio} (needs ≥ ${c.minRatio.toFixed(2)}×, throughput phase, same run)`
+  );
+}
+
 function judged(c: Criterion, phases: PhaseResult[]): boolean {
   return phases.some((p) => p.results.some((r) => r.name === c.target));
 }

@@ -24,7 +24,10 @@ import { killAllChildrenSync, startNodeService, stopAllChildren, trackedPids } f
 import { findOnPath, type LoadSettings, type LoadTool, runLoad, toolVersion } from './load.js';
 import { cpuSnapshot, foreignCpu } from './machine.js';
 import {
+  type Comparison,
   type Criterion,
+  compare,
+  comparisonLine,
   consoleReport,
   describeErrors,
   judge,
@@ -41,7 +44,8 @@ import { BASELINES, type BenchTarget, createTargets, type RunningTarget } from '
 const HELP = `Usage: node dist/bench/run.js [options]
   --targets <list>          comma-separated (default: all: direct,bare,portcullis,
                             portcullis-apikey,portcullis-apikey-ip,portcullis-jwt,
-                            portcullis-limit-memory,portcullis-limit-redis)
+                            portcullis-limit-memory,portcullis-limit-memory-norec,
+                            portcullis-limit-redis,portcullis-limit-redis-workers2)
   --duration <s>            measured seconds per target per round (default 10)
   --warmup <s>              unmeasured seconds before each measurement (default 2)
   --connections <n>         throughput phase: concurrent keep-alive connections (default 50)
@@ -173,6 +177,12 @@ const CRITERIA: Criterion[] = [
   { target: 'portcullis-limit-memory', minVsBare: 0.85 },
   { target: 'portcullis-limit-memory-norec', minVsBare: 0.85 },
   { target: 'portcullis-limit-redis', minVsBare: 0.75 },
+];
+
+/** Targets judged against another target of the same run rather than against bare. */
+const COMPARISONS: Comparison[] = [
+  // Issue #10: two workers on this 2-core machine must beat one process by 30 % (Redis mode).
+  { target: 'portcullis-limit-redis-workers2', baseline: 'portcullis-limit-redis', minRatio: 1.3 },
 ];
 
 /**
@@ -362,10 +372,21 @@ async function main(): Promise<number> {
     return { settings: phase, results, ratios: ratios(results, BASELINES), measurements: mine };
   });
   const criteria = CRITERIA.filter((c) => selectedNames.includes(c.target)).map((c) => judge(c, phases));
+  const comparisons = COMPARISONS.filter(
+    (c) => selectedNames.includes(c.target) && selectedNames.includes(c.baseline),
+  ).map((c) => compare(c, phases));
+  const compared = comparisons.map((c) => comparisonLine(c, warnings.length === 0));
   process.stdout.write(`\n${consoleReport(phases, criteria, info, warnings)}\n`);
-  if (options.markdown) process.stdout.write(`\n${markdownReport(phases, criteria, info, warnings)}\n`);
+  if (compared.length > 0) process.stdout.write(`${compared.join('\n')}\n`);
+  if (options.markdown) {
+    process.stdout.write(`\n${markdownReport(phases, criteria, info, warnings)}\n`);
+    if (compared.length > 0) process.stdout.write(`${compared.map((line) => `- ${line}.`).join('\n')}\n`);
+  }
   if (options.json) {
-    writeFileSync(options.json, `${JSON.stringify({ ...info, criteria, phases, warnings }, null, 2)}\n`);
+    writeFileSync(
+      options.json,
+      `${JSON.stringify({ ...info, criteria, comparisons, phases, warnings }, null, 2)}\n`,
+    );
     log(`bench: wrote ${options.json}`);
   }
   return warnings.length > 0 ? 1 : 0;

@@ -49,6 +49,10 @@ interface PortcullisConfig {
   config(upstreamUrl: string): string;
   /** Extra env (e.g. a Redis URL) on top of the harness's isolated defaults. */
   env?: Record<string, string>;
+  /** Extra arguments of `portcullis start` (e.g. `--workers 2`). */
+  startArgs?: string[];
+  /** After /readyz answers: wait until the target is wholly up (every worker serving). */
+  ready?(adminUrl: string): Promise<void>;
   /**
    * After `apply`, before `start`: create what the route needs (clients, grants, keys, JWT
    * providers) with the real CLI, and return the headers every request must carry.
@@ -164,13 +168,17 @@ function portcullisTarget(spec: PortcullisConfig, ctx: TargetContext): BenchTarg
       const logFd = openSync(logFile, 'a');
       const stdio: ['ignore', number, number] = ['ignore', logFd, logFd];
       try {
-        const child = spawnTracked(process.execPath, [bin, 'start'], { ...options, stdio });
+        const child = spawnTracked(process.execPath, [bin, 'start', ...(spec.startArgs ?? [])], {
+          ...options,
+          stdio,
+        });
         let exitInfo: string | undefined;
         child.once('exit', (code, signal) => {
           exitInfo = `portcullis start exited early (code ${code}, signal ${signal})\n${tailOfFile(logFile)}`;
         });
         try {
           await waitForReady(`http://127.0.0.1:${adminPort}/readyz`, 20_000, () => exitInfo);
+          await spec.ready?.(`http://127.0.0.1:${adminPort}`);
         } catch (error) {
           await stopChild(child);
           throw new Error(`${(error as Error).message}\n${tailOfFile(logFile)}`);
@@ -366,7 +374,44 @@ export function createTargets(ctx: TargetContext): BenchTarget[] {
       },
       ctx,
     ),
+    workersTarget(ctx),
   ];
+}
+
+/**
+ * `--workers 2` on Redis: the same chain as portcullis-limit-redis in two processes. /readyz
+ * answers as soon as one worker serves, so readiness waits until both list themselves.
+ */
+function workersTarget(ctx: TargetContext): BenchTarget {
+  let viewerToken = '';
+  return portcullisTarget(
+    {
+      name: 'portcullis-limit-redis-workers2',
+      description: 'The same as portcullis-limit-redis in two worker processes: portcullis start --workers 2',
+      config: limitedConfig,
+      env: { PORTCULLIS_REDIS_URL: process.env['PORTCULLIS_BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379' },
+      startArgs: ['--workers', '2'],
+      async setup(tools) {
+        const out = await tools.portcullis(args('admin tokens create --role viewer --json'));
+        viewerToken = (JSON.parse(out) as { token: string }).token;
+        return apiKeySetup(tools);
+      },
+      async ready(adminUrl) {
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          const res = await request(`${adminUrl}/admin/api/instances`, {
+            headers: { authorization: `Bearer ${viewerToken}` },
+          });
+          const body = (await res.body.json()) as { items?: unknown[] };
+          if (res.statusCode === 200 && body.items?.length === 2) return;
+          if (Date.now() > deadline)
+            throw new Error('the two workers did not both list themselves within 20 s');
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      },
+    },
+    ctx,
+  );
 }
 
 /** Targets compared against, not ratio'd: everything else is a Portcullis configuration. */

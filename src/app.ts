@@ -5,12 +5,14 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { ensureInitialAdmin } from './admin/auth/bootstrap.js';
 import { createAdminServer, type ReadinessCheck } from './admin/server.js';
 import { type Alert, createWebhookSender, type WebhookSender } from './alerts/webhook.js';
 import { AnomalyAggregator } from './anomaly/aggregator.js';
 import { parseRules } from './anomaly/rules.js';
 import { AnomalyService, protectedNetworks } from './anomaly/service.js';
+import { databaseConnection, redisConnection } from './config/connections.js';
 import { LiveSettings, parseLiveOverrides } from './config/live.js';
 import type { LoadedConfig } from './config/load.js';
 import { type Clock, systemClock } from './core/clock.js';
@@ -60,6 +62,13 @@ export interface AppOptions {
   clock?: Clock;
   /** Observe every request's outcome (tests; the telemetry recorder). */
   onOutcome?: (outcome: Outcome) => void;
+  /** Its slot under `portcullis start --workers N`, shown in the instance list. */
+  worker?: number;
+  /**
+   * Under `--workers`: given this worker's metrics registry, the scrape the admin listener
+   * serves instead of its own (every worker's metrics merged by the primary).
+   */
+  clusterMetrics?: (registry: Registry) => () => Promise<{ contentType: string; body: string }>;
 }
 
 export interface RunningApp {
@@ -96,46 +105,36 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     const store = await openStore({
       url: settings.databaseUrl as string,
       poolSize: settings.databasePoolSize,
+      ...databaseConnection(settings),
       clock,
       logger,
     });
     cleanups.push(() => store.close());
-    const migrated = await store.migrate();
-    if (migrated.applied.length > 0) logger.info({ migrations: migrated.applied }, 'database migrated');
+    // Under `start --workers` the primary migrated and did the first-start work before forking.
+    const prepared = options.worker !== undefined;
+    if (!prepared) await migrate(store, logger);
     await checkKeyFingerprint(store, secret.key);
     const keys = deriveSecretKeys(secret.key);
 
     const keyPrefix = sharedStatePrefix(secret.key);
     const state = await openState({
       redisUrl: settings.redisUrl,
-      redis: { commandTimeoutMs: settings.redisTimeout },
+      redis: { commandTimeoutMs: settings.redisTimeout, ...redisConnection(settings) },
       keyPrefix,
       clock,
       logger,
     });
     cleanups.push(() => state.close());
 
-    await bootstrapUpstreamRoute(store, state, settings.upstreamUrl, logger);
-
-    // First start: an admin user, with the configured password or a random one shown once.
-    const initialAdmin = await ensureInitialAdmin(
-      auditedStore(store, { actor: 'system', source: 'start' }, clock),
-      { password: settings.adminPassword },
-    );
-    if (initialAdmin.created) {
-      if (initialAdmin.generated)
-        // Straight to the terminal, not through the logger: a password must not sit in log files.
-        process.stderr.write(
-          `\n  Portcullis admin user created: ${initialAdmin.username} / ${initialAdmin.password}\n` +
-            '  (shown once; sign in to the console at /admin/ui/ on the admin listener and change it,\n' +
-            '  or set PORTCULLIS_ADMIN_PASSWORD)\n\n',
-        );
-      logger.info({ user: initialAdmin.username, generated: initialAdmin.generated }, 'admin user created');
-    }
+    if (!prepared) await firstStart(store, state, settings, clock, logger);
 
     let demo: Demo | undefined;
     const routeCount = (await store.routes.list()).length;
-    if (settings.demo === 'on' || (settings.demo === 'auto' && routeCount === 0 && !settings.upstreamUrl)) {
+    // Not under --workers: each worker would have its own demo key (the primary refuses demo=on).
+    if (
+      !prepared &&
+      (settings.demo === 'on' || (settings.demo === 'auto' && routeCount === 0 && !settings.upstreamUrl))
+    ) {
       demo = await startDemo({ keyPrefix: settings.keyPrefix, keys, clock });
       const d = demo;
       cleanups.push(() => d.close());
@@ -165,10 +164,31 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     const localLimiter = new MemoryLimiter({ clock });
     let limiter: RateLimiter = localLimiter;
     let breaker: CircuitBreaker | undefined;
-    const instances = new InstanceRegistry({ state, logger });
+    let degradedMode: DegradedMode | undefined;
+    let degradedAt = 0;
+    /** The degraded mode in force, if one was used in the last few seconds. */
+    const currentDegraded = () =>
+      degradedMode && clock.monotonic() - degradedAt < 5_000 ? degradedMode : undefined;
+    // Listener addresses are known once bound; the degraded mode is read at each beat.
+    let listening: { proxy: string; admin: string } | undefined;
+    const instances = new InstanceRegistry({
+      state,
+      logger,
+      version: VERSION,
+      startedAt: clock.now(),
+      worker: options.worker,
+      describe: () => ({
+        proxy: listening?.proxy ?? null,
+        admin: listening?.admin ?? null,
+        degraded: currentDegraded() ?? null,
+      }),
+    });
+    await instances.start();
+    cleanups.push(() => instances.stop());
     if (settings.redisUrl) {
       limiter = await RedisLimiter.connect({
         url: settings.redisUrl,
+        ...redisConnection(settings),
         commandTimeoutMs: settings.redisTimeout,
         keyPrefix,
         logger,
@@ -176,11 +196,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       const shared = limiter;
       cleanups.push(() => shared.close());
       breaker = new CircuitBreaker({ clock });
-      await instances.start();
-      cleanups.push(async () => instances.stop());
     }
-    let degradedMode: DegradedMode | undefined;
-    let degradedAt = 0;
     const usage = new KeyUsage({ store, state, clock, logger });
     usage.start(5_000);
     cleanups.push(() => usage.stop());
@@ -269,6 +285,17 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     });
     await watcher.start();
     cleanups.push(() => watcher.stop());
+    // Every change this instance commits (admin API, anomaly blocks, …) is announced at once to
+    // every instance, this one included; the version poll only covers a lost announcement.
+    const stopAnnouncing = store.onConfigChange((version) => {
+      announceConfigChange(state, version).catch((error: unknown) =>
+        logger.warn(
+          { err: error, version },
+          'could not announce a configuration change; the version poll will',
+        ),
+      );
+    });
+    cleanups.push(async () => stopAnnouncing());
 
     // The decision pipeline: the order of stages lives here and nowhere else.
     const decide = createPipeline([
@@ -304,9 +331,6 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         },
       }),
     ]);
-    /** The degraded mode in force, if one was used in the last few seconds. */
-    const currentDegraded = () =>
-      degradedMode && clock.monotonic() - degradedAt < 5_000 ? degradedMode : undefined;
     const resolveClientIp = createClientIpResolver(settings.trustedProxies, settings.clientIpHeader);
     const pathOptions = {
       pathCaseInsensitive: settings.pathCaseInsensitive,
@@ -433,8 +457,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       version: VERSION,
       isDraining: () => proxy.draining,
       readiness,
-      metrics: () => metrics.scrape(),
-      api: { store, keys, clock, settings, logger, state, anomalies },
+      metrics: options.clusterMetrics ? options.clusterMetrics(metrics.registry) : () => metrics.scrape(),
+      api: { store, keys, clock, settings, logger, state, anomalies, instances },
       trustedProxies: settings.trustedProxies,
       console: settings.console ? { dir: settings.consoleDir } : false,
     });
@@ -444,6 +468,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     cleanups.push(() => proxy.drain(settings.shutdownTimeoutMs));
     await admin.listen({ host: settings.adminListen.host, port: settings.adminListen.port });
     const adminAddress = admin.server.address() as AddressInfo;
+    listening = {
+      proxy: hostPort(proxyAddress),
+      admin: hostPort(adminAddress),
+    };
+    await instances.beat();
 
     logger.info(
       {
@@ -476,6 +505,71 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   } catch (error) {
     await cleanup();
     throw error;
+  }
+}
+
+/**
+ * What `start --workers` does once in the primary before forking: the secret key (generated
+ * once), migrations, the key fingerprint check and the first-start work (catch-all route,
+ * admin user), so N workers neither race for them nor print the admin password N times.
+ */
+export async function prepareForWorkers(
+  config: LoadedConfig,
+  logger: Logger,
+  clock: Clock = systemClock,
+): Promise<void> {
+  const settings = config.settings;
+  const secret = await loadSecretKey({
+    value: settings.secretKey,
+    source: config.sources.secretKey.name,
+    dataDir: settings.dataDir,
+    logger,
+  });
+  const store = await openStore({
+    url: settings.databaseUrl as string,
+    poolSize: 2,
+    ...databaseConnection(settings),
+    clock,
+    logger,
+  });
+  try {
+    await migrate(store, logger);
+    await checkKeyFingerprint(store, secret.key);
+    await firstStart(store, undefined, settings, clock, logger);
+  } finally {
+    await store.close();
+  }
+}
+
+async function migrate(store: Store, logger: Logger): Promise<void> {
+  const migrated = await store.migrate();
+  if (migrated.applied.length > 0) logger.info({ migrations: migrated.applied }, 'database migrated');
+}
+
+/** The catch-all route from PORTCULLIS_UPSTREAM_URL and the admin user, on the first start. */
+async function firstStart(
+  store: Store,
+  state: HotState | undefined,
+  settings: LoadedConfig['settings'],
+  clock: Clock,
+  logger: Logger,
+): Promise<void> {
+  await bootstrapUpstreamRoute(store, state, settings.upstreamUrl, logger);
+
+  // First start: an admin user, with the configured password or a random one shown once.
+  const initialAdmin = await ensureInitialAdmin(
+    auditedStore(store, { actor: 'system', source: 'start' }, clock),
+    { password: settings.adminPassword },
+  );
+  if (initialAdmin.created) {
+    if (initialAdmin.generated)
+      // Straight to the terminal, not through the logger: a password must not sit in log files.
+      process.stderr.write(
+        `\n  Portcullis admin user created: ${initialAdmin.username} / ${initialAdmin.password}\n` +
+          '  (shown once; sign in to the console at /admin/ui/ on the admin listener and change it,\n' +
+          '  or set PORTCULLIS_ADMIN_PASSWORD)\n\n',
+      );
+    logger.info({ user: initialAdmin.username, generated: initialAdmin.generated }, 'admin user created');
   }
 }
 
@@ -556,7 +650,7 @@ function startHousekeeping(
  */
 async function bootstrapUpstreamRoute(
   store: Store,
-  state: HotState,
+  state: HotState | undefined,
   upstreamUrl: string | undefined,
   logger: Logger,
 ): Promise<void> {
@@ -578,9 +672,17 @@ async function bootstrapUpstreamRoute(
     await repos.routes.insert(spec);
     await repos.meta.set('upstream_bootstrapped', new Date().toISOString());
   });
-  await announceConfigChange(state, await store.configVersion());
+  // Before any gateway runs (the primary of --workers) there is nobody to tell.
+  if (state) await announceConfigChange(state, await store.configVersion());
   logger.info(
     { route: DEFAULT_ROUTE_ID, upstream: upstreamUrl },
     'first start: created catch-all route "default" to PORTCULLIS_UPSTREAM_URL; it requires an API key: portcullis clients add --name "My App" --id my-app && portcullis grants add --client my-app --route default && portcullis keys create --client my-app',
   );
+}
+
+/** `host:port`, IPv6 hosts in brackets. */
+function hostPort(address: AddressInfo): string {
+  return address.family === 'IPv6'
+    ? `[${address.address}]:${address.port}`
+    : `${address.address}:${address.port}`;
 }

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
+import { databaseConnection, redisConnection } from '../config/connections.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { type SettingKey, settingKeys } from '../config/settings.js';
 import { systemClock } from '../core/clock.js';
@@ -65,7 +66,12 @@ async function openLocal(command: Command): Promise<LocalStore> {
     dataDir: config.settings.dataDir,
     logger,
   });
-  const store = await openStore({ url: config.settings.databaseUrl as string, poolSize: 2, logger });
+  const store = await openStore({
+    url: config.settings.databaseUrl as string,
+    poolSize: 2,
+    ...databaseConnection(config.settings),
+    logger,
+  });
   try {
     await store.migrate();
     await checkKeyFingerprint(store, secret.key);
@@ -86,6 +92,7 @@ async function openLocal(command: Command): Promise<LocalStore> {
           // Best effort: gateways also notice through their version poll within a second.
           const state = await openState({
             redisUrl: config.settings.redisUrl,
+            redis: redisConnection(config.settings),
             keyPrefix: sharedStatePrefix(secret.key),
             logger,
           }).catch(() => undefined);

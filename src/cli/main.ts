@@ -17,6 +17,7 @@ import { registerBlocks } from './commands/blocks.js';
 import { registerClients } from './commands/clients.js';
 import { registerDeclarative } from './commands/declarative.js';
 import { registerGrants } from './commands/grants.js';
+import { registerInstances } from './commands/instances.js';
 import { registerJwt } from './commands/jwt.js';
 import { registerKeys } from './commands/keys.js';
 import { registerPolicies } from './commands/policies.js';
@@ -46,6 +47,7 @@ const REMOTE_GROUPS = new Set([
   'settings',
   'anomalies',
   'anomaly',
+  'instances',
 ]);
 
 function addRemoteOptions(program: Command): void {
@@ -88,6 +90,7 @@ export function buildProgram(): Command {
   registerSettings(program);
   registerAnomalies(program);
   registerAnomalySmoke(program);
+  registerInstances(program);
   registerAdmin(program);
   addRemoteOptions(program);
   const overrideAll = (command: Command) => {

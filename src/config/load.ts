@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
+import { CombinationError, checkCombinations } from './combinations.js';
 import {
   envName,
   fileKey,
@@ -161,6 +162,17 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
     values['databaseUrl'] = `sqlite:${join(values['dataDir'] as string, 'portcullis.db')}`;
   }
 
+  // Rules between settings (Redis Cluster and TLS, PostgreSQL TLS, the TLS files); TLS file
+  // paths come back resolved against the working directory.
+  try {
+    Object.assign(values, checkCombinations(values as unknown as Settings, cwd));
+  } catch (error) {
+    if (!(error instanceof CombinationError)) throw error;
+    const source = sources[error.key] as ValueSource;
+    const name = source.kind === 'default' || source.kind === 'preset' ? envName(error.key) : source.name;
+    throw new ConfigError(name, describeSource(source), error.message);
+  }
+
   return Object.freeze({
     settings: Object.freeze(values) as unknown as Settings,
     sources: Object.freeze(sources) as Record<SettingKey, ValueSource>,
@@ -250,6 +262,13 @@ export function explainConfig(
 
 /** Mask a secret; URLs keep scheme and host so operators can still tell which server is meant. */
 export function maskSecret(key: SettingKey, value: string): string {
+  if (key === 'redisUrl' && value.includes(',')) {
+    // A Redis Cluster's seed nodes: each masked alike.
+    return value
+      .split(',')
+      .map((entry) => maskSecret(key, entry))
+      .join(',');
+  }
   if (key === 'databaseUrl' || key === 'redisUrl') {
     if (value.startsWith('sqlite:')) return value;
     try {

@@ -116,6 +116,11 @@ export function parseCidrList(raw: RawValue): string[] {
   return entries;
 }
 
+/** A file path; whether it is readable and holds PEM is checked with the other settings (load.ts). */
+function optionalPath(raw: RawValue): string | undefined {
+  return optionalString(raw);
+}
+
 function url(schemes: readonly string[]) {
   return (raw: RawValue): string | undefined => {
     const s = optionalString(raw);
@@ -218,15 +223,85 @@ export const settingDefs = {
     parse: url(['sqlite', 'postgres', 'postgresql']),
   }),
   databasePoolSize: def<number>({
-    description: 'PostgreSQL connection pool size per instance',
+    description: 'Most PostgreSQL connections each instance keeps open (pool size)',
     default: 10,
     parse: integer(1, 500),
   }),
+  databaseIdleTimeout: def<number>({
+    description:
+      'How long an unused pooled PostgreSQL connection stays open: 1s to 1h (default 10s, shown here in ms)',
+    default: 10_000,
+    parse: duration('1s', '1h'),
+  }),
+  databaseConnectTimeout: def<number>({
+    description:
+      'Longest wait to open a PostgreSQL connection, or for a free one when the pool is full, before the query fails: 100 (ms) to 60s (default 10s)',
+    default: 10_000,
+    parse: duration('100', '60s'),
+  }),
+  databaseTls: def<'disable' | 'require' | 'verify-ca' | 'verify-full' | undefined>({
+    description:
+      "TLS to PostgreSQL: disable, require (encrypted, server not verified), verify-ca (certificate signed by database_tls_ca or a system CA), verify-full (and issued for the URL's host); unset: as database_url says (sslmode=…), else none",
+    default: undefined,
+    parse: (raw) => {
+      const s = optionalString(raw);
+      return s === undefined
+        ? undefined
+        : oneOf(['disable', 'require', 'verify-ca', 'verify-full'] as const)(s);
+    },
+  }),
+  databaseTlsCa: def<string | undefined>({
+    description:
+      'PEM file of the CA(s) that sign the PostgreSQL server certificate (with database_tls verify-ca or verify-full)',
+    default: undefined,
+    parse: optionalPath,
+  }),
   redisUrl: def<string | undefined>({
-    description: 'Unset: in-memory state (one instance). redis:// or rediss:// for shared state',
+    description:
+      'Unset: in-memory state (one instance). redis:// or rediss:// for shared state; with redis_cluster, the seed nodes of a Redis Cluster as comma-separated URLs',
     secret: true,
     default: undefined,
-    parse: url(['redis', 'rediss']),
+    parse: (raw) => {
+      // One URL, or a list of node URLs (comma-separated, or a YAML list in the config file);
+      // whether a list is allowed is checked with redis_cluster.
+      const entries = list(raw);
+      if (entries.length === 0) return undefined;
+      for (const entry of entries) url(['redis', 'rediss'])(entry);
+      return entries.join(',');
+    },
+  }),
+  redisCluster: def<boolean>({
+    description:
+      'Redis Cluster: redis_url names seed nodes (one or more, comma-separated; the rest is discovered). true or false',
+    default: false,
+    parse: boolean,
+  }),
+  redisTlsCa: def<string | undefined>({
+    description:
+      'PEM file of the CA(s) that sign the Redis server certificate (rediss:// only; unset: the system CAs)',
+    default: undefined,
+    parse: optionalPath,
+  }),
+  redisTlsCert: def<string | undefined>({
+    description: 'PEM file of a client certificate for Redis (rediss://, with redis_tls_key)',
+    default: undefined,
+    parse: optionalPath,
+  }),
+  redisTlsKey: def<string | undefined>({
+    description:
+      "PEM file of the client certificate's private key (rediss://, with redis_tls_cert; never logged)",
+    default: undefined,
+    parse: optionalPath,
+  }),
+  redisTlsServername: def<string | undefined>({
+    description:
+      'Name the Redis server certificate must be issued for (and the SNI sent) when it differs from the host in redis_url, e.g. nodes reached by IP address',
+    default: undefined,
+    parse: (raw) => {
+      const s = optionalString(raw);
+      if (s !== undefined && !/^[A-Za-z0-9.-]{1,253}$/.test(s)) throw new Error('expected a host name');
+      return s;
+    },
   }),
   redisTimeout: def<number>({
     description:

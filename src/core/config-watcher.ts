@@ -71,9 +71,14 @@ export class ConfigWatcher {
       do {
         this.#again = false;
         try {
+          const started = performance.now();
           const version = await this.#store.configVersion();
           for (const listener of this.#listeners) await listener();
           this.#version = version;
+          this.#logger.debug(
+            { version, ms: Math.round(performance.now() - started) },
+            'configuration reloaded',
+          );
         } catch (error) {
           this.#logger.error(
             { err: error },

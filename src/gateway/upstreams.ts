@@ -40,9 +40,30 @@ export class UpstreamPools {
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Close every pool, at shutdown after the proxy has drained: an exchange still open then is an
+   * orphan, so what has not closed within `graceMs` is destroyed. (Seen: after load generators
+   * dropped their connections mid-request, undici's graceful close() never resolved and the
+   * process never exited.)
+   */
+  async close(graceMs = 1_000): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.all(pools.map((p) => p.close().catch(() => p.destroy())));
+    await Promise.all(pools.map((pool) => closeWithin(pool, graceMs)));
   }
+}
+
+async function closeWithin(pool: Pool, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([
+    pool.close().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!inTime) await pool.destroy().catch(() => undefined);
 }

@@ -26,6 +26,9 @@
  * 'check' returns { all allowed (1/0), then per check: allowed, remaining, reset ms, retry ms
  * (-1 when allowed), remaining and reset ms of the untouched state }, and writes only when
  * every check allowed. Every key written gets an expiry.
+ *
+ * 'refund' gives units back and removes the lease `b` of a concurrency check (a Cluster
+ * request denied in another slot group undoes its 'check' with the same arguments).
  */
 export const ARGS_PER_CHECK = 7;
 export const REPLY_PER_CHECK = 6;
@@ -259,6 +262,8 @@ for i = 1, #KEYS do
     out[#out + 1] = orig_reset
   elseif tag ~= 'cc' then
     refund(st, tag, cost, a)
+  elseif ARGV[base + 5] ~= '' then
+    redis.call('ZREM', key, ARGV[base + 5])
   end
 end
 
@@ -273,7 +278,8 @@ if mode == 'check' then
   return out
 end
 
--- refund: nothing was counted under a key that did not exist, so it is left alone
+-- refund: nothing was counted under a key that did not exist, so it is left alone (a lease
+-- was removed above)
 for _, k in ipairs(touched) do
   local st = states[k[1]]
   if k[2] == 'tb' or (k[2] ~= 'cc' and st.existed) then write(k[1], st, k[2], k[3]) end

@@ -4,19 +4,24 @@
  * on the Redis server's clock, and writes only when all allow.
  *
  * Keys: `<prefix>rl:{<policyId>:<identity>}:<suffix>`, every one with an expiry. The braces
- * are a Redis Cluster hash tag. A multi-key script needs all its keys in one slot, and the
- * limits of one request (key, IP, route…) generally hash to different slots, so on Cluster
- * (a later issue) `checkAll` must group checks by slot, one script per group, and lose
- * all-or-nothing across groups (or refund the allowed groups). On standalone Redis one
- * script covers all; this class takes a standalone client only.
+ * are a Redis Cluster hash tag: all the state of one limit for one identity is in one slot.
+ * A script may only touch keys of one slot, and the limits of one request (key, IP, route…)
+ * generally hash to different slots, so on a Cluster `checkAll` groups the checks by slot and
+ * runs one script per group, in parallel. All-or-nothing then holds by compensation: when a
+ * group denies, the groups that allowed are refunded (and their leases released) at once. A
+ * concurrent request may see those units taken for that round trip — it can be denied too
+ * early, never allowed beyond a limit. On standalone Redis one script covers all.
  *
  * Faults: every failure rejects with LimiterUnavailableError within the command timeout
  * (fail-fast connection options, see redis-connection.ts); the caller picks the degraded mode.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { type Clock, systemClock } from '../core/clock.js';
+import { keySlot } from '../state/cluster-slot.js';
 import { type StateLogger, silentLogger } from '../state/logger.js';
+import type { RedisClient } from '../state/redis-connection.js';
+import { checkKeyPrefix, parseRedisTarget, type RedisTlsFiles } from '../state/redis-target.js';
 import { calendarBounds } from './calendar.js';
 import { leaseKey, type PlannedCheck, planCheck } from './compile.js';
 import { LimiterUnavailableError } from './errors.js';
@@ -44,11 +49,17 @@ export interface RedisLimiterOptions {
   clock?: Clock;
   /** Whether `close()` closes the client. Default false (the caller owns it); `connect()` sets it. */
   ownsClient?: boolean;
+  /** Told when a Cluster compensation (refund of a denied request's other groups) fails. */
+  logger?: StateLogger;
 }
 
 export interface RedisLimiterConnectOptions extends Omit<RedisLimiterOptions, 'ownsClient'> {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). */
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS); with `cluster`, comma-separated seed nodes. */
   url: string;
+  /** Redis Cluster (see RedisState's option of the same name). Default false. */
+  cluster?: boolean;
+  /** rediss:// CA, client certificate and key, server name. */
+  tls?: RedisTlsFiles;
   /** Longest a check may wait for Redis. Default 100 ms (as RedisState; see there why). */
   commandTimeoutMs?: number;
   /** Start-up budget. Default 2 000 ms. */
@@ -66,10 +77,20 @@ interface LimitCommands {
   pclRateLimit(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[] | number>;
 }
 
+/** The checks of one Cluster slot: their positions in the request, keys and script arguments. */
+interface SlotGroup {
+  readonly indices: number[];
+  readonly keys: string[];
+  readonly args: Array<string | number>;
+}
+
 export class RedisLimiter implements RateLimiter {
   readonly kind = 'redis' as const;
 
-  readonly #client: Redis & LimitCommands;
+  readonly #client: RedisClient & LimitCommands;
+  /** A Cluster client: checks are grouped by slot (see the file comment). */
+  readonly #cluster: boolean;
+  readonly #logger: StateLogger;
   readonly #prefix: string;
   readonly #leaseTtlMs: number;
   readonly #testClock: Clock | undefined;
@@ -98,26 +119,29 @@ export class RedisLimiter implements RateLimiter {
       'options.connectTimeoutMs',
     );
     // Validate before connecting, so a bad option is a TypeError and not a connection left open.
-    const { url, logger, commandTimeoutMs: _c, connectTimeoutMs: _t, ...limiterOptions } = options;
+    const { url, cluster, tls, commandTimeoutMs: _c, connectTimeoutMs: _t, ...limiterOptions } = options;
     checkLimiterOptions(limiterOptions);
     const client = await openLimiterConnection({
-      url,
+      target: parseRedisTarget(url, cluster ?? false),
+      tls,
       commandTimeoutMs,
       connectTimeoutMs,
-      logger: logger ?? silentLogger,
+      logger: options.logger ?? silentLogger,
     });
     return new RedisLimiter(client, { ...limiterOptions, ownsClient: true });
   }
 
   /**
-   * Over an already connected standalone client (RedisState's, or a test's). The client's
-   * options decide the fault behaviour: give it RedisState's (no offline queue, a command
-   * timeout), or a dead Redis will make checks wait.
+   * Over an already connected client, standalone or Cluster (RedisState's, or a test's). The
+   * client's options decide the fault behaviour: give it RedisState's (no offline queue, a
+   * command timeout), or a dead Redis will make checks wait.
    */
-  constructor(client: Redis, options: RedisLimiterOptions = {}) {
+  constructor(client: RedisClient, options: RedisLimiterOptions = {}) {
     checkLimiterOptions(options);
     client.defineCommand('pclRateLimit', { lua: LIMIT_SCRIPT });
-    this.#client = client as Redis & LimitCommands;
+    this.#client = client as RedisClient & LimitCommands;
+    this.#cluster = client instanceof Cluster;
+    this.#logger = options.logger ?? silentLogger;
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     this.#testClock = options.testClock;
@@ -255,12 +279,94 @@ export class RedisLimiter implements RateLimiter {
     }
     if (args.length !== 3 + plans.length * ARGS_PER_CHECK)
       throw new Error('limit script arguments misaligned');
+    if (this.#cluster && keys.length > 1) {
+      const groups = groupBySlot(keys, args);
+      if (groups.length > 1) return this.#runGroups(mode, groups, plans.length);
+    }
+    return this.#eval(mode, keys, args);
+  }
+
+  async #eval(mode: 'check' | 'refund', keys: readonly string[], args: readonly (string | number)[]) {
     try {
-      return await this.#client.pclRateLimit(keys.length, ...keys, ...args);
+      if (!this.#cluster) return await this.#client.pclRateLimit(keys.length, ...keys, ...args);
+      // ioredis's cluster auto-pipelining routes a script by its first argument, which for a
+      // script with a variable key count is the count, not a key: the batch is then refused
+      // ("All keys in the pipeline should belong to the same slots allocation group"). A
+      // command with a fixed key count per size starts with its first key. Same Lua, same SHA.
+      const name = `pclRateLimit${keys.length}`;
+      const commands = this.#client as unknown as Record<
+        string,
+        (...a: Array<string | number>) => Promise<unknown>
+      >;
+      if (commands[name] === undefined)
+        this.#client.defineCommand(name, { numberOfKeys: keys.length, lua: LIMIT_SCRIPT });
+      return await commands[name]!.call(this.#client, ...keys, ...args);
     } catch (err) {
       throw toUnavailable(err, mode);
     }
   }
+
+  /**
+   * One script per slot group, in parallel; the replies are merged into the single-script
+   * shape. In 'check' mode, when any group denies or fails, the groups that consumed are
+   * given back (units refunded, leases removed) before answering, so a denied request keeps
+   * consuming nothing anywhere.
+   */
+  async #runGroups(mode: 'check' | 'refund', groups: readonly SlotGroup[], count: number): Promise<unknown> {
+    const settled = await Promise.allSettled(groups.map((g) => this.#eval(mode, g.keys, g.args)));
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (mode === 'refund') {
+      if (failure !== undefined) throw failure.reason;
+      return 0;
+    }
+    const replies = settled.map((r) => (r.status === 'fulfilled' ? (r.value as number[]) : undefined));
+    const allowed = failure === undefined && replies.every((reply) => reply?.[0] === 1);
+    if (!allowed) {
+      const consumed = groups.filter((_, i) => replies[i]?.[0] === 1);
+      const undone = await Promise.allSettled(
+        consumed.map((g) =>
+          this.#eval('refund', g.keys, [g.args[0]!, g.args[1]!, 'refund', ...g.args.slice(3)]),
+        ),
+      );
+      for (const result of undone) {
+        if (result.status === 'rejected')
+          this.#logger.warn(
+            { err: result.reason },
+            'rate limit: could not give back the units of a denied request on one cluster slot; they count until their window ends',
+          );
+      }
+    }
+    if (failure !== undefined) throw failure.reason;
+    const merged: number[] = new Array(1 + count * REPLY_PER_CHECK);
+    merged[0] = allowed ? 1 : 0;
+    groups.forEach((group, g) => {
+      const reply = replies[g]!;
+      group.indices.forEach((index, j) => {
+        for (let k = 0; k < REPLY_PER_CHECK; k++)
+          merged[1 + index * REPLY_PER_CHECK + k] = reply[1 + j * REPLY_PER_CHECK + k]!;
+      });
+    });
+    return merged;
+  }
+}
+
+/** Split one request's keys and arguments into one script call per Cluster slot (first-seen order). */
+function groupBySlot(keys: readonly string[], args: readonly (string | number)[]): SlotGroup[] {
+  const bySlot = new Map<number, SlotGroup>();
+  const header = args.slice(0, 3);
+  for (let i = 0; i < keys.length; i++) {
+    const slot = keySlot(keys[i]!);
+    let group = bySlot.get(slot);
+    if (group === undefined) {
+      group = { indices: [], keys: [], args: [...header] };
+      bySlot.set(slot, group);
+    }
+    group.indices.push(i);
+    group.keys.push(keys[i]!);
+    const at = 3 + i * ARGS_PER_CHECK;
+    for (let k = at; k < at + ARGS_PER_CHECK; k++) group.args.push(args[k]!);
+  }
+  return [...bySlot.values()];
 }
 
 /** Cached script arguments (7, see redis-script.ts) of a token-bucket or window plan. */
@@ -274,9 +380,7 @@ function staticArgs(plan: PlannedCheck): string[] {
 }
 
 function checkLimiterOptions(options: RedisLimiterOptions): void {
-  if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') {
-    throw new TypeError('options.keyPrefix must be a string');
-  }
+  if (options.keyPrefix !== undefined) checkKeyPrefix(options.keyPrefix);
   positiveOption(options.leaseTtlMs, DEFAULT_LEASE_TTL_MS, 'options.leaseTtlMs');
 }
 

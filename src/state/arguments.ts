@@ -20,6 +20,19 @@ export function checkKey(key: string): void {
   }
 }
 
+/** A heartbeat's member description: a few fields of JSON, not a blob store. */
+export const MAX_INFO_LENGTH = 4096;
+
+export function checkInfo(info: string | undefined): void {
+  if (info === undefined) return;
+  if (typeof info !== 'string' || info.length > MAX_INFO_LENGTH) {
+    throw new StateError(
+      'ERR_STATE_INVALID_ARGUMENT',
+      `info must be a string of at most ${MAX_INFO_LENGTH} characters (got ${describeLength(info)})`,
+    );
+  }
+}
+
 export function checkChannel(channel: string): void {
   if (typeof channel !== 'string' || channel.length === 0 || channel.length > MAX_KEY_LENGTH) {
     throw new StateError(

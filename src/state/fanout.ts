@@ -46,6 +46,11 @@ export class Fanout {
     return true;
   }
 
+  /** Channels with at least one handler (to subscribe again on a new connection). */
+  channels(): string[] {
+    return [...this.#channels.keys()];
+  }
+
   has(channel: string): boolean {
     return this.#channels.has(channel);
   }

@@ -4,11 +4,11 @@
  * Redis implementation is tested against.
  */
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkChannel, checkIncrement, checkKey, checkTtl, positiveInteger } from './arguments.js';
+import { checkChannel, checkIncrement, checkInfo, checkKey, checkTtl, positiveInteger } from './arguments.js';
 import { StateError } from './errors.js';
 import { Fanout } from './fanout.js';
 import { type StateLogger, silentLogger } from './logger.js';
-import type { HotState, StateHealth, Unsubscribe } from './types.js';
+import type { HeartbeatMember, HotState, StateHealth, Unsubscribe } from './types.js';
 
 export interface MemoryStateOptions {
   /** Most entries held at once; the least recently used is evicted beyond it. Default 100 000. */
@@ -33,6 +33,12 @@ interface Entry {
   seq: number;
 }
 
+interface Beat {
+  /** Epoch ms by the injected clock. */
+  seen: number;
+  info: string | null;
+}
+
 interface Lease {
   owner: string;
   /** Epoch ms by the injected clock. */
@@ -49,7 +55,7 @@ const INTEGER = /^(?:0|-?[1-9][0-9]*)$/;
 
 export class MemoryState implements HotState {
   // Heartbeat groups are few and small (one member per instance): kept outside the LRU.
-  readonly #heartbeats = new Map<string, Map<string, number>>();
+  readonly #heartbeats = new Map<string, Map<string, Beat>>();
   // Leases likewise (one per elected role): an eviction under a key flood must never drop a
   // lease, or a second leader would be elected while the first still runs.
   readonly #leases = new Map<string, Lease>();
@@ -171,20 +177,44 @@ export class MemoryState implements HotState {
     return next;
   }
 
-  async heartbeat(group: string, member: string, ttlMs: number): Promise<number> {
+  async heartbeat(group: string, member: string, ttlMs: number, info?: string): Promise<number> {
     this.#assertOpen();
     checkKey(group);
     checkKey(member);
     checkTtl(ttlMs);
+    checkInfo(info);
     const now = this.#clock.now();
     let members = this.#heartbeats.get(group);
     if (!members) {
       members = new Map();
       this.#heartbeats.set(group, members);
     }
-    members.set(member, now);
-    for (const [name, seen] of members) if (seen <= now - ttlMs) members.delete(name);
+    const previous = members.get(member);
+    members.set(member, { seen: now, info: info ?? previous?.info ?? null });
+    for (const [name, beat] of members) if (beat.seen <= now - ttlMs) members.delete(name);
     return members.size;
+  }
+
+  async members(group: string, ttlMs: number): Promise<HeartbeatMember[]> {
+    this.#assertOpen();
+    checkKey(group);
+    checkTtl(ttlMs);
+    const now = this.#clock.now();
+    const out: HeartbeatMember[] = [];
+    for (const [member, beat] of this.#heartbeats.get(group) ?? []) {
+      if (beat.seen > now - ttlMs) out.push({ member, info: beat.info, lastBeatAt: beat.seen });
+    }
+    // Oldest beat first, ties by name: the order Redis gives (ZRANGEBYSCORE).
+    return out.sort((a, b) => a.lastBeatAt - b.lastBeatAt || (a.member < b.member ? -1 : 1));
+  }
+
+  async leave(group: string, member: string): Promise<void> {
+    this.#assertOpen();
+    checkKey(group);
+    checkKey(member);
+    const members = this.#heartbeats.get(group);
+    members?.delete(member);
+    if (members?.size === 0) this.#heartbeats.delete(group);
   }
 
   async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -7,13 +7,21 @@ import type { Clock } from '../core/clock.js';
 import type { StateLogger } from './logger.js';
 import { MemoryState } from './memory.js';
 import { RedisState } from './redis.js';
+import type { RedisTlsFiles } from './redis-target.js';
 import type { HotState } from './types.js';
 
 export interface OpenStateOptions {
-  /** Unset or empty: in-memory state for this process only. */
-  redisUrl?: string;
+  /** Unset or empty: in-memory state for this process only. With `redis.cluster`: comma-separated seed nodes. */
+  redisUrl?: string | undefined;
   memory?: { maxEntries?: number; maxBytes?: number; sweepIntervalMs?: number };
-  redis?: { commandTimeoutMs?: number; connectTimeoutMs?: number };
+  redis?: {
+    commandTimeoutMs?: number;
+    connectTimeoutMs?: number;
+    /** Redis Cluster: `redisUrl` lists seed nodes. */
+    cluster?: boolean;
+    /** rediss:// CA, client certificate and key, server name. */
+    tls?: RedisTlsFiles;
+  };
   /** Drives TTLs of the memory backend; Redis expires keys by its own clock. */
   clock?: Clock;
   keyPrefix?: string;
@@ -21,7 +29,7 @@ export interface OpenStateOptions {
 }
 
 const ACCEPTED =
-  'accepted: unset or empty for in-memory state, redis://[user:password@]host:port[/db], or rediss://… for TLS';
+  'accepted: unset or empty for in-memory state, redis://[user:password@]host:port[/db], rediss://… for TLS, or comma-separated node URLs for Redis Cluster';
 
 export async function openState(options: OpenStateOptions = {}): Promise<HotState> {
   const redisUrl = options.redisUrl?.trim() ?? '';
@@ -32,7 +40,8 @@ export async function openState(options: OpenStateOptions = {}): Promise<HotStat
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
   }
-  const scheme = schemeOf(redisUrl);
+  // A cluster's seed list shares one scheme (RedisState checks the rest).
+  const scheme = schemeOf(redisUrl.split(',')[0]!.trim());
   switch (scheme) {
     case 'redis:':
     case 'rediss:':

@@ -5,8 +5,19 @@
  * failed rather than replayed (a replayed INCR or limit script would count twice), and the
  * connection recovers in the background.
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { StateLogger } from './logger.js';
+import {
+  describeRedisTarget,
+  hasTlsFiles,
+  type RedisNodeAddress,
+  type RedisTarget,
+  type RedisTlsFiles,
+  readTls,
+} from './redis-target.js';
+
+/** A standalone connection or a Redis Cluster client: the commands used here exist on both. */
+export type RedisClient = Redis | Cluster;
 
 /** Redis could not be reached at start-up; `cause` is the last underlying error. */
 export class RedisConnectError extends Error {
@@ -27,8 +38,19 @@ export const RECONNECT_MAX_MS = 2_000;
  */
 export class ReconnectPolicy {
   established = false;
+  /**
+   * After this many failed reconnects in a row the connection gives up ('end'), so its owner
+   * can open one elsewhere (a cluster subscriber moves to another node). Default: never.
+   */
+  readonly #giveUpAfter: number;
+
+  constructor(options: { giveUpAfter?: number } = {}) {
+    this.#giveUpAfter = options.giveUpAfter ?? Number.POSITIVE_INFINITY;
+  }
+
   readonly retryStrategy = (attempt: number): number | null => {
     if (!this.established) return null;
+    if (attempt > this.#giveUpAfter) return null;
     const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(attempt - 1, 16));
     // Jitter spreads the reconnects of many gateway instances after a Redis restart.
     return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
@@ -70,23 +92,31 @@ export function failFastOptions(
 
 /** Connect within `budgetMs`, retrying a few times; reject with the real cause (not "Connection is closed"). */
 export async function connectWithin(
-  client: Redis,
+  client: RedisClient,
   policy: ReconnectPolicy,
   budgetMs: number,
   target: string,
 ): Promise<void> {
   const started = performance.now();
   let attemptError: unknown;
+  let nodeError: unknown;
   let lastError: unknown;
   const onError = (err: unknown): void => {
     attemptError = err;
   };
+  // A cluster's own error only says its slot map could not be loaded; the first failing
+  // node's error says why (ECONNREFUSED, WRONGPASS, a TLS failure).
+  const onNodeError = (err: unknown): void => {
+    nodeError ??= err;
+  };
   client.on('error', onError);
+  client.on('node error', onNodeError);
   let attempts = 0;
   try {
     for (;;) {
       attempts++;
       attemptError = undefined;
+      nodeError = undefined;
       const remaining = Math.max(1, budgetMs - (performance.now() - started));
       try {
         // The race also bounds a server that accepts TCP but never finishes the handshake
@@ -95,7 +125,7 @@ export async function connectWithin(
         policy.established = true;
         return;
       } catch (err) {
-        lastError = attemptError ?? err;
+        lastError = nodeError ?? attemptError ?? err;
         if (client.status !== 'end' && client.status !== 'wait') client.disconnect();
       }
       const delay = INITIAL_RETRY_DELAY_MS * 2 ** (attempts - 1);
@@ -104,6 +134,7 @@ export async function connectWithin(
     }
   } finally {
     client.off('error', onError);
+    client.off('node error', onNodeError);
   }
   const elapsed = Math.round(performance.now() - started);
   throw new RedisConnectError(
@@ -118,7 +149,7 @@ export async function connectWithin(
  * once per transition, not once per failed reconnect attempt.
  */
 export function watchConnection(
-  client: Redis,
+  client: RedisClient,
   policy: ReconnectPolicy,
   logger: StateLogger,
   target: string,
@@ -127,6 +158,10 @@ export function watchConnection(
   let down = false;
   let lastError: unknown;
   client.on('error', (err: unknown) => {
+    lastError = err;
+  });
+  // A cluster reports a node's failure here, and 'error' only when every node failed.
+  client.on('node error', (err: unknown) => {
     lastError = err;
   });
   client.on('reconnecting', () => {
@@ -138,7 +173,7 @@ export function watchConnection(
     );
   });
   client.on('close', () => {
-    clearStaleSocketTimeout(client);
+    if (client instanceof Redis) clearStaleSocketTimeout(client);
   });
   client.on('ready', () => {
     lastError = undefined;
@@ -170,28 +205,210 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, message: string
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-/**
- * TLS from the scheme. ioredis enables TLS only for a lowercase 'rediss://' prefix, so
- * 'REDISS://' would silently connect in plaintext; the URL parser lowercases the scheme.
- */
-export function tlsFor(url: string): { servername?: string } | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new TypeError('options.url must be a redis:// or rediss:// URL');
-  }
-  if (parsed.protocol === 'redis:') return undefined;
-  if (parsed.protocol === 'rediss:') return {};
-  throw new TypeError(`options.url must be a redis:// or rediss:// URL (got scheme "${parsed.protocol}")`);
+export interface RedisConnectOptions {
+  target: RedisTarget;
+  /** TLS files for a rediss:// target (refused for redis://: they would silently be ignored). */
+  tls?: RedisTlsFiles | undefined;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+  logger: StateLogger;
+  /** For logs: what this connection is for ('commands', 'limits'). */
+  role: string;
+  /** CLIENT SETNAME, so an operator can tell Portcullis's connections apart in CLIENT LIST. */
+  connectionName: string;
+  /** Requests of one tick share one write (and, on a cluster, one write per node). */
+  autoPipelining: boolean;
 }
 
-/** Host, port and db for messages and logs; never the credentials in the URL. */
-export function describeTarget(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+export interface ConnectedRedis {
+  client: RedisClient;
+  /** Where it points, for messages (no credentials). */
+  description: string;
+  /**
+   * Open and connect a separate standalone connection for pub/sub (a subscribed connection
+   * cannot run commands). On a cluster it goes to one node (classic PUBLISH reaches every
+   * node) and gives up after a few failed reconnects, so the caller can open it on another.
+   */
+  openSubscriber(): Promise<Redis>;
+}
+
+/** Reconnects a cluster's subscriber tries on its node before it ends and moves to another. */
+export const CLUSTER_SUBSCRIBER_ATTEMPTS = 3;
+
+/**
+ * Connect to what `target` names with the fail-fast options above, within the connect budget,
+ * or reject with a RedisConnectError naming the target (never its credentials).
+ */
+export async function connectRedis(options: RedisConnectOptions): Promise<ConnectedRedis> {
+  const { target, commandTimeoutMs, connectTimeoutMs, logger, role } = options;
+  if (!target.tls && hasTlsFiles(options.tls))
+    throw new TypeError('options.tls needs a rediss:// URL: TLS files given for a plaintext redis:// target');
+  // Read before connecting: a missing or wrong file is a start-up error naming the file.
+  const tls = target.tls ? readTls(options.tls) : undefined;
+  const description = describeRedisTarget(target);
+  if (target.mode === 'standalone') {
+    const policy = new ReconnectPolicy();
+    const client = new Redis(target.url, {
+      ...failFastOptions(commandTimeoutMs, connectTimeoutMs, policy),
+      ...(tls === undefined ? {} : { tls }),
+      enableAutoPipelining: options.autoPipelining,
+      connectionName: options.connectionName,
+    });
+    watchConnection(client, policy, logger, description, role);
+    await connectWithin(client, policy, connectTimeoutMs, description).catch((err: unknown) => {
+      client.disconnect();
+      throw err;
+    });
+    if (await isClusterNode(client, connectTimeoutMs)) {
+      client.disconnect();
+      // Standalone mode on a cluster node would work for that node's slots only and answer
+      // MOVED for the rest: refuse at start-up instead of failing most requests later.
+      throw new RedisConnectError(
+        `${description} is a node of a Redis Cluster: connect in cluster mode (PORTCULLIS_REDIS_CLUSTER=true)`,
+      );
+    }
+    const openSubscriber = async (): Promise<Redis> => {
+      const subscriberPolicy = new ReconnectPolicy();
+      // duplicate() copies URL, credentials, TLS and timeouts; only the per-connection policy differs.
+      // autoResubscribe (ioredis default: true) replays SUBSCRIBE for every channel after a reconnect.
+      const subscriber = client.duplicate({
+        ...failFastOptions(commandTimeoutMs, connectTimeoutMs, subscriberPolicy),
+        enableAutoPipelining: false,
+        autoResubscribe: true,
+        connectionName: `${options.connectionName}:subscriber`,
+      });
+      watchConnection(subscriber, subscriberPolicy, logger, description, 'subscriber');
+      await connectWithin(subscriber, subscriberPolicy, connectTimeoutMs, description).catch(
+        (err: unknown) => {
+          subscriber.disconnect();
+          throw err;
+        },
+      );
+      return subscriber;
+    };
+    return { client, description, openSubscriber };
+  }
+
+  const credentials = {
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+  };
+  const policy = new ReconnectPolicy();
+  // A node's connection: the fail-fast options, minus what the cluster decides per node (it
+  // never reconnects a lost node but rediscovers the topology instead).
+  const {
+    retryStrategy: _retry,
+    enableOfflineQueue: _queue,
+    lazyConnect: _lazy,
+    ...nodeOptions
+  } = failFastOptions(commandTimeoutMs, connectTimeoutMs, policy);
+  const clusterOptions: ClusterOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    // The ready check (CLUSTER INFO) runs under the command timeout on a node connection
+    // still being opened; when it times out, ioredis neither becomes ready nor reports a
+    // failure, and the start-up budget is lost waiting. A cluster that is down answers
+    // CLUSTERDOWN to the first commands instead.
+    enableReadyCheck: false,
+    clusterRetryStrategy: policy.retryStrategy,
+    // A command whose connection dropped may have run (its reply was lost): never replay it
+    // elsewhere, as ioredis would after this delay (an INCR or a limit script counted twice).
+    retryDelayOnFailover: 0,
+    // CLUSTERDOWN and TRYAGAIN are refusals (nothing ran), so a retry is safe; the command
+    // timeout still bounds the whole wait.
+    retryDelayOnClusterDown: 20,
+    retryDelayOnTryAgain: 20,
+    slotsRefreshTimeout: Math.max(1_000, commandTimeoutMs),
+    enableAutoPipelining: options.autoPipelining,
+    redisOptions: {
+      ...nodeOptions,
+      ...credentials,
+      ...(tls === undefined ? {} : { tls }),
+      connectionName: options.connectionName,
+    },
+    // Over TLS, keep the seed nodes' host names: ioredis would otherwise resolve them to IP
+    // addresses, and a certificate issued for the name would fail verification.
+    ...(tls === undefined ? {} : { dnsLookup: keepHostname }),
+  };
+  const cluster = new Cluster(
+    target.nodes.map((n) => ({ host: n.host, port: n.port })),
+    clusterOptions,
+  );
+  watchConnection(cluster, policy, logger, description, role);
+  const started = performance.now();
+  await connectWithin(cluster, policy, connectTimeoutMs, description).catch((err: unknown) => {
+    cluster.disconnect();
+    throw err;
+  });
+  await warmUp(cluster, Math.max(100, connectTimeoutMs - (performance.now() - started)));
+
+  // Spread instances' subscribers over the nodes, then move on whenever one gives up.
+  let next = Math.floor(Math.random() * 1024);
+  const openSubscriber = async (): Promise<Redis> => {
+    const known: RedisNodeAddress[] = [];
+    for (const { options: node } of cluster.nodes('master')) {
+      if (node.host !== undefined && node.port !== undefined)
+        known.push({ host: node.host, port: node.port });
+    }
+    const candidates = known.length > 0 ? known : target.nodes;
+    const node = candidates[next++ % candidates.length]!;
+    const subscriberPolicy = new ReconnectPolicy({ giveUpAfter: CLUSTER_SUBSCRIBER_ATTEMPTS });
+    const subscriber = new Redis({
+      host: node.host,
+      port: node.port,
+      ...credentials,
+      ...failFastOptions(commandTimeoutMs, connectTimeoutMs, subscriberPolicy),
+      ...(tls === undefined ? {} : { tls }),
+      enableAutoPipelining: false,
+      autoResubscribe: true,
+      connectionName: `${options.connectionName}:subscriber`,
+    });
+    const where = `${description} (subscriber on ${node.host}:${node.port})`;
+    watchConnection(subscriber, subscriberPolicy, logger, where, 'subscriber');
+    await connectWithin(subscriber, subscriberPolicy, connectTimeoutMs, where).catch((err: unknown) => {
+      subscriber.disconnect();
+      throw err;
+    });
+    return subscriber;
+  };
+  return { client: cluster, description, openSubscriber };
+}
+
+/** Whether INFO says cluster mode; a server that does not answer INFO (a proxy) is taken as standalone. */
+async function isClusterNode(client: Redis, budgetMs: number): Promise<boolean> {
+  try {
+    const info = await withDeadline(client.info('cluster'), budgetMs, 'INFO cluster unanswered');
+    return /^cluster_enabled:1\s*$/m.test(info);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Open the connection to every master now rather than on the first command each one serves,
+ * which would spend its command timeout on the TCP (and TLS) handshake. Best effort within
+ * the start-up budget: a master that cannot be reached yet is retried on use.
+ */
+async function warmUp(cluster: Cluster, budgetMs: number): Promise<void> {
+  await Promise.allSettled(
+    cluster
+      .nodes('master')
+      .filter((node) => node.status === 'wait')
+      .map((node) => withDeadline(node.connect(), budgetMs, 'not connected within the start-up budget')),
+  );
+}
+
+function keepHostname(
+  hostname: string,
+  callback: (err: NodeJS.ErrnoException | null, address: string) => void,
+): void {
+  callback(null, hostname);
 }
 
 export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  // A cluster that could not load its slot map says only "Failed to refresh slots cache.";
+  // the last node's own error says why (refused, auth, "cluster support disabled").
+  const last = (err as { lastNodeError?: unknown }).lastNodeError;
+  return last instanceof Error ? `${err.message} (${last.message})` : err.message;
 }

@@ -6,30 +6,26 @@
  * into its failsafe decision; this file's job is to produce that error quickly and to
  * reconnect in the background.
  */
-import type { Cluster } from 'ioredis';
-import { Redis } from 'ioredis';
-import { checkChannel, checkIncrement, checkKey, checkTtl, positiveInteger } from './arguments.js';
+import { Cluster } from 'ioredis';
+import { checkChannel, checkIncrement, checkInfo, checkKey, checkTtl, positiveInteger } from './arguments.js';
 import { StateError } from './errors.js';
 import { Fanout } from './fanout.js';
 import { type StateLogger, silentLogger } from './logger.js';
-import {
-  connectWithin,
-  describeTarget,
-  failFastOptions,
-  messageOf,
-  ReconnectPolicy,
-  RedisConnectError,
-  tlsFor,
-  watchConnection,
-} from './redis-connection.js';
-import type { HotState, StateHealth, Unsubscribe } from './types.js';
+import { connectRedis, messageOf, type RedisClient, RedisConnectError } from './redis-connection.js';
+import { checkKeyPrefix, parseRedisTarget, type RedisTlsFiles } from './redis-target.js';
+import type { HeartbeatMember, HotState, StateHealth, Unsubscribe } from './types.js';
 
 export interface RedisStateOptions {
   /**
-   * `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS: ioredis parses the
-   * URL (credentials, db), and TLS is switched on here from the scheme (see `tlsFor`).
+   * `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS (on when the scheme
+   * says so, in any letter case). With `cluster`, one or more comma-separated node URLs
+   * (seed nodes; the rest of the cluster is discovered), all of one scheme, database 0.
    */
   url: string;
+  /** Redis Cluster: `url` lists seed nodes. Default false (one standalone server). */
+  cluster?: boolean;
+  /** CA, client certificate and key, server name for rediss:// (files are read at connect). */
+  tls?: RedisTlsFiles;
   /** Prepended to every key and channel, so several deployments can share one Redis. Default 'pcl:'. */
   keyPrefix?: string;
   /** Longest a command may wait for its reply before it fails. Default 100 ms (see below). */
@@ -44,10 +40,10 @@ export interface RedisStateOptions {
   logger?: StateLogger;
 }
 
-/** The client types a RedisState can drive. A Cluster is accepted now so cluster support only adds a connect path. */
-export type RedisClient = Redis | Cluster;
+/** The client types a RedisState can drive: a standalone connection or a Cluster client. */
+export type { RedisClient };
 
-/** Connected clients for a RedisState: how `connect()` (and later a cluster connect) hands them over. */
+/** Connected clients for a RedisState: how `connect()` hands them over (tests may build their own). */
 export interface RedisStateClients {
   /** Connected, with the fail-fast options `connect()` sets (no offline queue, command timeout). */
   client: RedisClient;
@@ -89,15 +85,48 @@ return value
 `;
 
 // A sorted set of members scored by their last beat (Redis server time, so instances with
-// skewed clocks agree); stale members are dropped, the set itself expires if nobody beats.
+// skewed clocks agree) and a hash of their info; stale members are dropped from both, and
+// both keys expire if nobody beats. KEYS share the group's hash tag (one Cluster slot).
+// ARGV[3] is '1' when ARGV[4] carries new info; otherwise the member's last info stays.
 const HEARTBEAT_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+if #stale > 0 then
+  redis.call('ZREM', KEYS[1], unpack(stale))
+  redis.call('HDEL', KEYS[2], unpack(stale))
+end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+end
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('PEXPIRE', KEYS[2], ttl * 2)
+end
 return redis.call('ZCARD', KEYS[1])
+`;
+
+// Members beaten within the ttl (by Redis time) with their info: member, score, info, … .
+const MEMBERS_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf', 'WITHSCORES')
+local out = {}
+for i = 1, #live, 2 do
+  out[#out + 1] = live[i]
+  out[#out + 1] = live[i + 1]
+  local info = redis.call('HGET', KEYS[2], live[i])
+  if info == false then out[#out + 1] = '' else out[#out + 1] = '=' .. info end
+end
+return out
+`;
+
+const LEAVE_SCRIPT = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
 `;
 
 // Take the lease when free (an expired one is gone: Redis time decides, so instances with
@@ -122,9 +151,27 @@ end
 return 0
 `;
 
+// Cluster only: PUBLISH has no key, so ioredis sends each to any node, and two messages sent
+// to different nodes can reach a subscriber out of order (one comes over the cluster bus).
+// Naming the channel as the script's key routes every message of a channel to the node
+// owning its slot, so one publisher's messages keep their order.
+const PUBLISH_SCRIPT = `
+return redis.call('PUBLISH', KEYS[1], ARGV[1])
+`;
+
 interface ScriptCommands {
+  pclPublish(channel: string, message: string): Promise<number>;
   pclIncr(key: string, by: number, ttlMs: number): Promise<number>;
-  pclHeartbeat(key: string, member: string, ttlMs: number): Promise<number>;
+  pclHeartbeat(
+    key: string,
+    infoKey: string,
+    member: string,
+    ttlMs: number,
+    hasInfo: string,
+    info: string,
+  ): Promise<number>;
+  pclMembers(key: string, infoKey: string, ttlMs: number): Promise<string[]>;
+  pclLeave(key: string, infoKey: string, member: string): Promise<number>;
   pclAcquireLease(key: string, owner: string, ttlMs: number): Promise<number>;
   pclReleaseLease(key: string, owner: string): Promise<number>;
 }
@@ -134,6 +181,8 @@ export class RedisState implements HotState {
   readonly shared = true;
 
   readonly #client: RedisClient & ScriptCommands;
+  /** A Cluster client: publishes are routed by channel (see PUBLISH_SCRIPT). */
+  readonly #cluster: boolean;
   readonly #openSubscriber: () => Promise<RedisClient>;
   readonly #prefix: string;
   readonly #logger: StateLogger;
@@ -152,9 +201,9 @@ export class RedisState implements HotState {
    * background (reconnect with backoff) while commands fail fast.
    */
   static async connect(options: RedisStateOptions): Promise<RedisState> {
-    const tls = tlsFor(options.url);
+    const target = parseRedisTarget(options.url, options.cluster ?? false);
     const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    if (typeof keyPrefix !== 'string') throw new TypeError('options.keyPrefix must be a string');
+    checkKeyPrefix(keyPrefix);
     const commandTimeoutMs = positiveInteger(
       options.commandTimeoutMs,
       DEFAULT_COMMAND_TIMEOUT_MS,
@@ -171,45 +220,36 @@ export class RedisState implements HotState {
       'options.subscriberHeartbeatMs',
     );
     const logger = options.logger ?? silentLogger;
-    const target = describeTarget(options.url);
-
-    const policy = new ReconnectPolicy();
-    const client = new Redis(options.url, {
-      ...failFastOptions(commandTimeoutMs, connectTimeoutMs, policy),
-      ...(tls === undefined ? {} : { tls }),
-      enableAutoPipelining: true,
+    const { client, openSubscriber } = await connectRedis({
+      target,
+      tls: options.tls,
+      commandTimeoutMs,
+      connectTimeoutMs,
+      logger,
+      role: 'commands',
       connectionName: 'portcullis',
-    });
-    watchConnection(client, policy, logger, target, 'commands');
-    await connectWithin(client, policy, connectTimeoutMs, target).catch(asStateError);
-
-    const openSubscriber = async (): Promise<RedisClient> => {
-      const subscriberPolicy = new ReconnectPolicy();
-      // duplicate() copies URL, credentials, TLS and timeouts; only the per-connection policy differs.
-      // autoResubscribe (ioredis default: true) replays SUBSCRIBE for every channel after a reconnect.
-      const subscriber = client.duplicate({
-        ...failFastOptions(commandTimeoutMs, connectTimeoutMs, subscriberPolicy),
-        enableAutoPipelining: false,
-        autoResubscribe: true,
-        connectionName: 'portcullis:subscriber',
-      });
-      watchConnection(subscriber, subscriberPolicy, logger, target, 'subscriber');
-      await connectWithin(subscriber, subscriberPolicy, connectTimeoutMs, target).catch(asStateError);
-      return subscriber;
-    };
-    return new RedisState({ client, openSubscriber }, { keyPrefix, logger, subscriberHeartbeatMs });
+      autoPipelining: true,
+    }).catch(asStateError);
+    return new RedisState(
+      { client, openSubscriber: () => openSubscriber().catch(asStateError) },
+      { keyPrefix, logger, subscriberHeartbeatMs },
+    );
   }
 
-  /** Prefer `RedisState.connect`; this takes already-connected clients (tests, a future cluster connect). */
+  /** Prefer `RedisState.connect`; this takes already-connected clients (tests). */
   constructor(
     clients: RedisStateClients,
     options: { keyPrefix?: string; logger?: StateLogger; subscriberHeartbeatMs?: number } = {},
   ) {
     clients.client.defineCommand('pclIncr', { numberOfKeys: 1, lua: INCR_SCRIPT });
-    clients.client.defineCommand('pclHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT_SCRIPT });
+    clients.client.defineCommand('pclHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT_SCRIPT });
+    clients.client.defineCommand('pclMembers', { numberOfKeys: 2, lua: MEMBERS_SCRIPT });
+    clients.client.defineCommand('pclLeave', { numberOfKeys: 2, lua: LEAVE_SCRIPT });
     clients.client.defineCommand('pclAcquireLease', { numberOfKeys: 1, lua: ACQUIRE_LEASE_SCRIPT });
     clients.client.defineCommand('pclReleaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE_SCRIPT });
+    clients.client.defineCommand('pclPublish', { numberOfKeys: 1, lua: PUBLISH_SCRIPT });
     this.#client = clients.client as RedisClient & ScriptCommands;
+    this.#cluster = clients.client instanceof Cluster;
     this.#openSubscriber = clients.openSubscriber;
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#logger = options.logger ?? silentLogger;
@@ -273,15 +313,60 @@ export class RedisState implements HotState {
     }
   }
 
-  async heartbeat(group: string, member: string, ttlMs: number): Promise<number> {
+  async heartbeat(group: string, member: string, ttlMs: number, info?: string): Promise<number> {
     this.#assertOpen();
     checkKey(group);
     checkKey(member);
     checkTtl(ttlMs);
+    checkInfo(info);
+    const [key, infoKey] = this.#heartbeatKeys(group);
     try {
-      return await this.#client.pclHeartbeat(`${this.#prefix}hb:{${group}}`, member, ttlMs);
+      return await this.#client.pclHeartbeat(
+        key,
+        infoKey,
+        member,
+        ttlMs,
+        info === undefined ? '0' : '1',
+        info ?? '',
+      );
     } catch (err) {
       throw toStateError(err, 'heartbeat');
+    }
+  }
+
+  async members(group: string, ttlMs: number): Promise<HeartbeatMember[]> {
+    this.#assertOpen();
+    checkKey(group);
+    checkTtl(ttlMs);
+    const [key, infoKey] = this.#heartbeatKeys(group);
+    let flat: string[];
+    try {
+      flat = await this.#client.pclMembers(key, infoKey, ttlMs);
+    } catch (err) {
+      throw toStateError(err, 'members');
+    }
+    const out: HeartbeatMember[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      const info = flat[i + 2] as string;
+      out.push({
+        member: flat[i] as string,
+        lastBeatAt: Number(flat[i + 1]),
+        // '' is "no info"; sent info is marked with '=' so an empty string stays one.
+        info: info === '' ? null : info.slice(1),
+      });
+    }
+    return out;
+  }
+
+  async leave(group: string, member: string): Promise<void> {
+    this.#assertOpen();
+    checkKey(group);
+    checkKey(member);
+    const [key, infoKey] = this.#heartbeatKeys(group);
+    try {
+      await this.#client.pclLeave(key, infoKey, member);
+    } catch (err) {
+      throw toStateError(err, 'leave');
     }
   }
 
@@ -312,7 +397,8 @@ export class RedisState implements HotState {
     this.#assertOpen();
     checkChannel(channel);
     try {
-      await this.#client.publish(this.#prefix + channel, message);
+      if (this.#cluster) await this.#client.pclPublish(this.#prefix + channel, message);
+      else await this.#client.publish(this.#prefix + channel, message);
     } catch (err) {
       throw toStateError(err, 'publish');
     }
@@ -383,6 +469,11 @@ export class RedisState implements HotState {
     if (this.#closed) throw new StateError('ERR_STATE_CLOSED', 'RedisState is closed');
   }
 
+  /** The group's members by last beat, and their info: one hash tag, so one Cluster slot. */
+  #heartbeatKeys(group: string): [string, string] {
+    return [`${this.#prefix}hb:{${group}}`, `${this.#prefix}hbi:{${group}}`];
+  }
+
   /** Hash-tagged by the lease name, like the heartbeat group key. */
   #leaseKey(name: string): string {
     return `${this.#prefix}lease:{${name}}`;
@@ -406,6 +497,9 @@ export class RedisState implements HotState {
       }, this.#heartbeatMs);
       this.#heartbeat.unref();
       this.#subscriberClient = subscriber;
+      // A subscriber that stopped reconnecting (on a cluster: its node stayed away) is
+      // replaced by one on another node, subscribed to every channel still listened to.
+      subscriber.once('end', () => this.#subscriberEnded(subscriber));
       return subscriber;
     });
     this.#subscriber = opening;
@@ -415,7 +509,47 @@ export class RedisState implements HotState {
     });
     return opening;
   }
+
+  #subscriberEnded(lost: RedisClient): void {
+    if (this.#closed || this.#subscriberClient !== lost) return;
+    clearInterval(this.#heartbeat);
+    this.#subscriber = undefined;
+    this.#subscriberClient = undefined;
+    this.#subscribed.clear();
+    this.#logger.warn({}, 'redis subscriber connection gave up; opening another (events meanwhile are lost)');
+    void this.#resubscribe(1);
+  }
+
+  /** Open a subscriber and SUBSCRIBE every channel with handlers; retried with backoff until it works or the state closes. */
+  async #resubscribe(attempt: number): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const subscriber = await this.#ensureSubscriber();
+      const channels = this.#fanout.channels();
+      for (const channel of channels) {
+        if (this.#subscribed.has(channel)) continue;
+        const subscribing = subscriber.subscribe(this.#prefix + channel).then(() => undefined);
+        this.#subscribed.set(channel, subscribing);
+        subscribing.catch(() => {
+          if (this.#subscribed.get(channel) === subscribing) this.#subscribed.delete(channel);
+        });
+      }
+      await Promise.all(channels.map((channel) => this.#subscribed.get(channel)));
+      this.#logger.info(
+        { channels: channels.length },
+        'redis subscriber replaced; channels subscribed again',
+      );
+    } catch (err) {
+      if (this.#closed) return;
+      if (attempt === 1) this.#logger.warn({ err }, 'redis subscriber could not be replaced yet; retrying');
+      const delay = Math.min(RESUBSCRIBE_MAX_DELAY_MS, 100 * 2 ** Math.min(attempt - 1, 5));
+      setTimeout(() => void this.#resubscribe(attempt + 1), delay).unref();
+    }
+  }
 }
+
+/** Longest pause between attempts to replace a subscriber that gave up. */
+const RESUBSCRIBE_MAX_DELAY_MS = 2_000;
 
 async function shutdown(client: RedisClient): Promise<void> {
   if (client.status === 'ready') {

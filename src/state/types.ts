@@ -9,8 +9,8 @@
  * is down or slow (`ERR_STATE_UNAVAILABLE`, fail within the command timeout), the state is
  * closed, `incr` met a non-integer, or the caller broke the argument rules below
  * (`ERR_STATE_INVALID_ARGUMENT`): keys and channels at most 1024 characters (heartbeat groups
- * and members, lease names and owners count as keys), `ttlMs` a positive integer, `by` a safe
- * integer. Counters are exact up to 2^53 on both backends.
+ * and members, lease names and owners count as keys), heartbeat info at most 4096 characters,
+ * `ttlMs` a positive integer, `by` a safe integer. Counters are exact up to 2^53 on both backends.
  */
 export type StateKind = 'memory' | 'redis';
 
@@ -23,6 +23,13 @@ export interface StateHealth {
 }
 
 export type Unsubscribe = () => Promise<void>;
+
+export interface HeartbeatMember {
+  member: string;
+  info: string | null;
+  /** Epoch milliseconds of the member's last heartbeat. */
+  lastBeatAt: number;
+}
 
 export interface HotState {
   readonly kind: StateKind;
@@ -48,8 +55,18 @@ export interface HotState {
    * Heartbeat: mark `member` of `group` alive now and return how many members were seen
    * within the last `ttlMs` (this one included). Instances use it to know how many of them
    * share the work (the `local` degraded rate-limit mode divides limits by that count).
+   * With `info` (at most 4096 characters) the member's description is replaced; without, the
+   * last one sent is kept. Members silent for `ttlMs` are forgotten with their info.
    */
-  heartbeat(group: string, member: string, ttlMs: number): Promise<number>;
+  heartbeat(group: string, member: string, ttlMs: number, info?: string): Promise<number>;
+  /**
+   * The members of `group` seen within the last `ttlMs`, each with its last `info` (null if it
+   * never sent one) and the time of its last beat (epoch ms, by the state's clock: Redis time
+   * for Redis), oldest beat first. Reads only: expiry is left to the next heartbeat.
+   */
+  members(group: string, ttlMs: number): Promise<HeartbeatMember[]>;
+  /** Forget `member` of `group` at once (a clean shutdown), info included. */
+  leave(group: string, member: string): Promise<void>;
   /**
    * Leader lease: take `name` for `owner` when nobody holds it (or the holder's lease ran out),
    * or renew it when `owner` already holds it; either way it now lasts `ttlMs` from now. Returns

@@ -4,11 +4,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { Pool, TypeOverrides } from 'pg';
 import Cursor from 'pg-cursor';
 import { type Clock, systemClock } from '../core/clock.js';
+import { readPem } from '../core/pem.js';
 import { type DialectAdapter, postgresAdapter, SQLITE_BUSY_TIMEOUT_MS, sqliteAdapter } from './dialect.js';
 import { migrateToLatest } from './migrations/index.js';
 import { createRepositories } from './repositories/index.js';
@@ -50,10 +52,33 @@ export interface OpenStoreOptions {
   schema?: string;
   /** PostgreSQL only: maximum pooled connections (default 10). SQLite always has one. */
   poolSize?: number;
+  /** PostgreSQL only: an unused pooled connection is closed after this long (default 10 000 ms). */
+  idleTimeoutMs?: number;
+  /**
+   * PostgreSQL only: longest wait to open a connection, or for a free one while the pool is
+   * full, before the query fails (default 10 000 ms).
+   */
+  connectTimeoutMs?: number;
+  /**
+   * PostgreSQL only: TLS, with libpq's sslmode names. Unset: whatever the URL says (its
+   * `sslmode=` parameter), else none. Set: the URL must not set TLS too.
+   */
+  tls?: PostgresTls;
   /** Source of created/updated timestamps and health latency (default: system clock). */
   clock?: Clock;
   /** Receives errors of idle pooled connections, which have no caller to throw to. */
   logger?: { warn(msg: string): void };
+}
+
+export interface PostgresTls {
+  /**
+   * disable: plaintext. require: encrypted, the server's certificate not checked (as libpq's
+   * sslmode=require; pg itself would read the URL's `require` as verify-full). verify-ca: the
+   * certificate must chain to `caFile` (or a system CA). verify-full: and be issued for the host.
+   */
+  mode: 'disable' | 'require' | 'verify-ca' | 'verify-full';
+  /** PEM CA bundle for verify-ca / verify-full. */
+  caFile?: string | undefined;
 }
 
 export type DatabaseTarget =
@@ -66,6 +91,11 @@ const DEFAULT_POOL_SIZE = 10;
 const MAX_POOL_SIZE = 1000;
 const HEALTH_TIMEOUT_MS = 5000;
 const PG_CONNECT_TIMEOUT_MS = 10_000;
+/** pg's own default: long enough to reuse connections across bursts, short enough to give idle ones back. */
+const PG_IDLE_TIMEOUT_MS = 10_000;
+const TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+/** Query parameters through which a URL sets TLS (pg-connection-string reads them). */
+const URL_TLS_PARAMETERS = ['sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'sslcrl', 'uselibpqcompat'];
 const PG_INT8_OID = 20;
 // Quoted into SET/CREATE statements, so only plain identifiers are accepted.
 const SCHEMA_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -106,6 +136,18 @@ function validateOptions(options: OpenStoreOptions): void {
   if (poolSize !== undefined && !(Number.isInteger(poolSize) && poolSize >= 1 && poolSize <= MAX_POOL_SIZE)) {
     throw new Error(`options.poolSize must be an integer between 1 and ${MAX_POOL_SIZE}`);
   }
+  for (const field of ['idleTimeoutMs', 'connectTimeoutMs'] as const) {
+    const value = options[field];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1))
+      throw new Error(`options.${field} must be a positive integer (milliseconds)`);
+  }
+  const { tls } = options;
+  if (tls !== undefined) {
+    if (!(TLS_MODES as readonly string[]).includes(tls.mode))
+      throw new Error(`options.tls.mode must be one of ${TLS_MODES.join(', ')}`);
+    if (tls.caFile !== undefined && tls.mode !== 'verify-ca' && tls.mode !== 'verify-full')
+      throw new Error('options.tls.caFile needs options.tls.mode verify-ca or verify-full');
+  }
   if (schema !== undefined && !SCHEMA_PATTERN.test(schema)) {
     throw new Error('options.schema must be 1-63 letters, digits or underscores, not starting with a digit');
   }
@@ -119,6 +161,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   switch (target.dialect) {
     case 'sqlite':
       if (options.schema !== undefined) throw new Error('options.schema applies to PostgreSQL only');
+      if (options.tls !== undefined) throw new Error('options.tls applies to PostgreSQL only');
       return new SqlStore(openSqlite(target.filename), sqliteAdapter, clock);
     case 'postgres':
       return new SqlStore(await openPostgres(target.connectionString, options), postgresAdapter, clock);
@@ -173,8 +216,13 @@ async function openPostgres(connectionString: string, options: OpenStoreOptions)
   const pool = new Pool({
     connectionString,
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    idleTimeoutMillis: options.idleTimeoutMs ?? PG_IDLE_TIMEOUT_MS,
+    // Also bounds the wait for a free connection when all `max` are busy (pg-pool).
+    connectionTimeoutMillis: options.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
     types,
-    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+    // Visible in pg_stat_activity; a URL's own application_name wins (pg reads the URL last).
+    application_name: 'portcullis',
+    ...(options.tls === undefined ? {} : { ssl: postgresSsl(connectionString, options.tls) }),
   });
   // An idle client's error (server restart, network cut) is emitted on the pool; without a
   // listener Node treats it as unhandled and exits.
@@ -220,6 +268,30 @@ async function openPostgres(connectionString: string, options: OpenStoreOptions)
   return { db, release };
 }
 
+/**
+ * pg's `ssl` option for a TLS mode. The URL must not set TLS as well: pg lets the URL's
+ * parameters override this option, so the setting would silently lose.
+ */
+function postgresSsl(connectionString: string, tls: PostgresTls): false | ConnectionOptions {
+  let parameters: URLSearchParams;
+  try {
+    parameters = new URL(connectionString).searchParams;
+  } catch {
+    parameters = new URLSearchParams();
+  }
+  const clash = URL_TLS_PARAMETERS.find((name) => parameters.has(name));
+  if (clash !== undefined)
+    throw new Error(`options.tls is set but the database URL sets TLS too (${clash}=…): set it in one place`);
+  if (tls.mode === 'disable') return false;
+  // Encrypted against eavesdropping only: an active attacker can present any certificate.
+  if (tls.mode === 'require') return { rejectUnauthorized: false };
+  const ssl: ConnectionOptions = { rejectUnauthorized: true };
+  if (tls.caFile !== undefined) ssl.ca = readPem(tls.caFile, 'PostgreSQL CA', 'CERTIFICATE');
+  // verify-ca: the chain is checked, the name is not (libpq's meaning).
+  if (tls.mode === 'verify-ca') ssl.checkServerIdentity = () => undefined;
+  return ssl;
+}
+
 class SqlStore implements Store {
   readonly dialect: StoreDialect;
   readonly capabilities: StoreCapabilities;
@@ -250,6 +322,7 @@ class SqlStore implements Store {
   #closing: Promise<void> | undefined;
 
   readonly #sqlite: SqliteDatabase.Database | undefined;
+  readonly #changeListeners = new Set<(version: number) => void>();
 
   constructor({ db, release, sqlite }: OpenedDatabase, adapter: DialectAdapter, clock: Clock) {
     this.db = db;
@@ -259,7 +332,8 @@ class SqlStore implements Store {
     this.#adapter = adapter;
     this.#clock = clock;
     this.#sqlite = sqlite;
-    const repos = createRepositories({ db, adapter, clock, inTransaction: false, sqlite });
+    const changes = { bumped: (version: number) => this.#changed(version) };
+    const repos = createRepositories({ db, adapter, clock, inTransaction: false, sqlite, changes });
     this.routes = repos.routes;
     this.meta = repos.meta;
     this.clients = repos.clients;
@@ -282,8 +356,15 @@ class SqlStore implements Store {
     this.anomalies = repos.anomalies;
   }
 
-  write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
-    return this.#adapter.transaction(this.db, (trx) =>
+  async write<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+    // Changes inside the transaction are announced once, after it commits, with the last version.
+    let version: number | undefined;
+    const changes = {
+      bumped: (v: number) => {
+        version = Math.max(version ?? v, v);
+      },
+    };
+    const result = await this.#adapter.transaction(this.db, (trx) =>
       fn(
         createRepositories({
           db: trx,
@@ -291,13 +372,33 @@ class SqlStore implements Store {
           clock: this.#clock,
           inTransaction: true,
           sqlite: this.#sqlite,
+          changes,
         }),
       ),
     );
+    if (version !== undefined) this.#changed(version);
+    return result;
   }
 
   configVersion(): Promise<number> {
     return readConfigVersion(this.db);
+  }
+
+  onConfigChange(listener: (version: number) => void): () => void {
+    // Wrapped, so the same function added twice is two listeners removed one at a time.
+    const entry = (version: number) => listener(version);
+    this.#changeListeners.add(entry);
+    return () => void this.#changeListeners.delete(entry);
+  }
+
+  #changed(version: number): void {
+    for (const listener of this.#changeListeners) {
+      try {
+        listener(version);
+      } catch {
+        // A listener's fault must not fail a change that committed.
+      }
+    }
   }
 
   migrate(): Promise<MigrationReport> {

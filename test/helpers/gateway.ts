@@ -83,6 +83,10 @@ export interface StartOptions {
   document?: unknown;
   dir?: string;
   startTimeoutMs?: number;
+  /** Extra arguments of `portcullis start` (e.g. `--workers 2`). */
+  args?: string[];
+  /** The log message that says it serves (default 'portcullis started'; with --workers, 'portcullis workers started'). */
+  readyMessage?: string;
 }
 
 export async function startGateway(options: StartOptions = {}): Promise<GatewayProcess> {
@@ -94,12 +98,15 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
     if (applied.code !== 0)
       throw new Error(`apply failed (${applied.code}): ${applied.stderr}${applied.stdout}`);
   }
-  const child = spawn(process.execPath, [BIN, 'start'], {
+  const child = spawn(process.execPath, [BIN, 'start', ...(options.args ?? [])], {
     cwd: dir,
     env: { ...baseEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  const readyMessage =
+    options.readyMessage ??
+    (options.args?.includes('--workers') ? 'portcullis workers started' : 'portcullis started');
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const started = new Promise<{ proxy: string; admin: string }>((resolve, reject) => {
     const timer = setTimeout(
@@ -109,7 +116,7 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
     const onData = (d: Buffer) => {
       out += d.toString();
       for (const line of out.split('\n')) {
-        if (!line.includes('"portcullis started"')) continue;
+        if (!line.includes(`"${readyMessage}"`)) continue;
         try {
           const parsed = JSON.parse(line) as { proxy: string; admin: string };
           clearTimeout(timer);

@@ -133,7 +133,10 @@ describe('degraded rate limiting when Redis fails', { skip: redis.skip }, () => 
     // Still serving: ready for a load balancer (every instance shares this Redis), but said so.
     assert.equal(ready.statusCode, 200);
     assert.equal(body.status, 'degraded');
-    assert.ok(body.checks.some((c) => c.name === 'state:redis' && !c.ok), JSON.stringify(body.checks));
+    assert.ok(
+      body.checks.some((c) => c.name === 'state:redis' && !c.ok),
+      JSON.stringify(body.checks),
+    );
     const strict = await request(`${gw.adminUrl}/readyz?strict`);
     assert.equal(strict.statusCode, 503, '?strict fails while a dependency is down');
     assert.equal(((await strict.body.json()) as { status: string }).status, 'not_ready');

@@ -95,6 +95,30 @@ describe('RedisState', { skip: redis.skip }, () => {
       }
     });
 
+    test('a heartbeat group is two keys in one Cluster slot, both expiring', async () => {
+      const state = await RedisState.connect({ url: REDIS_URL, keyPrefix });
+      const admin = new Redis(REDIS_URL);
+      try {
+        await state.heartbeat('fleet', 'one', 30_000, '{"v":1}');
+        const members = `${keyPrefix}hb:{fleet}`;
+        const infos = `${keyPrefix}hbi:{fleet}`;
+        // Redis Cluster hashes only the first non-empty {…} of a key: same tag, same slot.
+        const tag = (key: string) => /\{([^}]+)\}/.exec(key)?.[1];
+        assert.equal(tag(members), 'fleet');
+        assert.equal(tag(infos), 'fleet');
+        for (const key of [members, infos]) {
+          const pttl = await admin.pttl(key);
+          assert.ok(pttl > 55_000 && pttl <= 60_000, `${key} pttl ${pttl}`);
+        }
+        assert.equal(await admin.hget(infos, 'one'), '{"v":1}');
+        await state.leave('fleet', 'one');
+        assert.equal(await admin.exists(members, infos), 0, 'the last member leaving leaves nothing');
+      } finally {
+        await admin.quit();
+        await state.close();
+      }
+    });
+
     test('states with different prefixes do not see each other', async () => {
       const a = await RedisState.connect({ url: REDIS_URL, keyPrefix });
       const b = await RedisState.connect({ url: REDIS_URL, keyPrefix: `${keyPrefix}other:` });

@@ -103,6 +103,89 @@ export function runStateContract(
         await advance(EXPIRED);
         assert.equal(await state.heartbeat(group, 'here', TTL), 1);
       });
+
+      test('members lists each live member with its info and last beat, across handles', async () => {
+        const [a, b] = await pair();
+        const group = name('hb');
+        const before = Date.now();
+        await a.heartbeat(group, 'one', 10_000, '{"n":1}');
+        await b.heartbeat(group, 'two', 10_000);
+        await b.heartbeat(group, 'three', 10_000, '');
+        const listed = await a.members(group, 10_000);
+        assert.deepEqual(listed.map((m) => [m.member, m.info]).sort(), [
+          ['one', '{"n":1}'],
+          ['three', ''],
+          ['two', null],
+        ]);
+        for (const m of listed) assert.ok(Number.isSafeInteger(m.lastBeatAt), `lastBeatAt ${m.lastBeatAt}`);
+        // Real backends beat by their own clock: only check it is near real time there.
+        if (opts.advance === undefined)
+          for (const m of listed) assert.ok(Math.abs(m.lastBeatAt - before) < 60_000, `${m.lastBeatAt}`);
+        assert.deepEqual(await b.members(name('empty'), 10_000), []);
+      });
+
+      test('a beat without info keeps the last info; a beat with info replaces it', async () => {
+        const [a, b] = await pair();
+        const group = name('hb');
+        await a.heartbeat(group, 'one', 10_000, 'first');
+        await b.heartbeat(group, 'one', 10_000);
+        assert.deepEqual(
+          (await a.members(group, 10_000)).map((m) => m.info),
+          ['first'],
+        );
+        await b.heartbeat(group, 'one', 10_000, 'second');
+        assert.deepEqual(
+          (await a.members(group, 10_000)).map((m) => m.info),
+          ['second'],
+        );
+      });
+
+      test('members leaves out members silent for the ttl, and their info goes with them', async () => {
+        const state = await fresh();
+        const group = name('hb');
+        await state.heartbeat(group, 'gone', TTL, 'old');
+        await advance(EXPIRED);
+        await state.heartbeat(group, 'here', TTL, 'new');
+        assert.deepEqual(
+          (await state.members(group, TTL)).map((m) => m.member),
+          ['here'],
+        );
+        // Beating again under the old name starts without the old info.
+        await state.heartbeat(group, 'gone', TTL);
+        const gone = (await state.members(group, TTL)).find((m) => m.member === 'gone');
+        assert.equal(gone?.info, null);
+      });
+
+      test('leave forgets a member at once; leaving twice or an unknown member is fine', async () => {
+        const [a, b] = await pair();
+        const group = name('hb');
+        await a.heartbeat(group, 'one', 10_000, 'x');
+        await a.heartbeat(group, 'two', 10_000, 'y');
+        await b.leave(group, 'one');
+        await b.leave(group, 'one');
+        await b.leave(name('none'), 'nobody');
+        assert.deepEqual(
+          (await a.members(group, 10_000)).map((m) => m.member),
+          ['two'],
+        );
+        assert.equal(await a.heartbeat(group, 'one', 10_000), 2);
+        assert.equal((await a.members(group, 10_000)).find((m) => m.member === 'one')?.info, null);
+      });
+
+      test('invalid group, member, ttl or info are rejected as caller bugs', async () => {
+        const state = await fresh();
+        const invalid = rejectsWith('ERR_STATE_INVALID_ARGUMENT');
+        const long = 'k'.repeat(1025);
+        await assert.rejects(state.heartbeat(long, 'one', TTL), invalid);
+        await assert.rejects(state.heartbeat(name('hb'), long, TTL), invalid);
+        await assert.rejects(state.heartbeat(name('hb'), 'one', 0), invalid);
+        await assert.rejects(state.heartbeat(name('hb'), 'one', TTL, 'i'.repeat(4097)), invalid);
+        await assert.rejects(state.heartbeat(name('hb'), 'one', TTL, 42 as unknown as string), invalid);
+        await assert.rejects(state.members(long, TTL), invalid);
+        await assert.rejects(state.members(name('hb'), -1), invalid);
+        await assert.rejects(state.leave(name('hb'), long), invalid);
+        assert.equal(await state.heartbeat(name('hb'), 'one', TTL, 'i'.repeat(4096)), 1);
+      });
     });
 
     describe('leases', () => {
@@ -475,6 +558,9 @@ export function runStateContract(
         await assert.rejects(state.incr('k', 1, TTL), closed);
         await assert.rejects(state.acquireLease('l', 'me', TTL), closed);
         await assert.rejects(state.releaseLease('l', 'me'), closed);
+        await assert.rejects(state.heartbeat('g', 'me', TTL, 'i'), closed);
+        await assert.rejects(state.members('g', TTL), closed);
+        await assert.rejects(state.leave('g', 'me'), closed);
         await assert.rejects(state.publish('c', 'm'), closed);
         await assert.rejects(
           state.subscribe('c', () => {}),

@@ -181,6 +181,17 @@ function anomaliesGroup(api: Api) {
   };
 }
 
+/**
+ * Live gateway instances, from their heartbeats in the shared state: `list()` gives id,
+ * version, host, pid, worker slot, listener addresses, state backend, degraded rate-limit mode
+ * and last beat of each (with state in memory, only the instance called).
+ */
+function instancesGroup(api: Api) {
+  return {
+    list: (extras?: CallExtras) => api.call('get', '/admin/api/instances', { ...extras }),
+  };
+}
+
 function telemetryGroups(api: Api, transport: Transport) {
   return {
     logs: {
@@ -219,6 +230,8 @@ export class PortcullisAdmin {
   readonly usage: ReturnType<typeof telemetryGroups>['usage'];
   /** Anomalies: list, get (deliveries, block), resolve, run the detector now. */
   readonly anomalies: ReturnType<typeof anomaliesGroup>;
+  /** Live gateway instances and their state. */
+  readonly instances: ReturnType<typeof instancesGroup>;
 
   constructor(options: AdminOptions) {
     const { url, token, ...rest } = options;
@@ -242,6 +255,7 @@ export class PortcullisAdmin {
     this.audit = telemetry.audit;
     this.usage = telemetry.usage;
     this.anomalies = anomaliesGroup(this.api);
+    this.instances = instancesGroup(this.api);
   }
 
   /** Any call, untyped (the answer's JSON as `T`). */

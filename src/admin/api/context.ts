@@ -51,6 +51,11 @@ export interface AdminApiDeps {
    * answers 409 then, and while detection is off.
    */
   anomalies?: { readonly enabled: boolean; runNow(): Promise<import('../../anomaly/service.js').RunResult> };
+  /**
+   * The instance registry of a running gateway (`GET /instances`). Absent in CLI local mode,
+   * which has no instance of its own: the route answers 409 then.
+   */
+  instances?: { readonly id: string; list(): Promise<import('../../core/instances.js').InstanceView[]> };
 }
 
 /** The admin API's fastify instance, typed by the route schemas. */

@@ -1,5 +1,6 @@
 /** `portcullis migrate` and `portcullis config show` */
 import type { Command } from 'commander';
+import { databaseConnection } from '../../config/connections.js';
 import { explainConfig } from '../../config/load.js';
 import { createLogger } from '../../core/logger.js';
 import { openStore } from '../../store/open-store.js';
@@ -14,7 +15,12 @@ export function registerMigrate(program: Command): void {
     .action(async (flags: { json?: boolean }, command: Command) => {
       const config = configFromCommand(command);
       const logger = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
-      const store = await openStore({ url: config.settings.databaseUrl as string, poolSize: 1, logger });
+      const store = await openStore({
+        url: config.settings.databaseUrl as string,
+        poolSize: 1,
+        ...databaseConnection(config.settings),
+        logger,
+      });
       try {
         const report = await store.migrate();
         if (flags.json) printJson({ dialect: store.dialect, applied: report.applied });

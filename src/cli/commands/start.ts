@@ -1,42 +1,181 @@
-/** `portcullis start`: run the gateway until SIGTERM/SIGINT. */
+/**
+ * `portcullis start`: run the gateway until SIGTERM/SIGINT; with `--workers N`, N gateway
+ * processes on this machine sharing the ports (core/workers.ts), which needs shared state.
+ */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import { startApp } from '../../app.js';
+import type { Logger } from 'pino';
+import { prepareForWorkers, type RunningApp, startApp } from '../../app.js';
+import type { LoadedConfig } from '../../config/load.js';
 import { createLogger, exitAfterFlush } from '../../core/logger.js';
+import {
+  isShutdownMessage,
+  parseWorkerCount,
+  type ReadyMessage,
+  WORKER_SLOT_ENV,
+  WorkerPool,
+} from '../../core/workers.js';
+import { primaryMetrics, workerMetrics } from '../../telemetry/cluster-metrics.js';
 import { configFromCommand } from '../context.js';
+import { CliError, EXIT_INVALID } from '../errors.js';
 
 export function registerStart(program: Command): void {
   program
     .command('start')
     .description('run the gateway (proxy and admin listeners)')
-    .action(async (_flags: unknown, command: Command) => {
+    .option(
+      '--workers <n>',
+      'run N gateway processes sharing the ports ("auto": one per CPU); needs PORTCULLIS_REDIS_URL',
+    )
+    .action(async (flags: { workers?: string }, command: Command) => {
       const config = configFromCommand(command);
       const settings = config.settings;
       const logger = createLogger({ level: settings.logLevel, format: settings.logFormat });
-      const app = await startApp({ config, logger });
-      if (app.demo) process.stdout.write(`${app.demo.banner(settings.proxyListen, settings.adminListen)}\n`);
-
-      let stopping = false;
-      const stop = (signal: NodeJS.Signals) => {
-        if (stopping) {
-          // A second signal means "now": skip the drain.
-          logger.warn({ signal }, 'second signal: exiting at once');
-          exitAfterFlush(logger, 1, 100);
-          return;
-        }
-        stopping = true;
-        logger.info({ signal }, 'shutting down: draining in-flight requests');
-        app.close().then(
-          () => {
-            logger.info('stopped');
-            exitAfterFlush(logger, 0);
-          },
-          (error: unknown) => {
-            logger.error({ err: error }, 'shutdown failed');
-            exitAfterFlush(logger, 1);
-          },
-        );
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
+      if (cluster.isWorker) return runWorker(config, logger);
+      if (flags.workers === undefined) return runSingle(config, logger);
+      return runPrimary(config, logger, workerCount(flags.workers, config));
     });
+}
+
+/** The number of workers, or a refusal (exit 2) saying why this configuration cannot have them. */
+function workerCount(raw: string, config: LoadedConfig): number {
+  let count: number;
+  try {
+    count = parseWorkerCount(raw, availableParallelism());
+  } catch (error) {
+    throw new CliError('invalid_input', (error as Error).message, EXIT_INVALID);
+  }
+  const settings = config.settings;
+  if (!settings.redisUrl)
+    throw new CliError(
+      'invalid_configuration',
+      '--workers needs shared state: set PORTCULLIS_REDIS_URL. With state in memory each worker ' +
+        'would keep its own rate limits, HMAC nonces and login throttles, so limits would be N times ' +
+        'too lenient and a replayed request could pass on another worker',
+      EXIT_INVALID,
+    );
+  if (settings.demo === 'on')
+    throw new CliError(
+      'invalid_configuration',
+      'demo mode runs in one process (its key lives in memory): drop --workers or set PORTCULLIS_DEMO=off',
+      EXIT_INVALID,
+    );
+  return count;
+}
+
+function runSingle(config: LoadedConfig, logger: Logger): Promise<void> {
+  return serve(config, logger, undefined);
+}
+
+/**
+ * One gateway; `worker` is its slot under --workers. Signals: the first drains, a second exits
+ * at once. A worker also drains when the primary asks (IPC) or disappears.
+ */
+async function serve(config: LoadedConfig, logger: Logger, worker: number | undefined): Promise<void> {
+  const settings = config.settings;
+  let app: RunningApp | undefined;
+  let stopping = false;
+  const close = (running: RunningApp) =>
+    running.close().then(
+      () => {
+        logger.info('stopped');
+        exitAfterFlush(logger, 0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        exitAfterFlush(logger, 1);
+      },
+    );
+  const stop = (reason: string) => {
+    if (stopping) {
+      // A second signal means "now": skip the drain.
+      logger.warn({ signal: reason }, 'second signal: exiting at once');
+      exitAfterFlush(logger, 1, 100);
+      return;
+    }
+    stopping = true;
+    logger.info({ signal: reason }, 'shutting down: draining in-flight requests');
+    // Asked while starting: stop as soon as it has started (below).
+    if (app) void close(app);
+  };
+  // Installed before starting, so a stop asked during start-up is an orderly one too.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (worker === undefined) {
+    process.on('SIGINT', () => stop('SIGINT'));
+  } else {
+    // Ctrl-C sends SIGINT to the whole process group: the primary turns it into one orderly
+    // shutdown message per worker, so a worker ignores it rather than counting two signals.
+    process.on('SIGINT', () => undefined);
+    process.on('message', (message: unknown) => {
+      if (isShutdownMessage(message)) stop('primary');
+    });
+    // If the primary dies, node:cluster exits the worker at once: it accepts nothing without
+    // the primary anyway (the primary owns the listening sockets).
+  }
+
+  app = await startApp({
+    config,
+    logger,
+    ...(worker === undefined ? {} : { worker, clusterMetrics: workerMetrics }),
+  });
+  if (stopping) {
+    void close(app);
+    return;
+  }
+  if (app.demo) process.stdout.write(`${app.demo.banner(settings.proxyListen, settings.adminListen)}\n`);
+  if (worker !== undefined) {
+    const ready: ReadyMessage = {
+      type: 'portcullis:ready',
+      proxy: `${app.proxyAddress.address}:${app.proxyAddress.port}`,
+      admin: `${app.adminAddress.address}:${app.adminAddress.port}`,
+    };
+    process.send?.(ready);
+  }
+}
+
+function runWorker(config: LoadedConfig, logger: Logger): Promise<void> {
+  const slot = Number(process.env[WORKER_SLOT_ENV] ?? cluster.worker?.id ?? 0);
+  return serve(config, logger.child({ worker: slot }), slot);
+}
+
+async function runPrimary(config: LoadedConfig, logger: Logger, count: number): Promise<void> {
+  let pool: WorkerPool | undefined;
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1 || !pool) {
+      if (pool) {
+        logger.warn({ signal }, 'second signal: killing the workers and exiting at once');
+        pool.kill();
+      }
+      exitAfterFlush(logger, pool ? 1 : 0, 100);
+      return;
+    }
+    logger.info({ signal, workers: count }, 'shutting down: draining every worker');
+    void pool.stop().then((code) => {
+      logger.info({ code }, 'stopped');
+      exitAfterFlush(logger, code);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  if (config.settings.demo === 'auto')
+    logger.debug('demo mode is off under --workers (each worker would have its own demo key)');
+  // Once, before any worker exists: migrations, the secret key file, the first-start admin user.
+  await prepareForWorkers(config, logger);
+  if (signals > 0) return;
+  pool = new WorkerPool({
+    count,
+    logger,
+    onMessage: primaryMetrics(),
+    // Each worker drains within shutdown_timeout_ms, then flushes and closes its stores.
+    stopTimeoutMs: config.settings.shutdownTimeoutMs + 15_000,
+  });
+  const ready = await pool.start();
+  logger.info(
+    { workers: count, pids: pool.pids, proxy: ready.proxy, admin: ready.admin, state: 'redis' },
+    'portcullis workers started',
+  );
 }

@@ -21,6 +21,12 @@ export interface RepositoryContext {
    * (so it joins the surrounding transaction). Nothing else should use it.
    */
   readonly sqlite?: import('better-sqlite3').Database | undefined;
+  /**
+   * Told the new config version when a change bumped it: the store's listeners when `db` is
+   * the database (the change committed), or the enclosing `store.write`, which tells them
+   * once its transaction commits.
+   */
+  readonly changes?: { bumped(version: number): void } | undefined;
 }
 
 export interface Change<T> {
@@ -34,15 +40,18 @@ export interface Change<T> {
  * poller can never see the new version without the change or the change without the version.
  * Outside `store.write` the change gets a transaction of its own.
  */
-export function applyChange<T>(
+export async function applyChange<T>(
   ctx: RepositoryContext,
   change: (db: Kysely<Database>) => Promise<Change<T>>,
 ): Promise<T> {
-  return inTransaction(ctx, async (db) => {
+  let version: number | undefined;
+  const value = await inTransaction(ctx, async (db) => {
     const { value, changed } = await change(db);
-    if (changed) await bumpConfigVersion(db);
+    if (changed) version = await bumpConfigVersion(db);
     return value;
   });
+  if (version !== undefined) ctx.changes?.bumped(version);
+  return value;
 }
 
 /** Run `fn` in the surrounding `store.write` transaction, or in a write transaction of its own. */

@@ -2975,6 +2975,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/api/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live gateway instances sharing this state, with their version, addresses and degraded mode
+         * @description Each instance beats every 2 s; one that stops cleanly leaves at once, one that dies is dropped after three missed beats. With state in memory the list holds only the answering instance. 409 in the CLI’s local mode (no running instance), 503 when the shared state does not answer.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InstanceList"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/api/intercepts": {
         parameters: {
             query?: never;
@@ -5666,6 +5741,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/api/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dashboard figures: requests per minute by decision, latency, top lists, open problems
+         * @description Computed from the request records (so within their retention, and only what `request_log` records). Percentiles are histogram estimates (see `StatsBucket`).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description only this key id */
+                    key?: string;
+                    /** @description only this route id */
+                    route?: string;
+                    /** @description the window: a duration ago, from 1m to 24h (default 1h) */
+                    since?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Stats"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details; `code` is stable (docs/errors.md). */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/api/tokens": {
         parameters: {
             query?: never;
@@ -6665,6 +6822,29 @@ export interface components {
             methods: string[];
             route: string;
         };
+        Instance: {
+            admin: string | null;
+            degraded: string | null;
+            host: string | null;
+            /** @description random per process start */
+            id: string;
+            /** Format: date-time */
+            lastBeatAt: string;
+            pid: number | null;
+            proxy: string | null;
+            /** @description the instance that answered this request */
+            self: boolean;
+            startedAt: string | null;
+            state: string | null;
+            version: string | null;
+            /** @description its slot under `portcullis start --workers N`, null for a single process */
+            worker: number | null;
+        };
+        InstanceList: {
+            items: components["schemas"]["Instance"][];
+            /** @description the answering instance’s state backend; with memory it sees only itself */
+            state: string;
+        };
         Intercept: {
             /** Format: date-time */
             at: string;
@@ -6869,6 +7049,60 @@ export interface components {
              * @enum {string}
              */
             role: "admin" | "viewer" | "verifier";
+        };
+        Stats: {
+            /** @description blocklist entries in force now (whatever the filters) */
+            activeBlocks: number;
+            /** @description width of a bucket: one minute */
+            bucketMs: number;
+            /** @description every minute of the window, oldest first; minutes without requests are zeros */
+            buckets: components["schemas"]["StatsBucket"][];
+            /** @description refusals (decision denied) by catalog code, most first (at most 10) */
+            deniedByReason: {
+                code: string;
+                count: number;
+            }[];
+            /** @description binding intercepts in the window (of the key or route filtered on) */
+            intercepts: number;
+            /** @description anomalies not resolved yet (whatever the filters) */
+            openAnomalies: number;
+            /** Format: date-time */
+            since: string;
+            /** @description requests by key, most first (at most 10) */
+            topKeys: {
+                count: number;
+                keyId: string;
+            }[];
+            /** @description requests by route, most first (at most 10) */
+            topRoutes: {
+                count: number;
+                routeId: string;
+            }[];
+            totals: {
+                allowed: number;
+                denied: number;
+                errored: number;
+                /** @description median of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests */
+                p50Ms: number | null;
+                /** @description 99th percentile of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests */
+                p99Ms: number | null;
+                requests: number;
+            };
+            /** Format: date-time */
+            until: string;
+        };
+        StatsBucket: {
+            allowed: number;
+            /** Format: date-time */
+            at: string;
+            /** @description refused by a check (4xx) */
+            denied: number;
+            /** @description failed (5xx: upstream errors, failsafe, internal) */
+            errored: number;
+            /** @description median of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests */
+            p50Ms: number | null;
+            /** @description 99th percentile of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests */
+            p99Ms: number | null;
         };
         Usage: {
             buckets: components["schemas"]["UsageBucket"][];

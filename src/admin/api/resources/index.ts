@@ -7,12 +7,14 @@ import { blockRoutes } from './blocks.js';
 import { clientRoutes } from './clients.js';
 import { declarativeRoutes } from './declarative.js';
 import { grantRoutes } from './grants.js';
+import { instanceRoutes } from './instances.js';
 import { jwtProviderRoutes } from './jwt-providers.js';
 import { keyRoutes } from './keys.js';
 import { logRoutes } from './logs.js';
 import { policyRoutes } from './policies.js';
 import { routeRoutes } from './routes.js';
 import { settingsRoutes } from './settings.js';
+import { statsRoutes } from './stats.js';
 import { tokenRoutes } from './tokens.js';
 import { usageRoutes } from './usage.js';
 import { userRoutes } from './users.js';
@@ -34,4 +36,6 @@ export const resources: readonly ResourceRoutes[] = [
   userRoutes,
   settingsRoutes,
   anomalyRoutes,
+  statsRoutes,
+  instanceRoutes,
 ];
