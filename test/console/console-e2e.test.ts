@@ -280,6 +280,28 @@ describe('web console in Chromium', { skip: gate.skip }, () => {
     assert.equal(await countBlocks(admin, gw), blocksBefore, 'no block was created');
   });
 
+  it('shows a new API token once, and never again', async () => {
+    await page.goto(ui('/settings'));
+    await heading(page).waitFor();
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const create = page.getByRole('dialog', { name: 'Create an API token' });
+    await create.getByLabel('Name').fill('e2e-script');
+    await create.getByRole('button', { name: 'Create token' }).click();
+    const shown = page.getByTestId('new-secret');
+    await shown.waitFor();
+    const token = (await shown.textContent())?.trim() ?? '';
+    assert.match(token, /^pclsvc_/);
+    await page.getByRole('button', { name: 'Done' }).click();
+    await shown.waitFor({ state: 'detached' });
+    await page.reload();
+    await heading(page).waitFor();
+    assert.equal(await page.getByText(token).count(), 0, 'the token is not shown again');
+    const stored = await page.evaluate<string>(
+      'JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage })',
+    );
+    assert.ok(!stored.includes(token), 'nor kept in browser storage');
+  });
+
   it('takes a screenshot of every page, light and dark, and at split-screen width', async () => {
     for (const theme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: theme });

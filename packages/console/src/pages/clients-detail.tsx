@@ -9,13 +9,13 @@ import { FormDialog } from '../components/dialog';
 import { Field, optional, required } from '../components/field';
 import { IfCanWrite } from '../components/layout';
 import { useNotify } from '../components/notify';
+import { SecretOnceDialog } from '../components/secret-dialog';
 import { Badge, EmptyState, Loaded, PageHeader } from '../components/states';
 import { api, isPortcullisError, type Schemas } from '../lib/api';
 import { formatRelative, formatTime } from '../lib/format';
 import { consoleHref } from '../lib/links';
 import { useApi } from '../lib/use-api';
 import { ClientGrants } from './clients-grants';
-import { SecretOnceDialog } from './keys-secret';
 import './keys.css';
 
 type Status = Schemas['Client']['status'];

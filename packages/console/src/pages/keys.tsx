@@ -8,6 +8,7 @@ import { Link, Route, Switch, useLocation, useSearch } from 'wouter';
 import { DataTable } from '../components/data-table';
 import { Select } from '../components/field';
 import { IfCanWrite } from '../components/layout';
+import { SecretOnceDialog } from '../components/secret-dialog';
 import { Loaded, PageHeader } from '../components/states';
 import { api } from '../lib/api';
 import { formatRelative } from '../lib/format';
@@ -16,7 +17,6 @@ import { useApi } from '../lib/use-api';
 import { usePaged } from '../lib/use-paged';
 import { type CreatedKey, CreateKeyDialog } from './keys-create';
 import { KeyDetail } from './keys-detail';
-import { SecretOnceDialog } from './keys-secret';
 import { currentPrefix, KeyStatusBadge } from './keys-status';
 
 export function KeysPage() {

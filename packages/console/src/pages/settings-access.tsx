@@ -2,18 +2,26 @@
  * Who may use the console and the admin API: admin users (admin or viewer role) and service
  * tokens for scripts. A new password or token is shown once, then only its owner has it.
  */
-import { useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { DataTable } from '../components/data-table';
 import { FormDialog } from '../components/dialog';
 import { Field, optional, required, Select } from '../components/field';
 import { IfCanWrite } from '../components/layout';
 import { useNotify } from '../components/notify';
+import { SecretOnceDialog } from '../components/secret-dialog';
 import { Badge, Loaded } from '../components/states';
 import { api, type Schemas } from '../lib/api';
 import { formatRelative, formatTime } from '../lib/format';
 import { useSession } from '../lib/session';
 import { usePaged } from '../lib/use-paged';
-import { type OnceSecret, SecretOnceDialog } from './settings-secret';
+
+/** A password or token to show once, with what it is and how to use it. */
+interface OnceSecret {
+  title: string;
+  label: string;
+  value: string;
+  hint?: ReactNode;
+}
 
 type User = Schemas['AdminUser'];
 type Token = Schemas['ServiceToken'];
@@ -174,7 +182,15 @@ export function AdminUsers() {
           />
         </div>
       </FormDialog>
-      <SecretOnceDialog secret={secret} onClose={() => setSecret(null)} />
+      <SecretOnceDialog
+        secret={secret?.value ?? null}
+        title={secret?.title ?? ''}
+        label={secret?.label}
+        testId="new-secret"
+        onDone={() => setSecret(null)}
+      >
+        {secret?.hint ? <p className="muted">{secret.hint}</p> : null}
+      </SecretOnceDialog>
     </>
   );
 }
@@ -342,7 +358,15 @@ export function ServiceTokens() {
           />
         </div>
       </FormDialog>
-      <SecretOnceDialog secret={secret} onClose={() => setSecret(null)} />
+      <SecretOnceDialog
+        secret={secret?.value ?? null}
+        title={secret?.title ?? ''}
+        label={secret?.label}
+        testId="new-secret"
+        onDone={() => setSecret(null)}
+      >
+        {secret?.hint ? <p className="muted">{secret.hint}</p> : null}
+      </SecretOnceDialog>
     </>
   );
 }

@@ -1,16 +1,17 @@
 /**
- * A secret shown once: a new API key, a rotated key's new secret, a client's new HMAC secret.
- * The plaintext lives only in the caller's state and is dropped when this dialog closes (Done,
- * Close or Escape); it goes nowhere else but the clipboard, and only when asked.
+ * A secret shown once: a new API key, a rotated key's new secret, a client's new HMAC secret,
+ * a new API token, a new user's password. The plaintext lives only in the caller's state and
+ * is dropped when this dialog closes (Done, Close or Escape); it goes nowhere else but the
+ * clipboard, and only when asked. Never in storage or an address.
  */
-import { type ReactNode, useRef, useState } from 'react';
-import { Dialog } from '../components/dialog';
-import './keys.css';
+import { type ReactNode, useId, useRef, useState } from 'react';
+import { Dialog } from './dialog';
 
 export function SecretOnceDialog({
   secret,
   title,
   testId,
+  label,
   onDone,
   children,
 }: {
@@ -18,6 +19,8 @@ export function SecretOnceDialog({
   secret: string | null;
   title: string;
   testId: string;
+  /** What the secret is ("Password for vera"), shown above it; names it for screen readers. */
+  label?: string;
   /** Must drop the secret from the caller's state. */
   onDone: () => void;
   /** What the secret is for, said under the warning. */
@@ -26,7 +29,7 @@ export function SecretOnceDialog({
   return (
     <Dialog open={secret !== null} title={title} onClose={onDone}>
       {secret !== null ? (
-        <SecretBox secret={secret} testId={testId} onDone={onDone}>
+        <SecretBox secret={secret} testId={testId} label={label} onDone={onDone}>
           {children}
         </SecretBox>
       ) : null}
@@ -38,15 +41,18 @@ export function SecretOnceDialog({
 function SecretBox({
   secret,
   testId,
+  label,
   onDone,
   children,
 }: {
   secret: string;
   testId: string;
+  label: string | undefined;
   onDone: () => void;
   children?: ReactNode;
 }) {
   const [copy, setCopy] = useState<'idle' | 'copied' | 'failed'>('idle');
+  const labelId = useId();
   const code = useRef<HTMLElement>(null);
 
   const copyIt = async () => {
@@ -69,17 +75,18 @@ function SecretBox({
 
   return (
     <>
-      <div className="secret-box kv-secret">
+      <div className="secret-box">
         <p>
           <strong>Copy it now: you will not see this again.</strong>
         </p>
-        <code ref={code} data-testid={testId}>
+        {label ? <p id={labelId}>{label}</p> : null}
+        <code ref={code} data-testid={testId} aria-labelledby={label ? labelId : undefined}>
           {secret}
         </code>
         <button type="button" className="secondary" onClick={() => void copyIt()}>
           {copy === 'copied' ? 'Copied' : 'Copy'}
         </button>
-        <p className="muted kv-copy-status" aria-live="polite">
+        <p className="muted copy-status" aria-live="polite">
           {copy === 'failed'
             ? 'The browser refused the clipboard: the text is selected, press Ctrl+C.'
             : null}
