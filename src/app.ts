@@ -343,12 +343,27 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       const [db, hot] = await Promise.all([store.health(), state.health()]);
       const degraded = currentDegraded();
       return [
-        { name: `store:${db.dialect}`, ok: db.ok, latencyMs: db.latencyMs, detail: db.error },
-        { name: `state:${hot.kind}`, ok: hot.ok, latencyMs: hot.latencyMs, detail: hot.error },
-        // Degraded rate limiting keeps serving (local/open) — ready, but said so; closed is not ready.
+        {
+          name: `store:${db.dialect}`,
+          ok: db.ok,
+          latencyMs: db.latencyMs,
+          detail: db.error,
+          shared: db.dialect === 'postgres',
+        },
+        {
+          name: `state:${hot.kind}`,
+          ok: hot.ok,
+          latencyMs: hot.latencyMs,
+          detail: hot.error,
+          shared: hot.kind === 'redis',
+        },
+        // Degraded rate limiting keeps serving (local/open): said, not a failure. `closed` refuses
+        // the routes configured so; its cause is the shared Redis, so every instance is in it
+        // at once (shared: degraded, not unready, unless ?strict).
         {
           name: 'rate-limits',
           ok: degraded !== 'closed',
+          shared: true,
           ...(degraded
             ? { detail: `degraded: ${degraded}` }
             : { detail: breaker ? `breaker ${breaker.state}` : 'in memory' }),

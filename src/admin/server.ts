@@ -17,6 +17,11 @@ export interface ReadinessCheck {
   ok: boolean;
   latencyMs?: number;
   detail?: string;
+  /**
+   * A dependency every instance shares (PostgreSQL, Redis): its failure makes this instance
+   * `degraded`, not unready, unless `?strict` is asked (see /readyz).
+   */
+  shared?: boolean;
 }
 
 export interface AdminServerOptions {
@@ -54,21 +59,23 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
   // else, so an orchestrator does not restart a gateway because Redis blinked.
   app.get('/healthz', async () => ({ status: 'ok', version: options.version }));
 
-  // Readiness: can this instance serve? A shared dependency that does not answer (Redis, the
-  // database) fails every instance at once, and the gateway keeps serving through it (degraded
-  // limits, cached configuration, the failsafe), so taking all instances out of a load
-  // balancer would turn a degraded service into none: the answer stays 200 with status
-  // `degraded` and the failing checks named. Only draining answers 503. `?strict` answers 503
-  // whenever a check fails, for monitors and start-up gates that want the dependencies up.
+  // Readiness: can this instance serve? A shared dependency that does not answer (Redis,
+  // PostgreSQL) fails every instance at once, and the gateway keeps serving through it
+  // (degraded limits, cached configuration, the failsafe), so taking all instances out of a
+  // load balancer would turn a degraded service into none: such a failure answers 200 with
+  // status `degraded` and the failing checks named. A failure of this instance's own (its
+  // SQLite file, rate limiting in `closed` mode) answers 503, as does draining. `?strict`
+  // answers 503 whenever any check fails, for monitors and start-up gates.
   app.get('/readyz', async (request, reply) => {
     const checks = await options.readiness();
     const draining = options.isDraining();
     const healthy = checks.every((c) => c.ok);
     const strict = (request.query as Record<string, unknown> | undefined)?.['strict'] !== undefined;
-    const ready = !draining && (healthy || !strict);
+    const serving = checks.every((c) => c.ok || (c.shared === true && !strict));
+    const ready = !draining && serving;
     reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
     return {
-      status: draining ? 'draining' : healthy ? 'ready' : strict ? 'not_ready' : 'degraded',
+      status: draining ? 'draining' : healthy ? 'ready' : serving ? 'degraded' : 'not_ready',
       checks,
     };
   });

@@ -94,6 +94,9 @@ export class InstanceRegistry {
     return this.#live;
   }
 
+  #stopped = false;
+  #inFlight: Promise<void> | undefined;
+
   async start(): Promise<void> {
     await this.beat();
     this.#timer = setInterval(() => void this.beat(), this.#intervalMs);
@@ -101,7 +104,14 @@ export class InstanceRegistry {
   }
 
   /** Beat now (also after something described changed, e.g. the listeners are bound). */
-  async beat(): Promise<void> {
+  beat(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const beating = this.#beat();
+    this.#inFlight = beating;
+    return beating;
+  }
+
+  async #beat(): Promise<void> {
     const info: InstanceInfo = { ...this.#fixed, ...this.#describe() };
     try {
       this.#live = Math.max(
@@ -120,8 +130,11 @@ export class InstanceRegistry {
 
   /** Stop beating and leave the group, so the others stop counting this instance at once. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    // A beat still on its way would land after the leave and list this instance again.
+    await this.#inFlight;
     try {
       await this.#state.leave(INSTANCE_GROUP, this.id);
     } catch (error) {

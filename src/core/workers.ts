@@ -53,6 +53,8 @@ export interface WorkerPoolOptions {
   maxRestartDelayMs?: number;
   /** A worker up this long resets the backoff. Default 60 s. */
   stableMs?: number;
+  /** The first start fails when a worker is not ready within this. Default 120 s. */
+  startTimeoutMs?: number;
   /** Other messages from workers (metrics requests); true when handled. */
   onMessage?: (worker: Worker, message: unknown) => boolean;
 }
@@ -87,6 +89,7 @@ export class WorkerPool {
       restartDelayMs: 500,
       maxRestartDelayMs: 30_000,
       stableMs: 60_000,
+      startTimeoutMs: 120_000,
       ...options,
     };
     this.#slots = Array.from({ length: options.count }, (_, index) => ({
@@ -124,7 +127,27 @@ export class WorkerPool {
           resolve(first);
         }
       };
-      for (const slot of this.#slots) this.#fork(slot, onReady);
+      // A worker stuck starting (a database that never answers) must not hang the start
+      // silently: after the deadline the start fails, naming the slots that are not ready.
+      const deadline = setTimeout(() => {
+        const waiting = this.#slots.filter((slot) => !slot.ready).map((slot) => slot.index);
+        this.#failStart?.(
+          new Error(
+            `worker ${waiting.join(', ')} did not start within ${this.#options.startTimeoutMs} ms (see its log above)`,
+          ),
+        );
+      }, this.#options.startTimeoutMs);
+      deadline.unref();
+      const settle = this.#failStart;
+      this.#failStart = (error) => {
+        clearTimeout(deadline);
+        settle(error);
+      };
+      for (const slot of this.#slots)
+        this.#fork(slot, (message) => {
+          onReady(message);
+          if (this.#started) clearTimeout(deadline);
+        });
     });
   }
 

@@ -309,9 +309,13 @@ export class RedisLimiter implements RateLimiter {
   /**
    * One script per slot group, in parallel; the replies are merged into the single-script
    * shape. In 'check' mode, when any group denies or fails, the groups that consumed are
-   * given back (units refunded, leases removed) before answering, so a denied request keeps
-   * consuming nothing anywhere.
+   * given back (units refunded, leases removed) before answering. A group whose call failed
+   * (a timeout) is not refunded: it may not have run, and a refund of what was never taken
+   * would give units away. If it did run, what it took counts until its window (or lease)
+   * ends — logged, and never more than the limit allows.
    */
+  #slotFailureLoggedAt = 0;
+
   async #runGroups(mode: 'check' | 'refund', groups: readonly SlotGroup[], count: number): Promise<unknown> {
     const settled = await Promise.allSettled(groups.map((g) => this.#eval(mode, g.keys, g.args)));
     const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -336,7 +340,18 @@ export class RedisLimiter implements RateLimiter {
           );
       }
     }
-    if (failure !== undefined) throw failure.reason;
+    if (failure !== undefined) {
+      // Once per 10 s at most: during an outage every request comes this way.
+      const now = Date.now();
+      if (now - this.#slotFailureLoggedAt >= 10_000) {
+        this.#slotFailureLoggedAt = now;
+        this.#logger.warn(
+          { err: failure.reason },
+          'rate limit: a cluster slot did not answer; if its script ran, what it took counts until its window ends',
+        );
+      }
+      throw failure.reason;
+    }
     const merged: number[] = new Array(1 + count * REPLY_PER_CHECK);
     merged[0] = allowed ? 1 : 0;
     groups.forEach((group, g) => {

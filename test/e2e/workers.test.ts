@@ -250,7 +250,12 @@ describe('start --workers 2 on Redis and SQLite', { skip: redis.skip }, () => {
     assert.doesNotMatch(gw.output(), /SQLITE_BUSY|database is locked|not written/i);
   });
 
-  it('SIGTERM drains both workers: in-flight requests complete, records flushed, exit 0', async () => {
+  it('SIGTERM to the whole process group drains both workers: in-flight requests complete, records flushed, exit 0', async () => {
+    // Worker pids as the instances list names them: signalled together with the primary, as
+    // systemd's control-group kill or `kill -TERM -<pgid>` does. The primary's shutdown
+    // message then reaches workers already draining and must not cut their drain short.
+    const workerPids = (await instances()).map((i) => i.pid);
+    assert.equal(workerPids.length, 2);
     const inFlight = Array.from({ length: 6 }, () =>
       request(`${gw.proxyUrl}/slow?ms=1500`, { dispatcher: agent }).then(async (res) => {
         await res.body.dump();
@@ -259,6 +264,7 @@ describe('start --workers 2 on Redis and SQLite', { skip: redis.skip }, () => {
     );
     await sleep(300);
     gw.child.kill('SIGTERM');
+    for (const pid of workerPids) process.kill(pid, 'SIGTERM');
     assert.deepEqual(await Promise.all(inFlight), [200, 200, 200, 200, 200, 200]);
     assert.equal(await gw.exited, 0);
     const out = gw.output();

@@ -22,6 +22,13 @@ describe('UpstreamPools.close', () => {
     await new Promise((resolve) => silent.close(resolve));
   });
 
+  /** Whether `promise` settles before a generous bound (a hang fails; no speed is asserted). */
+  const settles = (promise: Promise<unknown>, boundMs: number) =>
+    Promise.race([
+      promise.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), boundMs).unref()),
+    ]);
+
   it('destroys a pool whose exchange never ends, after the grace', async () => {
     const pools = new UpstreamPools({ connections: 2 });
     const pending = pools
@@ -32,18 +39,14 @@ describe('UpstreamPools.close', () => {
         (error: Error) => error.name,
       );
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const started = performance.now();
-    await pools.close(200);
-    const took = performance.now() - started;
-    assert.ok(took >= 150 && took < 2_000, `closed after ${Math.round(took)} ms`);
+    assert.ok(await settles(pools.close(200), 30_000), 'close() ends although the exchange never does');
     assert.notEqual(await pending, 'answered', 'the orphaned exchange was cut');
   });
 
-  it('closes an idle pool at once', async () => {
+  it('closes an idle pool without waiting for the grace', async () => {
     const pools = new UpstreamPools({ connections: 2 });
     pools.get(origin);
-    const started = performance.now();
-    await pools.close(5_000);
-    assert.ok(performance.now() - started < 1_000);
+    // A grace far longer than the bound: settling within it means close() did not wait.
+    assert.ok(await settles(pools.close(600_000), 30_000));
   });
 });

@@ -70,7 +70,8 @@ function runSingle(config: LoadedConfig, logger: Logger): Promise<void> {
 
 /**
  * One gateway; `worker` is its slot under --workers. Signals: the first drains, a second exits
- * at once. A worker also drains when the primary asks (IPC) or disappears.
+ * at once (a worker leaves that to the primary). A worker also drains when the primary asks
+ * (IPC) or disappears.
  */
 async function serve(config: LoadedConfig, logger: Logger, worker: number | undefined): Promise<void> {
   const settings = config.settings;
@@ -88,6 +89,12 @@ async function serve(config: LoadedConfig, logger: Logger, worker: number | unde
       },
     );
   const stop = (reason: string) => {
+    if (stopping && worker !== undefined) {
+      // A worker hears both a group-wide SIGTERM and the primary's shutdown message, in either
+      // order: neither is a second signal. Escalating is the primary's job (it kills workers
+      // on a second signal of its own).
+      return;
+    }
     if (stopping) {
       // A second signal means "now": skip the drain.
       logger.warn({ signal: reason }, 'second signal: exiting at once');
@@ -107,6 +114,9 @@ async function serve(config: LoadedConfig, logger: Logger, worker: number | unde
     // Ctrl-C sends SIGINT to the whole process group: the primary turns it into one orderly
     // shutdown message per worker, so a worker ignores it rather than counting two signals.
     process.on('SIGINT', () => undefined);
+    // SIGTERM to the whole process group (systemd's control-group kill, `kill -TERM -pgid`)
+    // reaches this worker and the primary, whose shutdown message arrives before or after it:
+    // `stop` drains once whichever comes first.
     process.on('message', (message: unknown) => {
       if (isShutdownMessage(message)) stop('primary');
     });
@@ -144,12 +154,15 @@ async function runPrimary(config: LoadedConfig, logger: Logger, count: number): 
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
     signals++;
-    if (signals > 1 || !pool) {
-      if (pool) {
-        logger.warn({ signal }, 'second signal: killing the workers and exiting at once');
-        pool.kill();
-      }
-      exitAfterFlush(logger, pool ? 1 : 0, 100);
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: killing the workers and exiting at once');
+      pool?.kill();
+      exitAfterFlush(logger, 1, 100);
+      return;
+    }
+    if (!pool) {
+      // Preparing (migrations may be running): finish that, then stop without forking.
+      logger.info({ signal }, 'stopping once the preparation (migrations) is done');
       return;
     }
     logger.info({ signal, workers: count }, 'shutting down: draining every worker');
@@ -165,7 +178,10 @@ async function runPrimary(config: LoadedConfig, logger: Logger, count: number): 
     logger.debug('demo mode is off under --workers (each worker would have its own demo key)');
   // Once, before any worker exists: migrations, the secret key file, the first-start admin user.
   await prepareForWorkers(config, logger);
-  if (signals > 0) return;
+  if (signals > 0) {
+    exitAfterFlush(logger, 0);
+    return;
+  }
   pool = new WorkerPool({
     count,
     logger,

@@ -77,12 +77,20 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const logout = useCallback(async () => {
     try {
       await api.post('/admin/api/auth/logout');
-    } finally {
-      setCsrfToken(null);
-      setUser(null);
-      setStatus('signed-out');
-      setNotice('You are signed out.');
+    } catch (error) {
+      // Already ended (401): signed out all the same. Anything else: the session may still be
+      // valid on the server, so say so instead of pretending.
+      if (!(isPortcullisError(error) && error.status === 401)) {
+        window.alert(
+          `Sign-out did not reach the gateway, so your session is still valid: ${errorMessage(error)}`,
+        );
+        return;
+      }
     }
+    setCsrfToken(null);
+    setUser(null);
+    setStatus('signed-out');
+    setNotice('You are signed out.');
   }, []);
 
   const value = useMemo<SessionValue>(
