@@ -281,8 +281,11 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
     if (entries.length === 0) return;
     // One write transaction for the batch; no config version bump and no updated_at change:
     // this is bookkeeping, gateways have nothing to reload. Keys removed meanwhile are skipped.
+    // Rows are locked in key-id order: gateways flushing the same keys at once would otherwise
+    // lock them in opposite orders and deadlock on PostgreSQL (seen in the soak).
+    const ordered = [...entries].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
     await inTransaction(this.#ctx, async (db) => {
-      for (const entry of entries) {
+      for (const entry of ordered) {
         // Flushes may arrive out of order: last_used_at only moves forward.
         await db
           .updateTable('api_keys')

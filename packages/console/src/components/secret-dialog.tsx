@@ -4,7 +4,7 @@
  * is dropped when this dialog closes (Done, Close or Escape); it goes nowhere else but the
  * clipboard, and only when asked. Never in storage or an address.
  */
-import { type ReactNode, useId, useRef, useState } from 'react';
+import { type ReactNode, useRef, useState } from 'react';
 import { Dialog } from './dialog';
 
 export function SecretOnceDialog({
@@ -19,7 +19,7 @@ export function SecretOnceDialog({
   secret: string | null;
   title: string;
   testId: string;
-  /** What the secret is ("Password for vera"), shown above it; names it for screen readers. */
+  /** What the secret is ("Password for vera"), shown above it. */
   label?: string;
   /** Must drop the secret from the caller's state. */
   onDone: () => void;
@@ -52,7 +52,6 @@ function SecretBox({
   children?: ReactNode;
 }) {
   const [copy, setCopy] = useState<'idle' | 'copied' | 'failed'>('idle');
-  const labelId = useId();
   const code = useRef<HTMLElement>(null);
 
   const copyIt = async () => {
@@ -79,8 +78,8 @@ function SecretBox({
         <p>
           <strong>Copy it now: you will not see this again.</strong>
         </p>
-        {label ? <p id={labelId}>{label}</p> : null}
-        <code ref={code} data-testid={testId} aria-labelledby={label ? labelId : undefined}>
+        {label ? <p>{label}</p> : null}
+        <code ref={code} data-testid={testId}>
           {secret}
         </code>
         <button type="button" className="secondary" onClick={() => void copyIt()}>
