@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'pg';
 import { request } from 'undici';
-import { spawnTracked, stopChild, tailOfFile, waitForExit } from './child.js';
+import { spawnTracked, stopChild, tailOfFile } from './child.js';
+import { capture } from './targets.js';
 
 // dist/bench/ → project root, where bin/portcullis.js lives.
 const BIN = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
@@ -66,24 +67,14 @@ export function isolatedEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
  * `node bin/portcullis.js <args>` to completion; its stdout. On failure the error carries the
  * command's stderr only: stdout may hold a secret (`keys create` prints the key).
  */
-export async function portcullisCli(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<string> {
-  const child = spawnTracked(process.execPath, [BIN, ...args], {
-    env,
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
-  const label = `portcullis ${args.slice(0, 2).join(' ')}`;
-  const code = await waitForExit(child, 60_000, label);
-  if (code !== 0) throw new Error(`${label} exited ${code}\n${stderr.trim()}`);
-  return stdout;
+export function portcullisCli(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<string> {
+  return capture(
+    process.execPath,
+    [BIN, ...args],
+    { env, cwd },
+    `portcullis ${args.slice(0, 2).join(' ')}`,
+    60_000,
+  );
 }
 
 export interface InstanceExit {

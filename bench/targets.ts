@@ -73,11 +73,12 @@ interface SetupTools {
  * Run a setup command to completion and return its stdout. On failure the error carries the
  * command's stderr only: stdout may hold a secret (`keys create` prints the key).
  */
-async function capture(
+export async function capture(
   command: string,
   args: string[],
   options: { env: NodeJS.ProcessEnv; cwd: string },
   label: string,
+  timeoutMs = 30_000,
 ): Promise<string> {
   const child = spawnTracked(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -88,7 +89,7 @@ async function capture(
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  const code = await waitForExit(child, 30_000, label);
+  const code = await waitForExit(child, timeoutMs, label);
   if (code !== 0) throw new Error(`${label} exited ${code}\n${stderr.trim()}`);
   return stdout;
 }
