@@ -283,6 +283,12 @@ describe('web console in Chromium', { skip: gate.skip }, () => {
   it('shows a new API token once, and never again', async () => {
     await page.goto(ui('/settings'));
     await heading(page).waitFor();
+    // Every section loaded first: a section above finishing late shifts the page, and a click
+    // aimed at the button could land elsewhere (seen under the full suite's load).
+    await until('the settings sections to load', async () =>
+      (await page.locator('[aria-busy="true"]').count()) === 0 ? true : undefined,
+    );
+    await page.getByRole('heading', { name: 'API tokens', exact: true }).scrollIntoViewIfNeeded();
     await page.getByRole('button', { name: 'Create token' }).click();
     const create = page.getByRole('dialog', { name: 'Create an API token' });
     await create.getByLabel('Name').fill('e2e-script');
