@@ -49,7 +49,7 @@ import { RouteCatalog } from './routing/catalog.js';
 import type { RouteSpec } from './routing/spec.js';
 import { openState } from './state/open-state.js';
 import type { HotState } from './state/types.js';
-import { openStore } from './store/open-store.js';
+import { isInMemoryDatabase, openStore } from './store/open-store.js';
 import type { Store } from './store/types.js';
 import { auditedStore } from './telemetry/audit.js';
 import { createMetrics } from './telemetry/metrics.js';
@@ -395,6 +395,17 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       },
       onWritten: (n) => metrics.recordsWritten(n),
       onDropped: (n) => metrics.recordsDropped(n),
+      // Written from a worker thread with one connection of its own, unless turned off or the
+      // database is an in-memory SQLite one, which only this connection can see.
+      ...(!settings.recorderThread || isInMemoryDatabase(settings.databaseUrl as string)
+        ? {}
+        : {
+            thread: {
+              url: settings.databaseUrl as string,
+              poolSize: 1,
+              ...databaseConnection(settings),
+            },
+          }),
     });
     recorder.start();
     cleanups.push(async () => void (await recorder.stop(settings.shutdownTimeoutMs)));

@@ -489,6 +489,12 @@ export const settingDefs = {
     default: 500,
     parse: integer(1, 10_000),
   }),
+  recorderThread: def<boolean>({
+    description:
+      'Write request records from a worker thread with its own database connection (off: on the event loop, in batches)',
+    default: true,
+    parse: boolean,
+  }),
   recorderFlushMs: def<number>({
     description: 'Longest a request record waits in memory before a batch is written',
     default: (preset) => (preset === 'performance' ? 2000 : 1000),

@@ -128,6 +128,12 @@ export function parseDatabaseUrl(url: string, cwd: string = process.cwd()): Data
   }
 }
 
+/** A `sqlite::memory:` database exists only for the connection that opened it. */
+export function isInMemoryDatabase(url: string): boolean {
+  const target = parseDatabaseUrl(url.trim());
+  return target.dialect === 'sqlite' && target.filename === ':memory:';
+}
+
 function validateOptions(options: OpenStoreOptions): void {
   if (typeof options.url !== 'string' || options.url.trim() === '') {
     throw new Error('options.url must be a non-empty database URL');

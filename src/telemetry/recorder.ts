@@ -3,12 +3,19 @@
  * queue, written to the database in batches (by size or by time), each batch in one
  * transaction, off the request path.
  *
- * - A full queue drops the new record and counts it; a request never waits for the database.
- * - A failed write keeps the batch at the head of the queue and retries with backoff (250 ms
- *   doubling to 30 s); records that arrive meanwhile queue up to the bound. Nothing that fit in
- *   the queue is lost to an outage.
- * - `stop()` flushes everything queued (bounded by a timeout), so a SIGTERM under load records
+ * - The event loop only encodes each record into a chunk (record-codec.ts) and hands chunks,
+ *   by size or every `flushMs`, to the writer: a worker thread with its own database connection
+ *   (recorder-thread.ts), or, for an in-memory SQLite database that no other connection can
+ *   see, a writer on the event loop. Both are the same BatchWriter (batch-writer.ts).
+ * - A full queue (records encoded or handed over, not yet written) drops the new record and
+ *   counts it; a request never waits for the database.
+ * - A failed write keeps its batch and retries with backoff (250 ms doubling to 30 s); records
+ *   that arrive meanwhile queue up to the bound. Nothing that fit in the queue is lost to an
+ *   outage.
+ * - `stop()` writes everything queued (bounded by a timeout), so a SIGTERM under load records
  *   every accepted request.
+ * - If the writer thread dies, what it held is counted as dropped (a batch it committed without
+ *   saying so may be counted too) and writing continues on the event loop.
  * - Retention: records older than `retentionDays` are deleted by an hourly prune.
  * - Optionally, a sampled pino access-log line per request.
  */
@@ -16,7 +23,9 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { Outcome } from '../gateway/proxy-server.js';
 import type { RecordDecision, RequestLogRecord, Store } from '../store/types.js';
-import { rollUp } from './rollups.js';
+import { BatchWriter, writeBatch } from './batch-writer.js';
+import { appendRecord, decodeRecords } from './record-codec.js';
+import { RecorderThread, type RecordSink, type SinkEvents, type WriterData } from './recorder-thread.js';
 
 export interface RecorderOptions {
   store: Store;
@@ -34,9 +43,15 @@ export interface RecorderOptions {
   onWritten?: (count: number) => void;
   onDropped?: (count: number) => void;
   random?: () => number;
+  /**
+   * Write from a worker thread with its own connection opened with these options (the store's
+   * own options; not for `sqlite::memory:`, which only `store`'s connection can see). Without
+   * it, records are written through `store` on the event loop.
+   */
+  thread?: WriterData['store'];
+  /** The writer thread's module (tests substitute one that fails). */
+  threadScript?: URL;
 }
-
-const MAX_BACKOFF_MS = 30_000;
 
 function contentLength(rawHeaders: readonly string[]): number | null {
   for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -91,25 +106,82 @@ export function toRecord(outcome: Outcome, at: number): RequestLogRecord | undef
   };
 }
 
+/** The writer on the event loop: a BatchWriter on the recorder's own store. */
+function inlineSink(store: Store, batchSize: number, clock: Clock, events: SinkEvents): RecordSink {
+  const writer = new BatchWriter({ write: (batch) => writeBatch(store, batch), batchSize, clock, ...events });
+  return {
+    add(chunk) {
+      writer.add(decodeRecords(chunk));
+      if (!writer.failing) void writer.flush();
+    },
+    flush: () => writer.flush(),
+    stop: (timeoutMs) => writer.stop(timeoutMs),
+  };
+}
+
 export class RequestRecorder {
   readonly #options: RecorderOptions;
-  #queue: RequestLogRecord[] = [];
-  #flushing: Promise<void> | undefined;
+  readonly #events: SinkEvents;
+  #sink: RecordSink;
+  /** Encoded records not yet handed to the writer. */
+  #chunk: unknown[] = [];
+  #chunkRecords = 0;
+  #handOverScheduled = false;
+  /** Records handed to the writer and not yet written (counted against the queue bound). */
+  #handedOver = 0;
   #timer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
-  #failures = 0;
-  /** Records of the batch being written (still counted against the queue bound). */
-  #inFlight = 0;
-  #retryAt = 0;
   #dropped = 0;
   #written = 0;
 
   constructor(options: RecorderOptions) {
     this.#options = options;
+    const { logger } = options;
+    this.#events = {
+      onWritten: (count) => {
+        this.#handedOver -= count;
+        this.#written += count;
+        options.onWritten?.(count);
+      },
+      onFailed: (error, queued, retryInMs) =>
+        logger.warn({ err: error, queued, retryInMs }, 'request records not written; retrying'),
+      onRecovered: (after) => logger.info({ after }, 'request records written again'),
+    };
+    this.#sink =
+      options.enabled && options.thread
+        ? new RecorderThread(
+            { store: options.thread, batchSize: options.batchSize, flushMs: options.flushMs },
+            this.#events,
+            (error) => this.#threadDied(error),
+            options.threadScript,
+          )
+        : this.#inline();
+  }
+
+  #inline(): RecordSink {
+    const { store, batchSize, clock } = this.#options;
+    return inlineSink(store, batchSize, clock, this.#events);
+  }
+
+  #threadDied(error: Error): void {
+    const lost = this.#handedOver;
+    this.#handedOver = 0;
+    this.#count(lost);
+    this.#options.logger.error(
+      { err: error, dropped: lost },
+      'request recorder thread failed; writing records on the event loop from now on',
+    );
+    this.#sink = this.#inline();
+  }
+
+  #count(dropped: number): void {
+    if (dropped <= 0) return;
+    this.#dropped += dropped;
+    this.#options.onDropped?.(dropped);
   }
 
   get depth(): number {
-    return this.#queue.length + this.#inFlight;
+    return this.#chunkRecords + this.#handedOver;
   }
   get dropped(): number {
     return this.#dropped;
@@ -128,16 +200,28 @@ export class RequestRecorder {
     if (!record) return;
     if (sampled) options.logger.info({ request: record }, 'request');
     if (!options.enabled) return;
-    if (this.#queue.length + this.#inFlight >= options.queueSize) {
-      this.#dropped++;
-      options.onDropped?.(1);
+    if (this.#chunkRecords + this.#handedOver >= options.queueSize) {
+      this.#count(1);
       return;
     }
-    this.#queue.push(record);
-    if (this.#queue.length >= options.batchSize && !this.#flushing && this.#failures === 0) {
-      setImmediate(() => void this.flush());
+    appendRecord(this.#chunk, record);
+    this.#chunkRecords++;
+    // Handed over outside the request's own call stack.
+    if (this.#chunkRecords >= options.batchSize && !this.#handOverScheduled) {
+      this.#handOverScheduled = true;
+      setImmediate(this.#handOver);
     }
   }
+
+  readonly #handOver = (): void => {
+    this.#handOverScheduled = false;
+    if (this.#chunkRecords === 0) return;
+    const chunk = this.#chunk;
+    this.#handedOver += this.#chunkRecords;
+    this.#chunk = [];
+    this.#chunkRecords = 0;
+    this.#sink.add(chunk);
+  };
 
   start(): void {
     const { flushMs } = this.#options;
@@ -149,49 +233,10 @@ export class RequestRecorder {
     this.#pruneTimer.unref();
   }
 
-  /** Write queued records in batches until the queue is empty or a write fails. */
+  /** Hand over what is queued and write it (unless a failed write is waiting out its backoff). */
   flush(): Promise<void> {
-    if (this.#flushing) return this.#flushing;
-    if (this.#queue.length === 0) return Promise.resolve();
-    if (this.#failures > 0 && this.#options.clock.monotonic() < this.#retryAt) return Promise.resolve();
-    this.#flushing = this.#drain().finally(() => {
-      this.#flushing = undefined;
-    });
-    return this.#flushing;
-  }
-
-  async #drain(): Promise<void> {
-    const { store, batchSize, logger, clock } = this.#options;
-    while (this.#queue.length > 0) {
-      // The batch leaves the queue while it is written (and counts against the bound); a failed
-      // write puts it back at the head, in order.
-      const batch = this.#queue.length <= batchSize ? this.#queue : this.#queue.slice(0, batchSize);
-      this.#queue = batch === this.#queue ? [] : this.#queue.slice(batchSize);
-      this.#inFlight = batch.length;
-      try {
-        // Records and the roll-ups they add to commit together: a retried batch counts once.
-        await store.write(async (repos) => {
-          await repos.requestLogs.insertBatch(batch);
-          await repos.usage.add(rollUp(batch));
-        });
-      } catch (error) {
-        this.#queue = batch.concat(this.#queue);
-        this.#inFlight = 0;
-        this.#failures++;
-        const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** (this.#failures - 1));
-        this.#retryAt = clock.monotonic() + delay;
-        logger.warn(
-          { err: error, queued: this.#queue.length, retryInMs: delay },
-          'request records not written; retrying',
-        );
-        return;
-      }
-      this.#inFlight = 0;
-      this.#written += batch.length;
-      this.#options.onWritten?.(batch.length);
-      if (this.#failures > 0) logger.info({ after: this.#failures }, 'request records written again');
-      this.#failures = 0;
-    }
+    this.#handOver();
+    return this.#sink.flush();
   }
 
   async prune(): Promise<number> {
@@ -213,19 +258,11 @@ export class RequestRecorder {
   async stop(timeoutMs: number): Promise<number> {
     if (this.#timer) clearInterval(this.#timer);
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
-    const deadline = this.#options.clock.monotonic() + timeoutMs;
-    // A batch being written has left the queue: wait for it too, or it could be cut off by the
-    // store closing right after.
-    while ((this.#queue.length > 0 || this.#flushing) && this.#options.clock.monotonic() < deadline) {
-      if (this.#flushing) {
-        await this.#flushing;
-        continue;
-      }
-      this.#retryAt = 0;
-      await this.flush();
-      if (this.#queue.length > 0) await new Promise((r) => setTimeout(r, 100));
-    }
-    const lost = this.#queue.length + this.#inFlight;
+    this.#handOver();
+    const said = await this.#sink.stop(timeoutMs);
+    // -1: the thread did not answer; nothing it held is known to be written.
+    const lost = said < 0 ? this.#handedOver : said;
+    this.#handedOver = lost;
     if (lost > 0) this.#options.logger.error({ lost }, 'request records not written at shutdown');
     return lost;
   }

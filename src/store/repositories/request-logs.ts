@@ -15,6 +15,10 @@ import { numberOrNull } from './rows.js';
 
 /** Rows per INSERT statement: 17 columns × 500 stays under SQLite's and PostgreSQL's parameter limits. */
 const ROWS_PER_STATEMENT = 500;
+/** Rows per reused SQLite INSERT (measured: 50 and 100 rows cost the same per record). */
+const SQLITE_ROWS_PER_STATEMENT = 50;
+
+type SqliteStatement = import('better-sqlite3').Statement;
 
 /** Column order of the compiled INSERT (and of its parameters). */
 const COLUMNS = [
@@ -39,9 +43,9 @@ const COLUMNS = [
 /** Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL). */
 const STREAM_CHUNK = 1000;
 
-/** A record's values in COLUMNS order (the compiled INSERT's parameter order). */
-function rowParams(r: RequestLogRecord): unknown[] {
-  return [
+/** Append a record's values in COLUMNS order (the compiled INSERT's parameter order). */
+function pushRowParams(params: unknown[], r: RequestLogRecord): void {
+  params.push(
     r.at,
     r.requestId,
     r.door,
@@ -59,7 +63,7 @@ function rowParams(r: RequestLogRecord): unknown[] {
     r.code,
     r.bytesIn,
     r.bytesOut,
-  ];
+  );
 }
 
 function toRecord(row: Selectable<RequestLogsTable>): RequestLogRecord {
@@ -90,7 +94,7 @@ export class SqlRequestLogRepository implements RequestLogRepository {
   readonly #db: Kysely<Database>;
 
   readonly #insertSqlCache = new Map<number, string>();
-  #sqliteInsert: import('better-sqlite3').Statement | undefined;
+  #sqliteInserts: { one: SqliteStatement; many: SqliteStatement } | undefined;
 
   constructor(ctx: RepositoryContext) {
     this.#ctx = ctx;
@@ -102,13 +106,27 @@ export class SqlRequestLogRepository implements RequestLogRepository {
     // One transaction per batch (or the caller's): written whole or not at all (the recorder retries).
     const sqlite = this.#ctx.sqlite;
     if (sqlite) {
-      // SQLite: one prepared single-row statement, reused — about 1 µs a record instead of ~9
-      // for parsing a fresh multi-row statement per batch. Same connection, same transaction.
-      this.#sqliteInsert ??= sqlite.prepare(this.#insertSql(1));
-      const statement = this.#sqliteInsert;
+      // SQLite: two prepared statements, reused: one of SQLITE_ROWS_PER_STATEMENT rows for the
+      // bulk of a batch, one of one row for the rest. Parsing a fresh multi-row statement per
+      // batch cost about 9 µs a record; a reused one-row statement 3.1; a reused 50-row one 2.1
+      // (measured, with the three indexes). Same connection, so the same transaction.
+      this.#sqliteInserts ??= {
+        one: sqlite.prepare(this.#insertSql(1)),
+        many: sqlite.prepare(this.#insertSql(SQLITE_ROWS_PER_STATEMENT)),
+      };
+      const { one, many } = this.#sqliteInserts;
       await inTransaction(this.#ctx, async () => {
-        for (const r of records) {
-          statement.run(rowParams(r));
+        let i = 0;
+        for (; i + SQLITE_ROWS_PER_STATEMENT <= records.length; i += SQLITE_ROWS_PER_STATEMENT) {
+          const params: unknown[] = [];
+          for (let j = i; j < i + SQLITE_ROWS_PER_STATEMENT; j++)
+            pushRowParams(params, records[j] as RequestLogRecord);
+          many.run(params);
+        }
+        for (; i < records.length; i++) {
+          const params: unknown[] = [];
+          pushRowParams(params, records[i] as RequestLogRecord);
+          one.run(params);
         }
       });
       return;
@@ -117,7 +135,7 @@ export class SqlRequestLogRepository implements RequestLogRepository {
       for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
         const chunk = records.slice(i, i + ROWS_PER_STATEMENT);
         const params: unknown[] = [];
-        for (const r of chunk) params.push(...rowParams(r));
+        for (const r of chunk) pushRowParams(params, r);
         await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length), params));
       }
     });
