@@ -211,6 +211,15 @@ export class IdentityCatalog {
    * a cache hit costs a map lookup and no HMAC; only a miss computes the keyed hash the store is
    * searched by. The cache lives in this process's memory only. Store faults throw.
    */
+  /**
+   * The cached answer for a presented key, without any lookup: its entry, null (known not to
+   * exist), or undefined (not cached). Only keys that passed the format check are ever cached.
+   */
+  cachedKey(presented: string): KeyEntry | null | undefined {
+    const cached = this.#keyCache.lookup(presented);
+    return cached.hit ? cached.value : undefined;
+  }
+
   lookupKey(presented: string): Promise<KeyEntry | undefined> | KeyEntry | undefined {
     const cached = this.#keyCache.lookup(presented);
     if (cached.hit) return cached.value ?? undefined;

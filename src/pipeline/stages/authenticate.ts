@@ -98,6 +98,9 @@ export function authenticateStage(options: AuthenticateOptions): Stage {
     exchange: Exchange,
     value: string,
   ): Deny | undefined | Promise<Deny | undefined> => {
+    // A key seen recently skips the format check: only well-formed keys are cached.
+    const cached = identity.cachedKey(value);
+    if (cached !== undefined) return finishKey(exchange, cached ?? undefined);
     // Malformed keys (bad checksum, wrong prefix) are refused without a lookup.
     if (!parseApiKey(value).ok) return unauthorized(exchange, 'invalid_credentials', INVALID_KEY);
     let found: ReturnType<IdentityCatalog['lookupKey']>;
