@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
+import { splitUrlList } from '../state/redis-target.js';
 import { CombinationError, checkCombinations } from './combinations.js';
 import {
   envName,
@@ -262,10 +263,9 @@ export function explainConfig(
 
 /** Mask a secret; URLs keep scheme and host so operators can still tell which server is meant. */
 export function maskSecret(key: SettingKey, value: string): string {
-  if (key === 'redisUrl' && value.includes(',')) {
+  if (key === 'redisUrl' && splitUrlList(value).length > 1) {
     // A Redis Cluster's seed nodes: each masked alike.
-    return value
-      .split(',')
+    return splitUrlList(value)
       .map((entry) => maskSecret(key, entry))
       .join(',');
   }

@@ -7,6 +7,7 @@
 import { BlockList, isIP } from 'node:net';
 import { DEFAULT_RULES, formatRules, parseRules } from '../anomaly/rules.js';
 import { normalizeCidr } from '../net/cidr.js';
+import { splitUrlList } from '../state/redis-target.js';
 
 export const PRESETS = ['balanced', 'performance', 'strict'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -264,7 +265,7 @@ export const settingDefs = {
     parse: (raw) => {
       // One URL, or a list of node URLs (comma-separated, or a YAML list in the config file);
       // whether a list is allowed is checked with redis_cluster.
-      const entries = list(raw);
+      const entries = Array.isArray(raw) ? list(raw) : raw === null ? [] : splitUrlList(asString(raw));
       if (entries.length === 0) return undefined;
       for (const entry of entries) url(['redis', 'rediss'])(entry);
       return entries.join(',');

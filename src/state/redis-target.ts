@@ -45,7 +45,19 @@ export interface RedisTargetNames {
 const OPTION_NAMES: RedisTargetNames = { url: 'options.url', cluster: 'options.cluster' };
 
 /**
- * Parse `urlList` (one URL, or comma-separated URLs when `cluster`). Throws a TypeError whose
+ * The URLs of a comma-separated list. A comma starts another URL only before a scheme
+ * (`redis://`, `rediss://`, anything `x://`), so a password may hold commas.
+ */
+export function splitUrlList(text: string): string[] {
+  return text
+    .split(/,(?=\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)/)
+    .map((entry) => entry.trim().replace(/,+$/, ''))
+    .filter((entry) => entry !== '');
+}
+
+/**
+ * Parse `urlList` (one URL, or comma-separated URLs when `cluster`; commas inside a URL, as in a
+ * password, stay part of it). Throws a TypeError whose
  * message names the field and never repeats credentials.
  */
 export function parseRedisTarget(
@@ -54,10 +66,7 @@ export function parseRedisTarget(
   names: RedisTargetNames = OPTION_NAMES,
 ): RedisTarget {
   if (typeof urlList !== 'string') throw new TypeError(`${names.url} must be a redis:// or rediss:// URL`);
-  const entries = urlList
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '');
+  const entries = splitUrlList(urlList);
   if (entries.length === 0) throw new TypeError(`${names.url} must be a redis:// or rediss:// URL`);
   const parsed = entries.map((entry, i) =>
     parseOne(entry, entries.length === 1 ? names.url : `${names.url}[${i}]`),

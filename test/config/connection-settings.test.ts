@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { databaseConnection, redisConnection } from '../../src/config/connections.js';
 import { ConfigError, explainConfig, loadConfig } from '../../src/config/load.js';
+import { parseRedisTarget } from '../../src/state/redis-target.js';
 
 const PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIIE-super-secret\n-----END PRIVATE KEY-----\n';
@@ -63,6 +64,20 @@ describe('Redis Cluster settings', () => {
       loadConfig({ cwd, env: {} }).settings.redisUrl,
       'redis://10.0.0.1:7000,redis://10.0.0.2:7000',
     );
+  });
+
+  it('a password may hold commas: one URL stays one URL, in a list too', () => {
+    const one = 'redis://:hunter2,with,commas@10.0.0.1:6379/2';
+    const settings = loadConfig({ cwd: dir(), env: { PORTCULLIS_REDIS_URL: one } }).settings;
+    assert.equal(settings.redisUrl, one);
+    assert.deepEqual(parseRedisTarget(one, false), { mode: 'standalone', url: one, tls: false });
+    const two = `${one.replace('/2', '')}, redis://10.0.0.2:6379`;
+    const cluster = parseRedisTarget(two, true);
+    assert.equal(cluster.mode, 'cluster');
+    assert.equal(cluster.mode === 'cluster' && cluster.password, 'hunter2,with,commas');
+    assert.equal(cluster.mode === 'cluster' && cluster.nodes.length, 2);
+    const shown = explainConfig(loadConfig({ cwd: dir(), env: { PORTCULLIS_REDIS_URL: one } }));
+    assert.doesNotMatch(JSON.stringify(shown), /hunter2|with,commas/);
   });
 
   it('a list without cluster mode is refused, naming both settings', () => {
