@@ -13,12 +13,15 @@
  * early, never allowed beyond a limit. On standalone Redis one script covers all.
  *
  * Faults: every failure rejects with LimiterUnavailableError within the command timeout
- * (fail-fast connection options, see redis-connection.ts); the caller picks the degraded mode.
+ * (fail-fast connection options, see redis-connection.ts, and a deadline per command that a
+ * stall of this process's event loop does not trip, see ../state/deadline.ts); the caller
+ * picks the degraded mode.
  */
 import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { type Clock, systemClock } from '../core/clock.js';
 import { keySlot } from '../state/cluster-slot.js';
+import { withinDeadline } from '../state/deadline.js';
 import { type StateLogger, silentLogger } from '../state/logger.js';
 import type { RedisClient } from '../state/redis-connection.js';
 import { checkKeyPrefix, parseRedisTarget, type RedisTlsFiles } from '../state/redis-target.js';
@@ -51,6 +54,11 @@ export interface RedisLimiterOptions {
   ownsClient?: boolean;
   /** Told when a Cluster compensation (refund of a denied request's other groups) fails. */
   logger?: StateLogger;
+  /**
+   * Longest a check, refund or release may wait for Redis (../state/deadline.ts). Default:
+   * no deadline here, the client's options alone bound commands; `connect()` sets it.
+   */
+  commandTimeoutMs?: number;
 }
 
 export interface RedisLimiterConnectOptions extends Omit<RedisLimiterOptions, 'ownsClient'> {
@@ -96,6 +104,8 @@ export class RedisLimiter implements RateLimiter {
   readonly #testClock: Clock | undefined;
   readonly #clock: Clock;
   readonly #ownsClient: boolean;
+  /** Deadline of every command awaited here (undefined: the client's options alone bound it). */
+  readonly #timeoutMs: number | undefined;
   /**
    * The prefixed key and the script arguments of a plan that does not change per request
    * (token buckets and windows; calendar bounds move with time, leases are new each time).
@@ -119,7 +129,7 @@ export class RedisLimiter implements RateLimiter {
       'options.connectTimeoutMs',
     );
     // Validate before connecting, so a bad option is a TypeError and not a connection left open.
-    const { url, cluster, tls, commandTimeoutMs: _c, connectTimeoutMs: _t, ...limiterOptions } = options;
+    const { url, cluster, tls, connectTimeoutMs: _t, ...limiterOptions } = options;
     checkLimiterOptions(limiterOptions);
     const client = await openLimiterConnection({
       target: parseRedisTarget(url, cluster ?? false),
@@ -128,7 +138,7 @@ export class RedisLimiter implements RateLimiter {
       connectTimeoutMs,
       logger: options.logger ?? silentLogger,
     });
-    return new RedisLimiter(client, { ...limiterOptions, ownsClient: true });
+    return new RedisLimiter(client, { ...limiterOptions, commandTimeoutMs, ownsClient: true });
   }
 
   /**
@@ -147,6 +157,7 @@ export class RedisLimiter implements RateLimiter {
     this.#testClock = options.testClock;
     this.#clock = options.clock ?? options.testClock ?? systemClock;
     this.#ownsClient = options.ownsClient ?? false;
+    this.#timeoutMs = options.commandTimeoutMs;
   }
 
   async checkAll(checks: readonly LimitCheck[]): Promise<CheckAllResult> {
@@ -183,9 +194,11 @@ export class RedisLimiter implements RateLimiter {
     this.#assertOpen();
     if (leases.length === 0) return;
     try {
-      await Promise.all(
-        leases.map((lease) =>
-          this.#client.zrem(this.#prefix + leaseKey(lease.policyId, lease.identity), lease.leaseId),
+      await this.#bounded(
+        Promise.all(
+          leases.map((lease) =>
+            this.#client.zrem(this.#prefix + leaseKey(lease.policyId, lease.identity), lease.leaseId),
+          ),
         ),
       );
     } catch (err) {
@@ -217,6 +230,11 @@ export class RedisLimiter implements RateLimiter {
 
   #assertOpen(): void {
     if (this.#closed) throw new LimiterUnavailableError('closed', 'RedisLimiter is closed');
+  }
+
+  /** A command under the deadline; ioredis's own commandTimeout is only a backstop (redis-connection.ts). */
+  #bounded<T>(command: Promise<T>): Promise<T> {
+    return this.#timeoutMs === undefined ? command : withinDeadline(command, this.#timeoutMs);
   }
 
   /** Only the plan of a frozen check is reused (see planCheck): caching any other is waste. */
@@ -288,7 +306,8 @@ export class RedisLimiter implements RateLimiter {
 
   async #eval(mode: 'check' | 'refund', keys: readonly string[], args: readonly (string | number)[]) {
     try {
-      if (!this.#cluster) return await this.#client.pclRateLimit(keys.length, ...keys, ...args);
+      if (!this.#cluster)
+        return await this.#bounded(this.#client.pclRateLimit(keys.length, ...keys, ...args));
       // ioredis's cluster auto-pipelining routes a script by its first argument, which for a
       // script with a variable key count is the count, not a key: the batch is then refused
       // ("All keys in the pipeline should belong to the same slots allocation group"). A
@@ -300,7 +319,7 @@ export class RedisLimiter implements RateLimiter {
       >;
       if (commands[name] === undefined)
         this.#client.defineCommand(name, { numberOfKeys: keys.length, lua: LIMIT_SCRIPT });
-      return await commands[name]!.call(this.#client, ...keys, ...args);
+      return await this.#bounded(commands[name]!.call(this.#client, ...keys, ...args));
     } catch (err) {
       throw toUnavailable(err, mode);
     }
@@ -397,6 +416,7 @@ function staticArgs(plan: PlannedCheck): string[] {
 function checkLimiterOptions(options: RedisLimiterOptions): void {
   if (options.keyPrefix !== undefined) checkKeyPrefix(options.keyPrefix);
   positiveOption(options.leaseTtlMs, DEFAULT_LEASE_TTL_MS, 'options.leaseTtlMs');
+  positiveOption(options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 'options.commandTimeoutMs');
 }
 
 function toUnavailable(err: unknown, operation: string): LimiterUnavailableError {

@@ -1,9 +1,10 @@
 /**
  * Fail-fast ioredis connections, shared by the hot state (src/state/redis.ts) and the Redis
  * rate limiter (src/limits/redis.ts): a dead or slow Redis costs a request at most the command
- * timeout, commands never queue while disconnected, a command in flight when the link drops is
- * failed rather than replayed (a replayed INCR or limit script would count twice), and the
- * connection recovers in the background.
+ * timeout (the deadline of ./deadline.ts, applied by both), commands never queue while
+ * disconnected, a command in flight when the link drops is failed rather than replayed (a
+ * replayed INCR or limit script would count twice), and the connection recovers in the
+ * background.
  */
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { StateLogger } from './logger.js';
@@ -61,8 +62,12 @@ export class ReconnectPolicy {
  * The options that make a dead Redis cost little:
  * - enableOfflineQueue false: while disconnected a command is rejected at once instead of
  *   queued; a queue would hold every request of the outage and then flood Redis on recovery.
- * - commandTimeout: bounds a command on a connection that is open but unresponsive
- *   (partition, stopped server), which no queue setting can detect.
+ * - commandTimeout: only a backstop, well above `commandTimeoutMs`. Every command the request
+ *   path awaits runs under withinDeadline(…, commandTimeoutMs) (./deadline.ts), which, unlike
+ *   this plain timer, does not fail a reply that arrived in time but was read late because the
+ *   gateway's event loop stalled. The backstop bounds the other commands (SUBSCRIBE, the
+ *   subscriber's PINGs, a cluster's slot-map reads) on a connection that is open but
+ *   unresponsive (partition, stopped server), which no queue setting can detect.
  * - socketTimeout: when replies stop while commands are pending, the socket is declared dead
  *   and destroyed, so the reconnect starts instead of every request timing out in turn.
  * - maxRetriesPerRequest 0 and autoResendUnfulfilledCommands false: a command in flight when
@@ -74,11 +79,12 @@ export function failFastOptions(
   connectTimeoutMs: number,
   policy: ReconnectPolicy,
 ): RedisOptions {
+  const backstopMs = Math.max(1_000, commandTimeoutMs * 5);
   return {
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
-    commandTimeout: commandTimeoutMs,
-    socketTimeout: Math.max(1_000, commandTimeoutMs * 5),
+    commandTimeout: backstopMs,
+    socketTimeout: backstopMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,

@@ -8,6 +8,7 @@
  */
 import { Cluster } from 'ioredis';
 import { checkChannel, checkIncrement, checkInfo, checkKey, checkTtl, positiveInteger } from './arguments.js';
+import { withinDeadline } from './deadline.js';
 import { StateError } from './errors.js';
 import { Fanout } from './fanout.js';
 import { type StateLogger, silentLogger } from './logger.js';
@@ -28,7 +29,11 @@ export interface RedisStateOptions {
   tls?: RedisTlsFiles;
   /** Prepended to every key and channel, so several deployments can share one Redis. Default 'pcl:'. */
   keyPrefix?: string;
-  /** Longest a command may wait for its reply before it fails. Default 100 ms (see below). */
+  /**
+   * Longest a command may wait for its reply before it fails. Default 100 ms (see below).
+   * Measured so that a stall of this process's event loop does not fail a command whose reply
+   * arrived in time (./deadline.ts).
+   */
   commandTimeoutMs?: number;
   /** Start-up budget: connect (with a few retries) within this or fail. Default 2 000 ms. */
   connectTimeoutMs?: number;
@@ -53,9 +58,10 @@ export interface RedisStateClients {
 
 /**
  * 100 ms: a healthy Redis answers in well under a millisecond on a LAN and a few ms across
- * zones, and event-loop or Redis fork (BGSAVE) hiccups stay in the tens of ms, so a timeout
- * rarely fires on a live server (each false timeout becomes a failsafe decision). Yet a
- * request stuck behind a dead Redis waits at most 100 ms, well under what a client notices.
+ * zones, and Redis fork (BGSAVE) hiccups stay in the tens of ms, so a timeout rarely fires on
+ * a live server (each false timeout becomes a failsafe decision); a stall of the gateway's own
+ * event loop does not count against it (./deadline.ts). Yet a request stuck behind a dead
+ * Redis waits at most 100 ms, well under what a client notices.
  */
 const DEFAULT_COMMAND_TIMEOUT_MS = 100;
 /** Covers a TCP + TLS handshake to a managed Redis across zones, with room for two retries on refusal. */
@@ -193,6 +199,8 @@ export class RedisState implements HotState {
   #subscriber: Promise<RedisClient> | undefined;
   #subscriberClient: RedisClient | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** Deadline of every command awaited here (undefined: the client's options alone bound it). */
+  readonly #timeoutMs: number | undefined;
   #closed = false;
 
   /**
@@ -232,14 +240,22 @@ export class RedisState implements HotState {
     }).catch(asStateError);
     return new RedisState(
       { client, openSubscriber: () => openSubscriber().catch(asStateError) },
-      { keyPrefix, logger, subscriberHeartbeatMs },
+      { keyPrefix, logger, subscriberHeartbeatMs, commandTimeoutMs },
     );
   }
 
-  /** Prefer `RedisState.connect`; this takes already-connected clients (tests). */
+  /**
+   * Prefer `RedisState.connect`; this takes already-connected clients (tests). Without
+   * `commandTimeoutMs` no deadline is applied here: the client's own options bound commands.
+   */
   constructor(
     clients: RedisStateClients,
-    options: { keyPrefix?: string; logger?: StateLogger; subscriberHeartbeatMs?: number } = {},
+    options: {
+      keyPrefix?: string;
+      logger?: StateLogger;
+      subscriberHeartbeatMs?: number;
+      commandTimeoutMs?: number;
+    } = {},
   ) {
     clients.client.defineCommand('pclIncr', { numberOfKeys: 1, lua: INCR_SCRIPT });
     clients.client.defineCommand('pclHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT_SCRIPT });
@@ -255,13 +271,17 @@ export class RedisState implements HotState {
     this.#logger = options.logger ?? silentLogger;
     this.#fanout = new Fanout(this.#logger);
     this.#heartbeatMs = options.subscriberHeartbeatMs ?? DEFAULT_SUBSCRIBER_HEARTBEAT_MS;
+    this.#timeoutMs =
+      options.commandTimeoutMs === undefined
+        ? undefined
+        : positiveInteger(options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 'options.commandTimeoutMs');
   }
 
   async get(key: string): Promise<string | null> {
     this.#assertOpen();
     checkKey(key);
     try {
-      return await this.#client.get(this.#prefix + key);
+      return await this.#bounded(this.#client.get(this.#prefix + key));
     } catch (err) {
       throw toStateError(err, 'get');
     }
@@ -272,8 +292,8 @@ export class RedisState implements HotState {
     checkKey(key);
     if (ttlMs !== undefined) checkTtl(ttlMs);
     try {
-      if (ttlMs === undefined) await this.#client.set(this.#prefix + key, value);
-      else await this.#client.set(this.#prefix + key, value, 'PX', ttlMs);
+      if (ttlMs === undefined) await this.#bounded(this.#client.set(this.#prefix + key, value));
+      else await this.#bounded(this.#client.set(this.#prefix + key, value, 'PX', ttlMs));
     } catch (err) {
       throw toStateError(err, 'set');
     }
@@ -283,7 +303,7 @@ export class RedisState implements HotState {
     this.#assertOpen();
     checkKey(key);
     try {
-      await this.#client.del(this.#prefix + key);
+      await this.#bounded(this.#client.del(this.#prefix + key));
     } catch (err) {
       throw toStateError(err, 'del');
     }
@@ -295,7 +315,7 @@ export class RedisState implements HotState {
     checkTtl(ttlMs);
     try {
       // One atomic command: a GET-then-SET would let two instances accept the same nonce.
-      return (await this.#client.set(this.#prefix + key, value, 'PX', ttlMs, 'NX')) === 'OK';
+      return (await this.#bounded(this.#client.set(this.#prefix + key, value, 'PX', ttlMs, 'NX'))) === 'OK';
     } catch (err) {
       throw toStateError(err, 'setIfAbsent');
     }
@@ -307,7 +327,7 @@ export class RedisState implements HotState {
     checkIncrement(by);
     checkTtl(ttlMs);
     try {
-      return await this.#client.pclIncr(this.#prefix + key, by, ttlMs);
+      return await this.#bounded(this.#client.pclIncr(this.#prefix + key, by, ttlMs));
     } catch (err) {
       throw toStateError(err, 'incr');
     }
@@ -321,13 +341,8 @@ export class RedisState implements HotState {
     checkInfo(info);
     const [key, infoKey] = this.#heartbeatKeys(group);
     try {
-      return await this.#client.pclHeartbeat(
-        key,
-        infoKey,
-        member,
-        ttlMs,
-        info === undefined ? '0' : '1',
-        info ?? '',
+      return await this.#bounded(
+        this.#client.pclHeartbeat(key, infoKey, member, ttlMs, info === undefined ? '0' : '1', info ?? ''),
       );
     } catch (err) {
       throw toStateError(err, 'heartbeat');
@@ -341,7 +356,7 @@ export class RedisState implements HotState {
     const [key, infoKey] = this.#heartbeatKeys(group);
     let flat: string[];
     try {
-      flat = await this.#client.pclMembers(key, infoKey, ttlMs);
+      flat = await this.#bounded(this.#client.pclMembers(key, infoKey, ttlMs));
     } catch (err) {
       throw toStateError(err, 'members');
     }
@@ -364,7 +379,7 @@ export class RedisState implements HotState {
     checkKey(member);
     const [key, infoKey] = this.#heartbeatKeys(group);
     try {
-      await this.#client.pclLeave(key, infoKey, member);
+      await this.#bounded(this.#client.pclLeave(key, infoKey, member));
     } catch (err) {
       throw toStateError(err, 'leave');
     }
@@ -376,7 +391,7 @@ export class RedisState implements HotState {
     checkKey(owner);
     checkTtl(ttlMs);
     try {
-      return (await this.#client.pclAcquireLease(this.#leaseKey(name), owner, ttlMs)) === 1;
+      return (await this.#bounded(this.#client.pclAcquireLease(this.#leaseKey(name), owner, ttlMs))) === 1;
     } catch (err) {
       throw toStateError(err, 'acquireLease');
     }
@@ -387,7 +402,7 @@ export class RedisState implements HotState {
     checkKey(name);
     checkKey(owner);
     try {
-      return (await this.#client.pclReleaseLease(this.#leaseKey(name), owner)) === 1;
+      return (await this.#bounded(this.#client.pclReleaseLease(this.#leaseKey(name), owner))) === 1;
     } catch (err) {
       throw toStateError(err, 'releaseLease');
     }
@@ -397,8 +412,8 @@ export class RedisState implements HotState {
     this.#assertOpen();
     checkChannel(channel);
     try {
-      if (this.#cluster) await this.#client.pclPublish(this.#prefix + channel, message);
-      else await this.#client.publish(this.#prefix + channel, message);
+      if (this.#cluster) await this.#bounded(this.#client.pclPublish(this.#prefix + channel, message));
+      else await this.#bounded(this.#client.publish(this.#prefix + channel, message));
     } catch (err) {
       throw toStateError(err, 'publish');
     }
@@ -442,7 +457,7 @@ export class RedisState implements HotState {
     if (this.#closed) return { ok: false, kind: 'redis', error: 'closed' };
     const started = performance.now();
     try {
-      await this.#client.ping();
+      await this.#bounded(this.#client.ping());
     } catch (err) {
       return { ok: false, kind: 'redis', error: `PING failed: ${messageOf(err)}` };
     }
@@ -467,6 +482,11 @@ export class RedisState implements HotState {
 
   #assertOpen(): void {
     if (this.#closed) throw new StateError('ERR_STATE_CLOSED', 'RedisState is closed');
+  }
+
+  /** A command under the deadline; ioredis's own commandTimeout is only a backstop (redis-connection.ts). */
+  #bounded<T>(command: Promise<T>): Promise<T> {
+    return this.#timeoutMs === undefined ? command : withinDeadline(command, this.#timeoutMs);
   }
 
   /** The group's members by last beat, and their info: one hash tag, so one Cluster slot. */
