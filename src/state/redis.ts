@@ -442,9 +442,12 @@ export class RedisState implements HotState {
     return async () => {
       if (!this.#fanout.remove(subscription)) return;
       this.#subscribed.delete(channel);
-      if (this.#closed) return;
+      // The connection subscribed now: after a replacement (#subscriberEnded) it is no longer
+      // the one this subscription started on, and the channel was subscribed again on the new one.
+      const current = this.#subscriberClient;
+      if (this.#closed || current === undefined) return;
       try {
-        await subscriber.unsubscribe(this.#prefix + channel);
+        await current.unsubscribe(this.#prefix + channel);
       } catch (err) {
         // Delivery already stopped locally; at worst Redis keeps sending messages nobody handles.
         this.#logger.warn({ err, channel }, 'redis UNSUBSCRIBE failed; messages on the channel are ignored');

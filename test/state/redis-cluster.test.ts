@@ -171,7 +171,7 @@ describe('RedisState on Redis Cluster', { skip: gate.skip }, () => {
       const publisher = await open();
       try {
         const inbox = new Inbox();
-        await state.subscribe('moves', inbox.handler);
+        const unsubscribe = await state.subscribe('moves', inbox.handler);
         await publisher.publish('moves', 'before');
         await inbox.waitFor(1);
         // Which node holds the subscriber connection (CLIENT LIST names it).
@@ -207,6 +207,18 @@ describe('RedisState on Redis Cluster', { skip: gate.skip }, () => {
           direct.disconnect();
         }
         assert.equal(inbox.messages.at(-1), 'after');
+        // Unsubscribing after the move leaves the channel on the new connection, not the lost one.
+        const subscribers = async () => {
+          let n = 0;
+          for (const i of survivors) {
+            const reply = (await c.node(i).pubsub('NUMSUB', `${keyPrefix}moves`)) as [string, number];
+            n += Number(reply[1]);
+          }
+          return n;
+        };
+        assert.equal(await subscribers(), 1, 'the new connection listens on the channel');
+        await unsubscribe();
+        await eventually(async () => assert.equal(await subscribers(), 0), 5_000);
         // Slots of the survivors keep answering: require-full-coverage is off in this cluster.
         assert.equal(await eventually(() => state.get(kept)), 'still here');
       } finally {
