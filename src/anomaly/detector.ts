@@ -156,6 +156,24 @@ export class Baselines {
     if (oldest.done !== true) this.tracks.delete(oldest.value);
   }
 
+  /**
+   * A deep copy (run-now judges on a copy so it learns nothing). Copying the tracks directly
+   * costs a fraction of a JSON round trip, which held the event loop about half a second with
+   * 50,000 identities.
+   */
+  clone(): Baselines {
+    const copy = new Baselines(this.#max);
+    for (const [id, t] of this.tracks)
+      copy.tracks.set(id, {
+        last: t.last,
+        n: t.n,
+        mean: t.mean.slice(),
+        variance: t.variance.slice(),
+        series: t.series.slice(),
+      });
+    return copy;
+  }
+
   toJSON(): Array<[string, Track]> {
     return [...this.tracks];
   }

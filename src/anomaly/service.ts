@@ -267,7 +267,7 @@ export class AnomalyService {
     await this.#o.aggregator.flush();
     let baselines: Baselines;
     if (this.#leader || !this.#o.state.shared) {
-      baselines = Baselines.fromJSON(JSON.parse(JSON.stringify(this.#baselines)), this.#params.maxIdentities);
+      baselines = this.#baselines.clone();
     } else {
       const saved = await this.#o.state.get(this.#baselineKey());
       baselines = Baselines.fromJSON(saved === null ? [] : JSON.parse(saved), this.#params.maxIdentities);

@@ -233,4 +233,18 @@ describe('anomaly detector', () => {
     assert.equal(broken.size, 0);
     assert.equal(Baselines.fromJSON({ not: 'an array' }).size, 0);
   });
+
+  it('clone() is a deep copy with the same bound: judging on it teaches the original nothing', () => {
+    const baselines = new Baselines(2);
+    learn(baselines, 'k:key_a', { requests: 100 }, 10);
+    learn(baselines, 'k:key_b', { requests: 50 }, 10);
+    const before = JSON.stringify(baselines);
+    const copy = baselines.clone();
+    assert.deepEqual(JSON.parse(JSON.stringify(copy)), JSON.parse(before));
+    learn(copy, 'k:key_a', { requests: 900 }, 3, 10);
+    learn(copy, 'k:key_c', { requests: 5 }, 1, 13);
+    assert.equal(JSON.stringify(baselines), before, 'the original is untouched');
+    assert.equal(copy.size, 2, 'the copy keeps the bound');
+    assert.ok(copy.tracks.has('k:key_c'));
+  });
 });
