@@ -21,7 +21,7 @@ import type { Clock } from '../core/clock.js';
 import type { Outcome } from '../gateway/proxy-server.js';
 import { networkOf } from '../net/cidr.js';
 import type { HotState } from '../state/types.js';
-import { type BucketCounts, classify, identityId } from './signals.js';
+import { type BucketCounts, classify, type IdentityKind, identityId } from './signals.js';
 
 export const MAX_IPS_PER_KEY = 500;
 const CHUNK_VERSION = 1;
@@ -83,6 +83,17 @@ export class AnomalyAggregator {
   readonly #pending = new Map<number, Pending>();
   readonly #admitted = new Map<number, Admitted>();
   readonly #networks = new Map<string, string>();
+  /**
+   * Identity ids by kind and value. The values (a principal's ids, a connection's address) are
+   * the same string objects request after request, so a lookup here reuses their cached hash,
+   * where building `kind:value` anew each time cost a concatenation and a fresh hash per map.
+   */
+  readonly #ids: Record<IdentityKind, Map<string, string>> = {
+    ip: new Map(),
+    key: new Map(),
+    client: new Map(),
+    user: new Map(),
+  };
   /** Local mode: every interval's counts, kept for four intervals. */
   readonly #local = new Map<number, Pending>();
   #timer: NodeJS.Timeout | undefined;
@@ -120,11 +131,11 @@ export class AnomalyAggregator {
     }
     const slot = kind === 'auth' ? 1 : kind === 'error' ? 2 : kind === 'limited' ? 3 : -1;
     const ip = this.#ipIdentity(facts.clientIp);
-    this.#add(bucket, pending, identityId('ip', ip), slot, true);
+    this.#add(bucket, pending, this.#id('ip', ip), slot, true);
     const principal = decision?.principal;
     if (principal === undefined) return;
     if (principal.keyId !== undefined) {
-      const id = identityId('key', principal.keyId);
+      const id = this.#id('key', principal.keyId);
       if (this.#add(bucket, pending, id, slot, false)) {
         let ips = pending.ips.get(id);
         if (ips === undefined) {
@@ -135,9 +146,20 @@ export class AnomalyAggregator {
       }
     }
     if (principal.clientId !== undefined)
-      this.#add(bucket, pending, identityId('client', principal.clientId), slot, false);
+      this.#add(bucket, pending, this.#id('client', principal.clientId), slot, false);
     if (principal.userId !== undefined)
-      this.#add(bucket, pending, identityId('user', principal.userId), slot, false);
+      this.#add(bucket, pending, this.#id('user', principal.userId), slot, false);
+  }
+
+  #id(kind: IdentityKind, value: string): string {
+    const ids = this.#ids[kind];
+    let id = ids.get(value);
+    if (id === undefined) {
+      if (ids.size >= 4096) ids.clear();
+      id = identityId(kind, value);
+      ids.set(value, id);
+    }
+    return id;
   }
 
   /** IPv4 as is; IPv6 as its /64 in canonical CIDR form (the form blocks and filters use). */
