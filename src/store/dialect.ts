@@ -32,7 +32,11 @@ export interface DialectAdapter {
   withMigrationLock<T>(db: Kysely<Database>, fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Schema that holds Kysely's own migration tables (undefined: the connection's default). */
   migrationTableSchema(db: Kysely<Database>): Promise<string | undefined>;
-  /** `column` as an ordering key that compares byte-wise, so `list()` orders alike everywhere. */
+  /**
+   * `column` as an ordering key that compares byte-wise, so `list()` orders alike everywhere.
+   * Keyset comparisons (`> cursor`) must use it too, to agree with the order; an index serves
+   * them on PostgreSQL only when its column is declared `collate "C"` as well.
+   */
   binaryOrder(column: string): Expression<unknown>;
 }
 

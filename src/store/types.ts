@@ -378,8 +378,21 @@ export interface ArchivedBindingRecord extends Omit<BindingRecord, 'slot'> {
   archivedAt: number;
 }
 
+/** Where a page of bindings ended: the next page starts strictly after this binding's place. */
+export interface BindingPosition {
+  keyId: string;
+  createdAt: number;
+  id: string;
+}
+
 export interface BindingRepository {
+  /** By key, then creation time, then id (key and id compared byte-wise on every database). */
   list(filter?: { keyId?: string }): Promise<BindingRecord[]>;
+  /**
+   * One page in `list()` order, strictly after `after`: at most `limit` (1 to 10000) bindings
+   * in one query that an index on (key_id, created_at, id) serves as a range scan.
+   */
+  page(options: { keyId?: string; after?: BindingPosition; limit: number }): Promise<BindingRecord[]>;
   /**
    * First-use claim: insert unless the slot (or this CIDR) is taken for the key. Returns true
    * when this call created the binding. Not a configuration change (first use happens on the
@@ -562,7 +575,10 @@ export interface RequestLogFilter {
   limit?: number;
 }
 
-/** What `RequestLogRepository.stats` summarises: a time range, optionally one key or route. */
+/**
+ * What `UsageRepository.stats` summarises: the minutes starting in [since, until), optionally of
+ * one key or route.
+ */
 export interface RequestStatsFilter {
   since: number;
   until: number;
@@ -571,31 +587,24 @@ export interface RequestStatsFilter {
 }
 
 export interface RequestStatsOptions {
-  /** Width of a time bucket in ms (a positive integer; buckets start at multiples of it). */
-  bucketMs: number;
-  /** Upper bounds (ms, ascending) of the latency histogram counted per bucket. */
-  latencyBoundsMs: readonly number[];
-  /** Length of each ranked list. */
+  /** Length of each ranked list (a positive integer). */
   top: number;
 }
 
-/** The records of one time bucket, by decision, with their latency histogram. */
+/** The requests of one minute, by decision, with their latency histogram. */
 export interface RequestStatsBucket {
-  /** Start of the bucket (epoch ms). */
+  /** Start of the minute (epoch ms). */
   at: number;
   allowed: number;
   denied: number;
   errored: number;
-  /**
-   * Records per latency bucket: index i counts total_ms in (bound i−1, bound i] of
-   * `latencyBoundsMs` (from 0 for the first), the last index those above the last bound.
-   */
+  /** Requests per latency bucket, as `UsageIncrement.latency`. */
   latency: number[];
 }
 
-/** Counts computed in the database (GROUP BY): nothing per record is read into memory. */
+/** Counts computed in the database (GROUP BY over minute roll-ups), nothing per row in memory. */
 export interface RequestStats {
-  /** Only buckets holding records, oldest first. */
+  /** Only minutes holding requests, oldest first. */
   buckets: RequestStatsBucket[];
   /** Refusals (decision `denied`) by catalog code, most first. */
   deniedByCode: Array<{ code: string; count: number }>;
@@ -606,8 +615,6 @@ export interface RequestStats {
 export interface RequestLogRepository {
   /** Insert a batch in one transaction (all or nothing). */
   insertBatch(records: readonly RequestLogRecord[]): Promise<void>;
-  /** Counts by time bucket and decision, latency histograms and ranked lists of a time range. */
-  stats(filter: RequestStatsFilter, options: RequestStatsOptions): Promise<RequestStats>;
   /** Newest first. */
   list(filter?: RequestLogFilter): Promise<RequestLogRecord[]>;
   count(filter?: RequestLogFilter): Promise<number>;
@@ -661,6 +668,12 @@ export interface UsageIncrement {
   requests: number;
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Requests per latency bucket (`DURATION_BUCKETS_MS`, telemetry/latency-buckets.ts): index i
+   * counts total_ms in (bound i−1, bound i] (from 0 for the first), the last index those above
+   * the last bound. All zeros for requests rolled up before migration 0009.
+   */
+  latency: number[];
 }
 
 export interface UsageRepository {
@@ -673,6 +686,11 @@ export interface UsageRepository {
     since: number;
     until?: number;
   }): Promise<UsageIncrement[]>;
+  /**
+   * The dashboard's figures from the minute rows: requests per minute by decision with their
+   * latency histograms, refusals by code, top keys and routes.
+   */
+  stats(filter: RequestStatsFilter, options: RequestStatsOptions): Promise<RequestStats>;
   /** Delete rows of a granularity older than `before` (retention). */
   prune(granularity: UsageGranularity, before: number): Promise<number>;
 }
@@ -1008,7 +1026,25 @@ export interface AuditLogTable {
   after: string | null;
 }
 
-export interface UsageRollupsTable {
+/** The latency histogram columns of `usage_rollups` (migration 0009), in bound order. */
+export type UsageLatencyColumn =
+  | 'ms_le_0_5'
+  | 'ms_le_1'
+  | 'ms_le_2_5'
+  | 'ms_le_5'
+  | 'ms_le_10'
+  | 'ms_le_25'
+  | 'ms_le_50'
+  | 'ms_le_100'
+  | 'ms_le_250'
+  | 'ms_le_500'
+  | 'ms_le_1000'
+  | 'ms_le_2500'
+  | 'ms_le_5000'
+  | 'ms_le_10000'
+  | 'ms_gt_10000';
+
+export interface UsageRollupsTable extends Record<UsageLatencyColumn, number> {
   granularity: UsageGranularity;
   bucket: number;
   key_id: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient, createKey } from '../../src/identity/operations.js';
-import type { InterceptRecord } from '../../src/store/types.js';
+import type { BindingRecord, InterceptRecord } from '../../src/store/types.js';
 import { type AdminHarness, forEachDialect } from '../helpers/admin-api.js';
 
 const HOUR = 3_600_000;
@@ -89,6 +89,59 @@ forEachDialect('admin API /bindings and /intercepts', (open) => {
       assert.equal(pages, 3);
       assert.deepEqual(new Set(seen), new Set(rebound.body.map((b: { id: string }) => b.id)));
       assert.equal(seen.length, 5);
+    });
+
+    it('walks every binding of every key exactly once, in list order, one page at a time', async () => {
+      const keys = [
+        await newKey({ bindingMode: 'multiple', maxIps: 4 }),
+        await newKey({ bindingMode: 'multiple', maxIps: 4 }),
+        await newKey({ bindingMode: 'single' }),
+      ];
+      // Rebinding stamps one creation time on all of a key's bindings: pages must split them
+      // by id alone.
+      for (const [n, key] of keys.entries()) {
+        const ips = Array.from({ length: n === 2 ? 1 : 4 }, (_, i) => `10.20.${n}.${i + 1}`);
+        const rebound = await h.call('POST', `/bindings/${key}/rebind`, { body: { ips } });
+        assert.equal(rebound.status, 200, rebound.text);
+      }
+      const everything = (await h.store.bindings.list()).map((b) => b.id);
+      assert.ok(everything.length >= 9);
+      for (const limit of [1, 2, 4]) {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await h.call('GET', '/bindings', {
+            query: { limit, ...(cursor ? { cursor } : {}) },
+            token: h.tokens.viewer,
+          });
+          assert.equal(page.status, 200, page.text);
+          assert.ok(page.body.items.length <= limit);
+          seen.push(...page.body.items.map((b: { id: string }) => b.id));
+          cursor = page.body.nextCursor ?? undefined;
+          pages++;
+        } while (cursor);
+        assert.deepEqual(seen, everything, `pages of ${limit}`);
+        assert.equal(pages, Math.ceil(everything.length / limit), `no empty last page (limit ${limit})`);
+      }
+    });
+
+    it('still accepts a cursor naming a binding that is gone', async () => {
+      const key = await newKey({ bindingMode: 'multiple', maxIps: 3 });
+      await h.call('POST', `/bindings/${key}/rebind`, { body: { ips: ['10.30.0.1', '10.30.0.2'] } });
+      const first = await h.call('GET', '/bindings', { query: { key, limit: 1 } });
+      assert.equal(first.status, 200, first.text);
+      assert.ok(first.body.nextCursor);
+      const [kept] = (await h.store.bindings.list({ keyId: key })).slice(1);
+      await h.store.bindings.removeAll(key);
+      await h.store.bindings.claim({ ...(kept as BindingRecord), slot: 1 });
+      const rest = await h.call('GET', '/bindings', { query: { key, cursor: first.body.nextCursor } });
+      assert.equal(rest.status, 200, rest.text);
+      assert.deepEqual(
+        rest.body.items.map((b: { id: string }) => b.id),
+        [kept?.id],
+      );
+      assert.equal(rest.body.nextCursor, null);
     });
 
     it('edits a key’s binding settings', async () => {
@@ -400,6 +453,22 @@ forEachDialect('admin API /bindings and /intercepts', (open) => {
       assert.deepEqual((await h.call('GET', '/bindings', { query: { key: multi } })).body.items, before);
       assert.equal((await h.store.apiKeys.get(off))?.bindingMode, 'off');
       assert.equal((await h.call('GET', `/bindings/${multi}`)).body.banned, null);
+    });
+    it('refuses a bindings cursor it did not issue', async () => {
+      const encoded = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
+      for (const cursor of [
+        '!!!',
+        encoded('no position'),
+        encoded(`${multi} 123 bnd_x`),
+        encoded(`${multi} 0000000000000123`),
+        encoded(` 0000000000000123 bnd_x`),
+        `${encoded(`${multi} 0000000000000123 bnd_x`)}=`,
+      ]) {
+        const answer = await h.call('GET', '/bindings', { query: { cursor } });
+        assert.equal(answer.status, 422, `${cursor}: ${answer.text}`);
+        assert.equal(answer.body.code, 'invalid_input');
+        assert.match(answer.body.detail, /^cursor: /);
+      }
     });
     it('names a bad time filter or cursor', async () => {
       for (const [query, field] of [

@@ -226,6 +226,7 @@ forEachDialect('admin API /keys', (open) => {
         requests,
         bytesIn: requests * 10,
         bytesOut: requests * 100,
+        latency: [],
       });
       await h.store.usage.add([
         row(key.id, 'orders', '2xx', '', 5),

@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { type Clock, ManualClock } from '../../src/core/clock.js';
 import type { PolicySpec } from '../../src/limits/policy.js';
 import type { RouteSpec } from '../../src/routing/spec.js';
 import { postgresAdapter, sqliteAdapter } from '../../src/store/dialect.js';
 import { ConflictError, NotFoundError } from '../../src/store/errors.js';
 import { MIGRATIONS } from '../../src/store/migrations/index.js';
-import type { MigrationReport, NewApiKey, Store } from '../../src/store/types.js';
+import type { BindingPosition, MigrationReport, NewApiKey, Store } from '../../src/store/types.js';
 import { newApiKey } from '../helpers/records.js';
 
 export type OpenForContract = (options: { clock: Clock }) => Promise<Store>;
@@ -1881,6 +1882,194 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         assert.equal(await store.bindings.removeAll(keyId), 1);
         assert.equal(await store.bindings.removeAll(keyId), 0);
         assert.equal(await store.configVersion(), v0 + 3);
+      });
+
+      describe('binding pages', () => {
+        it('an index in the byte-wise order of the pages serves them (migration 0010)', async () => {
+          const { rows } =
+            store.dialect === 'postgres'
+              ? await sql<{
+                  def: string;
+                }>`select indexdef as def from pg_indexes where indexname = 'key_bindings_page_idx'`.execute(
+                  store.db,
+                )
+              : await sql<{
+                  def: string;
+                }>`select sql as def from sqlite_master where name = 'key_bindings_page_idx'`.execute(
+                  store.db,
+                );
+          const def = rows[0]?.def ?? '';
+          assert.match(def, /key_id.*created_at.*\bid\b/s);
+          if (store.dialect === 'postgres') assert.equal(def.match(/COLLATE "C"/g)?.length, 2, def);
+        });
+
+        /** A key with this exact id (ids chosen to sort differently byte-wise than by locale). */
+        async function keyNamed(id: string): Promise<string> {
+          await store.apiKeys.insert(newApiKey(id, await newClient(), { bindingMode: 'all' }), {
+            hash: uid('hash'),
+            displayPrefix: 'pcl_live_x',
+          });
+          return id;
+        }
+        const recorded = (keyId: string, id: string, createdAt: number, cidr: string) => ({
+          id,
+          keyId,
+          slot: null,
+          cidr,
+          source: 'first_use' as const,
+          createdAt,
+          lastSeenAt: createdAt,
+        });
+        /** Every page of `limit` in turn, each continuing after the last binding of the one before. */
+        async function walk(limit: number, keyId?: string): Promise<{ ids: string[]; pages: number }> {
+          const ids: string[] = [];
+          let after: BindingPosition | undefined;
+          for (let pages = 1; ; pages++) {
+            const page = await store.bindings.page({
+              ...(keyId !== undefined ? { keyId } : {}),
+              ...(after !== undefined ? { after } : {}),
+              limit,
+            });
+            assert.ok(page.length <= limit);
+            ids.push(...page.map((b) => b.id));
+            const last = page.at(-1);
+            if (page.length < limit || last === undefined) return { ids, pages };
+            after = { keyId: last.keyId, createdAt: last.createdAt, id: last.id };
+          }
+        }
+
+        let stem: string;
+        let upper: string;
+        let lower: string;
+        let dashed: string;
+        before(async () => {
+          stem = uid('pg');
+          // Byte-wise: "-" < "B" < "a"; a locale collation would put "a" before "B" and ignore "-".
+          upper = await keyNamed(`${stem}B`);
+          lower = await keyNamed(`${stem}a`);
+          dashed = await keyNamed(`${stem}-z`);
+          const at = clock.now();
+          // Three bindings of one key created in the same millisecond: only the id orders them.
+          for (const [id, octet] of [
+            ['bnd-m', 1],
+            ['bnd-Z', 2],
+            ['bnd-a', 3],
+          ] as const)
+            assert.ok(
+              await store.bindings.claim(recorded(lower, `${stem}-${id}`, at, `192.0.2.${octet}/32`)),
+            );
+          // Creation time orders before id.
+          assert.ok(await store.bindings.claim(recorded(upper, `${stem}-bnd-1`, at + 5, '198.51.100.1/32')));
+          assert.ok(await store.bindings.claim(recorded(upper, `${stem}-bnd-2`, at - 5, '198.51.100.2/32')));
+          assert.ok(await store.bindings.claim(recorded(dashed, `${stem}-bnd-0`, at, '203.0.113.1/32')));
+        });
+
+        const ours = (ids: readonly string[]) => ids.filter((id) => id.startsWith(`${stem}-`));
+        const expected = () => [
+          `${stem}-bnd-0`,
+          `${stem}-bnd-2`,
+          `${stem}-bnd-1`,
+          `${stem}-bnd-Z`,
+          `${stem}-bnd-a`,
+          `${stem}-bnd-m`,
+        ];
+
+        it('follow list() order: key, then creation time, then id, byte-wise', async () => {
+          const page = await store.bindings.page({ limit: 10_000 });
+          assert.deepEqual(
+            page.map((b) => b.id),
+            (await store.bindings.list()).map((b) => b.id),
+          );
+          assert.deepEqual(ours(page.map((b) => b.id)), expected());
+          const first = page.find((b) => b.id === `${stem}-bnd-Z`);
+          assert.deepEqual(
+            first,
+            recorded(lower, `${stem}-bnd-Z`, first?.createdAt as number, '192.0.2.2/32'),
+          );
+        });
+
+        it('continue after a cursor with no repeats or gaps, whatever the page size', async () => {
+          const all = (await store.bindings.list()).map((b) => b.id);
+          for (const limit of [1, 2, 3, 5]) {
+            const { ids, pages } = await walk(limit);
+            assert.deepEqual(ids, all, `pages of ${limit}`);
+            assert.equal(pages, Math.floor(all.length / limit) + 1, `pages of ${limit}`);
+          }
+          // Within one key and millisecond the id decides; a page may end between them.
+          const { ids, pages } = await walk(1, lower);
+          assert.deepEqual(ids, expected().slice(3));
+          assert.equal(pages, 4, 'three full pages, then an empty one');
+        });
+
+        it('filter by key, before and after the cursor', async () => {
+          assert.deepEqual(
+            (await store.bindings.page({ keyId: upper, limit: 10 })).map((b) => b.id),
+            [`${stem}-bnd-2`, `${stem}-bnd-1`],
+          );
+          const [z] = await store.bindings.page({ keyId: lower, limit: 1 });
+          assert.equal(z?.id, `${stem}-bnd-Z`);
+          const rest = await store.bindings.page({ keyId: lower, after: z as BindingPosition, limit: 10 });
+          assert.deepEqual(
+            rest.map((b) => b.id),
+            [`${stem}-bnd-a`, `${stem}-bnd-m`],
+          );
+          // A cursor on another key: the filter still holds.
+          assert.deepEqual(
+            (
+              await store.bindings.page({
+                keyId: lower,
+                after: { keyId: dashed, createdAt: 0, id: '' },
+                limit: 10,
+              })
+            ).length,
+            3,
+          );
+          assert.deepEqual(
+            await store.bindings.page({
+              keyId: dashed,
+              after: { keyId: lower, createdAt: 0, id: '' },
+              limit: 10,
+            }),
+            [],
+          );
+        });
+
+        it('resume after a binding that is gone since the page was read', async () => {
+          const gone = (await store.bindings.page({ keyId: upper, limit: 1 }))[0] as BindingPosition;
+          const key = await keyNamed(`${stem}C`);
+          assert.ok(await store.bindings.claim(recorded(key, `${stem}-bnd-c1`, 1, '192.0.2.9/32')));
+          assert.ok(await store.bindings.claim(recorded(key, `${stem}-bnd-c2`, 2, '192.0.2.10/32')));
+          const [c1] = await store.bindings.page({ keyId: key, limit: 1 });
+          assert.equal(await store.bindings.removeAll(key), 2);
+          assert.deepEqual(
+            (await store.bindings.page({ keyId: upper, after: gone, limit: 10 })).map((b) => b.id),
+            [`${stem}-bnd-1`],
+          );
+          assert.deepEqual(
+            await store.bindings.page({ keyId: key, after: c1 as BindingPosition, limit: 10 }),
+            [],
+          );
+        });
+
+        it('answer empty pages', async () => {
+          assert.deepEqual(await store.bindings.page({ keyId: uid('key-unbound'), limit: 10 }), []);
+          // "~" sorts after every id character.
+          assert.deepEqual(
+            await store.bindings.page({ after: { keyId: '~', createdAt: 0, id: '' }, limit: 10 }),
+            [],
+          );
+          const last = (await store.bindings.list()).at(-1) as BindingPosition;
+          assert.deepEqual(await store.bindings.page({ after: last, limit: 10 }), []);
+        });
+
+        it('refuse a limit outside 1 to 10000', async () => {
+          for (const limit of [0, -1, 1.5, Number.NaN, 10_001])
+            await assert.rejects(store.bindings.page({ limit }), {
+              name: 'RangeError',
+              message: `options.limit must be an integer from 1 to 10000 (got ${limit})`,
+            });
+          assert.equal((await store.bindings.page({ limit: 1 })).length, 1);
+        });
       });
 
       it('bindings disappear with their key', async () => {

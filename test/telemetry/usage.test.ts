@@ -14,8 +14,9 @@ import { deny } from '../../src/pipeline/decision.js';
 import type { Allow, Decision, RequestFacts } from '../../src/pipeline/types.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/types.js';
+import { DURATION_BUCKETS_MS } from '../../src/telemetry/latency-buckets.js';
 import { RequestRecorder } from '../../src/telemetry/recorder.js';
-import { bucketOf, rollUp } from '../../src/telemetry/rollups.js';
+import { bucketOf, latencySlot, rollUp } from '../../src/telemetry/rollups.js';
 import { runCli } from '../helpers/gateway.js';
 import { POSTGRES_URL, postgresGate } from '../helpers/services.js';
 
@@ -96,6 +97,40 @@ describe('roll-up arithmetic', () => {
     ]);
     assert.equal(minute[0]?.bucket, bucketOf(at, 'minute'));
     assert.equal(rows.filter((r) => r.granularity === 'day')[0]?.bucket, Date.UTC(2026, 10, 25));
+  });
+
+  it('counts each record’s total_ms in its latency bucket, at every granularity', () => {
+    // Bounds are inclusive upper bounds, like Prometheus `le`.
+    const bounds = DURATION_BUCKETS_MS;
+    assert.deepEqual([0, 0.5, 0.501, 1, 2.4, 9_999.999, 10_000, 10_000.001, 1e9].map(latencySlot), [
+      0,
+      0,
+      1,
+      1,
+      2,
+      bounds.length - 1,
+      bounds.length - 1,
+      bounds.length,
+      bounds.length,
+    ]);
+    // Two minutes of the same hour and day: the hour's histogram is the sum of the minutes'.
+    const at = Date.UTC(2026, 10, 25, 10, 30, 15);
+    const records = [0.3, 0.3, 3, 40_000].map((totalMs, i) => ({
+      ...record('key_1'),
+      at: at + i * 30_000,
+      totalMs,
+    }));
+    const histogram = (...ms: number[]) => {
+      const counts = [...bounds, 0].map(() => 0);
+      for (const m of ms) counts[latencySlot(m)] = (counts[latencySlot(m)] ?? 0) + 1;
+      return counts;
+    };
+    const rows = rollUp(records);
+    const of = (granularity: string) =>
+      rows.filter((r) => r.granularity === granularity).map((r) => r.latency);
+    assert.deepEqual(of('minute'), [histogram(0.3, 0.3), histogram(3, 40_000)]);
+    assert.deepEqual(of('hour'), [histogram(0.3, 0.3, 3, 40_000)]);
+    assert.deepEqual(of('day'), [histogram(0.3, 0.3, 3, 40_000)]);
   });
 });
 

@@ -2,7 +2,8 @@
  * Cursor pagination. A cursor is the opaque (base64url) sort key of the last item returned;
  * the next page starts strictly after it, so items added or removed between pages neither
  * repeat nor shift the rest. Configuration resources are small and listed from the store
- * whole, then paged here; request logs page in SQL by their own key.
+ * whole, then paged here; request logs and bindings (one row or more per key) page in SQL by
+ * their own key.
  */
 import { SpecError } from '../../core/spec-error.js';
 

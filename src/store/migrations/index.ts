@@ -15,8 +15,13 @@ import { requestLogs0005 } from './0005-request-logs.js';
 import { auditUsage0006 } from './0006-audit-usage.js';
 import { adminAuth0007 } from './0007-admin-auth.js';
 import { anomalies0008 } from './0008-anomalies.js';
+import { usageLatency0009 } from './0009-usage-latency.js';
+import { bindingPages0010 } from './0010-binding-pages.js';
 
-export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
+/** A migration whose SQL depends on the dialect (collations, expression indexes). */
+type DialectMigration = (adapter: DialectAdapter) => Migration;
+
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration | DialectMigration]> = [
   ['0001_core', core0001],
   ['0002_identity', identity0002],
   ['0003_policies', policies0003],
@@ -25,7 +30,19 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0006_audit_usage', auditUsage0006],
   ['0007_admin_auth', adminAuth0007],
   ['0008_anomalies', anomalies0008],
+  ['0009_usage_latency', usageLatency0009],
+  ['0010_binding_pages', bindingPages0010],
 ];
+
+/** Every migration by name, those that depend on the dialect built for `adapter`. */
+export function migrationsFor(adapter: DialectAdapter): Record<string, Migration> {
+  return Object.fromEntries(
+    MIGRATIONS.map(([name, migration]) => [
+      name,
+      typeof migration === 'function' ? migration(adapter) : migration,
+    ]),
+  );
+}
 
 /** Apply every pending migration; safe to call from several processes at once. */
 export async function migrateToLatest(
@@ -35,7 +52,7 @@ export async function migrateToLatest(
   return adapter.withMigrationLock(db, async (executor) => {
     const migrator = new Migrator({
       db: executor,
-      provider: { getMigrations: async () => Object.fromEntries(MIGRATIONS) },
+      provider: { getMigrations: async () => migrationsFor(adapter) },
       migrationTableSchema: await adapter.migrationTableSchema(executor),
     });
     const { error, results = [] } = await migrator.migrateToLatest();

@@ -1,6 +1,7 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type {
   ArchivedBindingRecord,
+  BindingPosition,
   BindingRecord,
   BindingRepository,
   Database,
@@ -34,14 +35,16 @@ function toArchived(row: Selectable<KeyBindingsArchiveTable>): ArchivedBindingRe
   };
 }
 
+/** Bindings moved to the archive per statement. */
+const ARCHIVE_CHUNK = 500;
+/** The most bindings one `page()` reads. */
+export const MAX_BINDING_PAGE = 10_000;
+
 /**
  * Key-to-IP bindings. First-use claims are request-path bookkeeping (no config-version bump:
  * other instances find out through the unique indexes when they claim themselves); admin
  * changes and archiving are configuration changes (every instance drops its binding cache).
  */
-/** Bindings moved to the archive per statement. */
-const ARCHIVE_CHUNK = 500;
-
 export class SqlBindingRepository implements BindingRepository {
   readonly #ctx: RepositoryContext;
   readonly #db: Kysely<Database>;
@@ -58,6 +61,30 @@ export class SqlBindingRepository implements BindingRepository {
       .orderBy(this.#ctx.adapter.binaryOrder('key_id'))
       .orderBy('created_at')
       .orderBy(this.#ctx.adapter.binaryOrder('id'))
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  async page(options: { keyId?: string; after?: BindingPosition; limit: number }): Promise<BindingRecord[]> {
+    const { keyId, after, limit } = options;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_BINDING_PAGE)
+      throw new RangeError(`options.limit must be an integer from 1 to ${MAX_BINDING_PAGE} (got ${limit})`);
+    const byteWise = (column: string) => this.#ctx.adapter.binaryOrder(column);
+    let query = this.#db.selectFrom('key_bindings').selectAll();
+    if (keyId !== undefined) query = query.where('key_id', '=', keyId);
+    if (after !== undefined) {
+      // One row-value comparison in the ORDER BY's own collations: with an index on
+      // (key_id, created_at, id) in those collations, both databases start the range scan
+      // exactly at the cursor instead of reading and dropping the rows before it.
+      query = query.where(
+        sql<boolean>`(${byteWise('key_id')}, ${sql.ref('created_at')}, ${byteWise('id')}) > (${after.keyId}, ${after.createdAt}, ${after.id})`,
+      );
+    }
+    const rows = await query
+      .orderBy(byteWise('key_id'))
+      .orderBy('created_at')
+      .orderBy(byteWise('id'))
+      .limit(limit)
       .execute();
     return rows.map(toRecord);
   }

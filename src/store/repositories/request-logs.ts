@@ -1,14 +1,10 @@
-import { CompiledQuery, type Insertable, type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
+import { CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type {
   Database,
   RequestLogFilter,
   RequestLogRecord,
   RequestLogRepository,
   RequestLogsTable,
-  RequestStats,
-  RequestStatsBucket,
-  RequestStatsFilter,
-  RequestStatsOptions,
 } from '../types.js';
 import { inTransaction, type RepositoryContext } from './context.js';
 import { numberOrNull } from './rows.js';
@@ -19,6 +15,17 @@ const ROWS_PER_STATEMENT = 500;
 const SQLITE_ROWS_PER_STATEMENT = 50;
 
 type SqliteStatement = import('better-sqlite3').Statement;
+
+/** The INSERT text per dialect adapter and row count (see #insertSql). */
+const insertSqlCache = new WeakMap<object, Map<number, string>>();
+/**
+ * The reused inserts, per SQLite connection: repositories are built anew for each
+ * `store.write`, so they cannot hold them (a batch would prepare both again).
+ */
+const sqliteInserts = new WeakMap<
+  import('better-sqlite3').Database,
+  { one: SqliteStatement; many: SqliteStatement }
+>();
 
 /** Column order of the compiled INSERT (and of its parameters). */
 const COLUMNS = [
@@ -93,9 +100,6 @@ export class SqlRequestLogRepository implements RequestLogRepository {
   readonly #ctx: RepositoryContext;
   readonly #db: Kysely<Database>;
 
-  readonly #insertSqlCache = new Map<number, string>();
-  #sqliteInserts: { one: SqliteStatement; many: SqliteStatement } | undefined;
-
   constructor(ctx: RepositoryContext) {
     this.#ctx = ctx;
     this.#db = ctx.db;
@@ -110,11 +114,15 @@ export class SqlRequestLogRepository implements RequestLogRepository {
       // bulk of a batch, one of one row for the rest. Parsing a fresh multi-row statement per
       // batch cost about 9 µs a record; a reused one-row statement 3.1; a reused 50-row one 2.1
       // (measured, with the three indexes). Same connection, so the same transaction.
-      this.#sqliteInserts ??= {
-        one: sqlite.prepare(this.#insertSql(1)),
-        many: sqlite.prepare(this.#insertSql(SQLITE_ROWS_PER_STATEMENT)),
-      };
-      const { one, many } = this.#sqliteInserts;
+      let inserts = sqliteInserts.get(sqlite);
+      if (inserts === undefined) {
+        inserts = {
+          one: sqlite.prepare(this.#insertSql(1)),
+          many: sqlite.prepare(this.#insertSql(SQLITE_ROWS_PER_STATEMENT)),
+        };
+        sqliteInserts.set(sqlite, inserts);
+      }
+      const { one, many } = inserts;
       await inTransaction(this.#ctx, async () => {
         let i = 0;
         for (; i + SQLITE_ROWS_PER_STATEMENT <= records.length; i += SQLITE_ROWS_PER_STATEMENT) {
@@ -147,7 +155,14 @@ export class SqlRequestLogRepository implements RequestLogRepository {
    * The parameters above follow COLUMNS, the order the statement is compiled with.
    */
   #insertSql(rows: number): string {
-    let text = this.#insertSqlCache.get(rows);
+    // Kept per dialect (placeholders differ), not per repository: repositories are built anew
+    // for every `store.write`.
+    let texts = insertSqlCache.get(this.#ctx.adapter);
+    if (texts === undefined) {
+      texts = new Map();
+      insertSqlCache.set(this.#ctx.adapter, texts);
+    }
+    let text = texts.get(rows);
     if (text === undefined) {
       const row = Object.fromEntries(
         COLUMNS.map((c) => [c, null]),
@@ -156,7 +171,7 @@ export class SqlRequestLogRepository implements RequestLogRepository {
         .insertInto('request_logs')
         .values(Array.from({ length: rows }, () => row))
         .compile().sql;
-      this.#insertSqlCache.set(rows, text);
+      texts.set(rows, text);
     }
     return text;
   }
@@ -193,101 +208,6 @@ export class SqlRequestLogRepository implements RequestLogRepository {
       .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
       .executeTakeFirstOrThrow();
     return Number(row.n);
-  }
-
-  /**
-   * Four GROUP BY queries: counts by (time bucket, latency bucket) with the decisions as
-   * conditional sums, and three ranked lists. Memory is bounded by the number of groups
-   * (time buckets × latency buckets at most), never by the records. Of the forms measured on
-   * SQLite with 280k records an hour, this grouping was the cheapest: grouping by the decision
-   * too sorts more, and one conditional sum per latency bound evaluates 14 CASEs per record.
-   */
-  async stats(filter: RequestStatsFilter, options: RequestStatsOptions): Promise<RequestStats> {
-    const { bucketMs, latencyBoundsMs: bounds, top } = options;
-    if (!Number.isSafeInteger(bucketMs) || bucketMs <= 0)
-      throw new RangeError(`options.bucketMs must be a positive integer (got ${bucketMs})`);
-    if (bounds.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= (bounds[i - 1] as number))))
-      throw new RangeError('options.latencyBoundsMs must be finite numbers in ascending order');
-    const scope = {
-      since: filter.since,
-      until: filter.until,
-      ...(filter.keyId !== undefined ? { keyId: filter.keyId } : {}),
-      ...(filter.routeId !== undefined ? { routeId: filter.routeId } : {}),
-    };
-    // Literals, not parameters: PostgreSQL matches a GROUP BY expression to the selected one
-    // textually, and two parameters ($1, $2) holding the same value are different expressions.
-    // (Safe: both are checked numbers above.)
-    const timeBucket = sql<number>`${sql.ref('at')} - (${sql.ref('at')} % ${sql.lit(bucketMs)})`;
-    // The latency bucket's index, 0 … bounds.length (above the last bound), by binary search:
-    // about four comparisons a record instead of up to fifteen.
-    const latencyBucket = (lo: number, hi: number): RawBuilder<number> => {
-      if (lo === hi) return sql<number>`${sql.lit(lo)}`;
-      const mid = (lo + hi) >> 1;
-      return sql<number>`case when ${sql.ref('total_ms')} <= ${sql.lit(bounds[mid])} then ${latencyBucket(lo, mid)} else ${latencyBucket(mid + 1, hi)} end`;
-    };
-    const latency = latencyBucket(0, bounds.length);
-    const decided = (value: string) =>
-      sql<number | string | bigint>`sum(case when ${sql.ref('decision')} = ${value} then 1 else 0 end)`;
-
-    const grouped = this.#filtered(scope)
-      .select([
-        timeBucket.as('bucket'),
-        latency.as('latency'),
-        decided('allowed').as('allowed'),
-        decided('denied').as('denied'),
-        decided('error').as('errored'),
-      ])
-      .groupBy([timeBucket, latency])
-      .execute();
-
-    const ranked = <C extends 'code' | 'key_id' | 'route_id'>(column: C, deniedOnly = false) => {
-      let query = this.#filtered(scope).where(column, 'is not', null);
-      if (deniedOnly) query = query.where('decision', '=', 'denied');
-      return query
-        .select([column, (eb) => eb.fn.countAll<number | string | bigint>().as('n')])
-        .groupBy(column)
-        .orderBy((eb) => eb.fn.countAll(), 'desc')
-        .orderBy(this.#ctx.adapter.binaryOrder(column))
-        .limit(top)
-        .execute();
-    };
-
-    const [rows, codes, keys, routes] = await Promise.all([
-      grouped,
-      ranked('code', true),
-      ranked('key_id'),
-      ranked('route_id'),
-    ]);
-    const n = (value: unknown) => Number(value ?? 0);
-    const buckets = new Map<number, RequestStatsBucket>();
-    for (const row of rows) {
-      const at = n(row.bucket);
-      let b = buckets.get(at);
-      if (!b) {
-        b = {
-          at,
-          allowed: 0,
-          denied: 0,
-          errored: 0,
-          latency: Array.from({ length: bounds.length + 1 }, () => 0),
-        };
-        buckets.set(at, b);
-      }
-      const allowed = n(row.allowed);
-      const denied = n(row.denied);
-      const errored = n(row.errored);
-      b.allowed += allowed;
-      b.denied += denied;
-      b.errored += errored;
-      const i = n(row.latency);
-      b.latency[i] = (b.latency[i] ?? 0) + allowed + denied + errored;
-    }
-    return {
-      buckets: [...buckets.values()].sort((a, b) => a.at - b.at),
-      deniedByCode: codes.map((r) => ({ code: String(r.code), count: n(r.n) })),
-      topKeys: keys.map((r) => ({ keyId: String(r.key_id), count: n(r.n) })),
-      topRoutes: routes.map((r) => ({ routeId: String(r.route_id), count: n(r.n) })),
-    };
   }
 
   async prune(before: number): Promise<number> {

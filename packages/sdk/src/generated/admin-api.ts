@@ -5750,7 +5750,7 @@ export interface paths {
         };
         /**
          * Dashboard figures: requests per minute by decision, latency, top lists, open problems
-         * @description Computed from the request records (so within their retention, and only what `request_log` records). Percentiles are histogram estimates (see `StatsBucket`).
+         * @description Computed from the per-minute usage roll-ups the recorder writes with each batch of request records (so within their retention, and only what `request_log` records). Percentiles are histogram estimates (see `StatsBucket`); minutes recorded before the latency roll-ups existed (database migration 0009) have counts but null percentiles.
          */
         get: {
             parameters: {
@@ -7082,9 +7082,9 @@ export interface components {
                 allowed: number;
                 denied: number;
                 errored: number;
-                /** @description median of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests */
+                /** @description median of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests (or when they were recorded before the latency roll-ups existed) */
                 p50Ms: number | null;
-                /** @description 99th percentile of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests */
+                /** @description 99th percentile of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests (or when they were recorded before the latency roll-ups existed) */
                 p99Ms: number | null;
                 requests: number;
             };
@@ -7099,9 +7099,9 @@ export interface components {
             denied: number;
             /** @description failed (5xx: upstream errors, failsafe, internal) */
             errored: number;
-            /** @description median of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests */
+            /** @description median of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests (or when they were recorded before the latency roll-ups existed) */
             p50Ms: number | null;
-            /** @description 99th percentile of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests */
+            /** @description 99th percentile of total_ms: estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), interpolated linearly inside the bucket like PromQL histogram_quantile: never above the bucket’s upper bound, 10000 when beyond the last bound, null without requests (or when they were recorded before the latency roll-ups existed) */
             p99Ms: number | null;
         };
         Usage: {

@@ -9,12 +9,12 @@ import { SpecError } from '../../../core/spec-error.js';
 import { checkBinding } from '../../../identity/operations.js';
 import { addBlock, rebindKey, unbindKey } from '../../../ip-controls/operations.js';
 import { NotFoundError } from '../../../store/errors.js';
-import type { BindingRecord, InterceptRecord, Store } from '../../../store/types.js';
+import type { BindingPosition, BindingRecord, InterceptRecord, Store } from '../../../store/types.js';
 import { formatRows } from '../../../telemetry/export.js';
 import type { ResourceRoutes } from '../context.js';
 import { AdminProblem } from '../errors.js';
 import { expiry, since } from '../input.js';
-import { decodeCursor, encodeCursor, pageOf } from '../pagination.js';
+import { decodeCursor, encodeCursor } from '../pagination.js';
 import { iso, isoOrNull, NullableTimestamp, Page, PageQuery, problems, Timestamp } from '../schemas.js';
 import { blockView, existingBlock, OneOf } from './blocks.js';
 
@@ -156,6 +156,20 @@ function interceptFilter(query: InterceptQuery, now: number) {
   };
 }
 
+/**
+ * A bindings cursor: the key, creation time (16 digits) and id of the last binding of a page,
+ * space-separated (the form cursors had when pages were cut in memory, so those still work).
+ */
+function bindingCursor(b: BindingRecord): string {
+  return encodeCursor(`${b.keyId} ${String(b.createdAt).padStart(16, '0')} ${b.id}`);
+}
+
+function decodeBindingCursor(cursor: string): BindingPosition {
+  const match = /^(.+) (\d{16}) (\S+)$/s.exec(decodeCursor(cursor));
+  if (!match) throw new SpecError([{ path: 'cursor', message: 'is not a cursor this API returned' }]);
+  return { keyId: match[1] as string, createdAt: Number(match[2]), id: match[3] as string };
+}
+
 /** An intercept cursor: the time and id of the last row a page looked at. */
 function decodeInterceptCursor(cursor: string): { at: number; id: string } {
   const match = /^(\d{1,16}):(\S+)$/.exec(decodeCursor(cursor));
@@ -251,14 +265,21 @@ export const bindingRoutes: ResourceRoutes = (app, deps) => {
       },
     },
     async (request) => {
-      const { key } = request.query;
-      const all = await request.scope.store.bindings.list(key !== undefined ? { keyId: key } : {});
-      const page = pageOf(
-        all,
-        (b) => `${b.keyId} ${String(b.createdAt).padStart(16, '0')} ${b.id}`,
-        request.query,
-      );
-      return { items: page.items.map(bindingView), nextCursor: page.nextCursor };
+      const { key, cursor } = request.query;
+      const limit = request.query.limit ?? 100;
+      const after = cursor === undefined ? undefined : decodeBindingCursor(cursor);
+      const rows = await request.scope.store.bindings.page({
+        ...(key !== undefined ? { keyId: key } : {}),
+        ...(after !== undefined ? { after } : {}),
+        // One more than the page: whether there is a next page without another query.
+        limit: limit + 1,
+      });
+      const items = rows.slice(0, limit);
+      const last = items.at(-1);
+      return {
+        items: items.map(bindingView),
+        nextCursor: rows.length > limit && last !== undefined ? bindingCursor(last) : null,
+      };
     },
   );
 

@@ -1,9 +1,17 @@
 /**
- * Dashboard figures over the request records (issue #9 console): requests per minute by
- * decision, latency percentiles, denials by reason, top keys and routes, and the counts of
- * active blocks, open anomalies and binding intercepts. Everything is counted in the database;
- * the percentiles come from a latency histogram, because no percentile function is portable
- * between SQLite and PostgreSQL.
+ * Dashboard figures (issue #9 console): requests per minute by decision, latency percentiles,
+ * denials by reason, top keys and routes, and the counts of active blocks, open anomalies and
+ * binding intercepts.
+ *
+ * The request figures come from the per-minute usage roll-ups (`usage.stats`), never from a scan
+ * of the request records: at gateway volumes a day of records is billions of rows, while its
+ * minute roll-ups are one row per minute and combination of key, client, route, status class
+ * and code. Consequences: the window is whole minutes (the first minute counts whole, not from
+ * `since`); the figures follow the roll-ups' retention (minute rows are pruned with the
+ * records); and minutes rolled up before migration 0009 have counts but no latency histogram,
+ * so their percentiles are null (and the window's come from the minutes that have one).
+ * Percentiles come from a latency histogram, because no percentile function is portable between
+ * SQLite and PostgreSQL.
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { SpecError } from '../../../core/spec-error.js';
@@ -21,7 +29,8 @@ const TOP = 10;
 const PERCENTILE_NOTE =
   'estimated from a latency histogram with the bounds of the Prometheus metrics (0.5 ms … 10 s), ' +
   'interpolated linearly inside the bucket like PromQL histogram_quantile: never above the ' +
-  'bucket’s upper bound, 10000 when beyond the last bound, null without requests';
+  'bucket’s upper bound, 10000 when beyond the last bound, null without requests (or when they were ' +
+  'recorded before the latency roll-ups existed)';
 
 const Percentile = (what: string) =>
   Type.Union([Type.Number(), Type.Null()], { description: `${what} of total_ms: ${PERCENTILE_NOTE}` });
@@ -128,13 +137,14 @@ function windowOf(value: string | undefined): number {
 
 /**
  * Answers are shared for a few seconds per (window, route, key): the aggregation reads every
- * record of the window, and on the embedded SQLite it runs on the gateway's own thread, so
- * several open dashboards refreshing must not each pay for it. Concurrent calls share one query.
+ * minute roll-up of the window, and on the embedded SQLite it runs on the gateway's own thread,
+ * so several open dashboards refreshing must not each pay for it. Concurrent calls share one
+ * query.
  */
 const CACHE_MS = 5_000;
 const CACHE_ENTRIES = 32;
 
-type LogStats = Awaited<ReturnType<Store['requestLogs']['stats']>>;
+type LogStats = Awaited<ReturnType<Store['usage']['stats']>>;
 
 export const statsRoutes: ResourceRoutes = (app, deps) => {
   app.addSchema(StatsBucket);
@@ -161,8 +171,10 @@ export const statsRoutes: ResourceRoutes = (app, deps) => {
         tags: ['stats'],
         summary: 'Dashboard figures: requests per minute by decision, latency, top lists, open problems',
         description:
-          'Computed from the request records (so within their retention, and only what `request_log` records). ' +
-          'Percentiles are histogram estimates (see `StatsBucket`).',
+          'Computed from the per-minute usage roll-ups the recorder writes with each batch of request records ' +
+          '(so within their retention, and only what `request_log` records). ' +
+          'Percentiles are histogram estimates (see `StatsBucket`); minutes recorded before the latency ' +
+          'roll-ups existed (database migration 0009) have counts but null percentiles.',
         querystring: Type.Object(
           {
             since: Type.Optional(
@@ -188,27 +200,18 @@ export const statsRoutes: ResourceRoutes = (app, deps) => {
       // To the end of the current minute: a record from an instance whose clock runs a little
       // ahead still lands in the last bucket instead of being lost.
       const until = last + MINUTE_MS;
+      const scope = {
+        ...(key !== undefined ? { keyId: key } : {}),
+        ...(route !== undefined ? { routeId: route } : {}),
+      };
       const { store } = request.scope;
       const [stats, activeBlocks, openAnomalies, intercepts] = await Promise.all([
         cachedStats(JSON.stringify([request.query.since ?? '1h', route ?? null, key ?? null]), now, () =>
-          store.requestLogs.stats(
-            {
-              since,
-              until,
-              ...(key !== undefined ? { keyId: key } : {}),
-              ...(route !== undefined ? { routeId: route } : {}),
-            },
-            { bucketMs: MINUTE_MS, latencyBoundsMs: DURATION_BUCKETS_MS, top: TOP },
-          ),
+          store.usage.stats({ since: first, until, ...scope }, { top: TOP }),
         ),
         store.blocks.countActive(now),
         store.anomalies.count({ status: 'open' }),
-        store.intercepts.count({
-          since,
-          until,
-          ...(key !== undefined ? { keyId: key } : {}),
-          ...(route !== undefined ? { routeId: route } : {}),
-        }),
+        store.intercepts.count({ since, until, ...scope }),
       ]);
 
       const byMinute = new Map(stats.buckets.map((b) => [b.at, b]));
