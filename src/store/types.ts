@@ -178,8 +178,30 @@ export interface KeySecretRecord {
   expiresAt: number | null;
 }
 
+/**
+ * Where a page ordered by creation ended (keys, blocks): the next page starts strictly after
+ * this creation time and id.
+ */
+export interface CreationPosition {
+  createdAt: number;
+  id: string;
+}
+
 export interface ApiKeyRepository {
+  /** Ordered by id, byte-wise. */
   list(filter?: { clientId?: string }): Promise<ApiKeyRecord[]>;
+  /**
+   * One page of the keys matching every given filter, by creation time then id (byte-wise),
+   * strictly after `after`: at most `limit` (1 to 10000) keys in one query that an index on
+   * (created_at, id), or (client_id, created_at, id) with `clientId`, serves as a range scan.
+   */
+  page(options: {
+    clientId?: string;
+    status?: ApiKeyRecord['status'];
+    environment?: KeyEnvironment;
+    after?: CreationPosition;
+    limit: number;
+  }): Promise<ApiKeyRecord[]>;
   get(id: string): Promise<ApiKeyRecord | undefined>;
   /** Insert a key with its first secret. Throws NotFoundError when the client does not exist. */
   insert(key: NewApiKey, secret: { hash: string; displayPrefix: string }): Promise<ApiKeyRecord>;
@@ -215,7 +237,13 @@ export interface ApiKeyRepository {
     secret: { hash: string; displayPrefix: string },
     retireAt: number,
   ): Promise<KeySecretRecord>;
+  /** By creation time, then hash (byte-wise). */
   secrets(keyId: string): Promise<KeySecretRecord[]>;
+  /**
+   * The secrets of many keys at once (one query per 1000 ids): every id asked for is in the
+   * map, with its secrets in `secrets()` order, or none (an unknown key).
+   */
+  secretsFor(keyIds: readonly string[]): Promise<Map<string, KeySecretRecord[]>>;
   /** The request-path lookup (on cache miss): the key and the secret a hash belongs to. */
   findByHash(hash: string): Promise<{ key: ApiKeyRecord; secret: KeySecretRecord } | undefined>;
   /** Batched bookkeeping (not a configuration change: does not bump the config version). */
@@ -349,6 +377,21 @@ export interface BlockRecord {
 export interface BlockRepository {
   /** Every entry, expired ones included unless `activeAt` is given. */
   list(filter?: { kind?: BlockKind; activeAt?: number }): Promise<BlockRecord[]>;
+  /**
+   * One page of the entries matching every given filter, by creation time then id (byte-wise),
+   * strictly after `after`: at most `limit` (1 to 10000) entries in one query that an index on
+   * (created_at, id), or (kind, created_at, id) with `kind`, serves as a range scan.
+   * `activeAt`: only entries in force then (no expiry, or a later one); `expiredAt`: only
+   * entries whose expiry is at or before it.
+   */
+  page(options: {
+    kind?: BlockKind;
+    source?: BlockSource;
+    activeAt?: number;
+    expiredAt?: number;
+    after?: CreationPosition;
+    limit: number;
+  }): Promise<BlockRecord[]>;
   get(id: string): Promise<BlockRecord | undefined>;
   /** Add, or replace the entry for the same kind and value (reason, source, expiry). */
   upsert(block: Omit<BlockRecord, 'id' | 'createdAt'> & { id: string }): Promise<BlockRecord>;

@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type AdminHarness, forEachDialect } from '../helpers/admin-api.js';
+import type { BlockRecord } from '../../src/store/types.js';
+import {
+  type AdminHarness,
+  assertCursorsRefused,
+  assertPagesWalk,
+  forEachDialect,
+  walkPages,
+} from '../helpers/admin-api.js';
 
 const HOUR = 3_600_000;
+
+/** A cursor as the API encodes one. */
+const encoded = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 
 forEachDialect('admin API /blocks', (open) => {
   let h: AdminHarness;
@@ -145,6 +155,78 @@ forEachDialect('admin API /blocks', (open) => {
       assert.deepEqual(seen, ids(keys));
       assert.ok(t0 < h.clock.now());
     });
+
+    it('walks every entry exactly once at any page size, with and without filters', async () => {
+      // Entries of one millisecond: pages must split them by id alone ("-" < "B" < "a" byte-wise).
+      for (const [id, source, expiresAt] of [
+        ['blk_walka', 'anomaly', null],
+        ['blk_walkB', 'threshold', h.clock.now() + HOUR],
+        ['blk_walk-z', 'anomaly', h.clock.now() + HOUR],
+      ] as const)
+        await h.store.blocks.upsert({
+          id,
+          kind: 'user',
+          value: `walk-${id}`,
+          reason: 'walk',
+          source,
+          expiresAt,
+        });
+      for (let i = 0; i < 3; i++) await add({ kind: 'ip', value: `192.0.2.${100 + i}`, reason: 'walk' });
+      await add({ kind: 'client', value: 'walk-client', reason: 'walk', expires: '1h' });
+      h.clock.advance(2 * HOUR);
+      await add({ kind: 'ip', value: '192.0.2.200', reason: 'walk', expires: '30m' });
+      await add({ kind: 'user', value: 'walk-later', reason: 'walk' });
+
+      const now = h.clock.now();
+      type Query = Record<string, string | boolean>;
+      /** What `/blocks` lists for `query`: the stored entries (already in page order), filtered. */
+      const expected = async (query: Query) =>
+        (await h.store.blocks.list())
+          .filter(
+            (b) =>
+              (query['kind'] === undefined || b.kind === (query['kind'] === 'cidr' ? 'ip' : query['kind'])) &&
+              (query['source'] === undefined || b.source === query['source']) &&
+              (query['active'] === undefined ||
+                query['active'] === (b.expiresAt === null || b.expiresAt > now)),
+          )
+          .map((b) => b.id);
+      const walk = (query: Query, limit: number) => walkPages(h, '/blocks', query, limit);
+
+      const walked = (await expected({})).filter((id) => id.startsWith('blk_walk'));
+      assert.deepEqual(walked, ['blk_walk-z', 'blk_walkB', 'blk_walka']);
+      const queries: Query[] = [
+        {},
+        { kind: 'user' },
+        { kind: 'cidr' },
+        { source: 'anomaly' },
+        { active: true },
+        { active: false },
+        { kind: 'user', active: false },
+        { kind: 'ip', source: 'manual', active: true },
+        { kind: 'key', source: 'threshold' },
+      ];
+      await assertPagesWalk(h, '/blocks', queries, expected);
+      assert.ok((await expected({ active: false })).length >= 4);
+
+      const { items } = await walk({}, 4);
+      for (const item of items) assert.deepEqual(item, (await h.call('GET', `/blocks/${item.id}`)).body);
+    });
+
+    it('continues from a cursor in the form it always had (16-digit time, a space, the id)', async () => {
+      const all = await h.store.blocks.list();
+      assert.ok(all.length > 3);
+      const third = all[2] as BlockRecord;
+      const cursor = encoded(`${String(third.createdAt).padStart(16, '0')} ${third.id}`);
+      const first = await h.call('GET', '/blocks', { query: { limit: 3 } });
+      assert.equal(first.body.nextCursor, cursor);
+      const rest = await h.call('GET', '/blocks', { query: { cursor, limit: 1000 } });
+      assert.equal(rest.status, 200, rest.text);
+      assert.deepEqual(
+        ids(rest),
+        all.slice(3).map((b) => b.id),
+      );
+      assert.equal(rest.body.nextCursor, null);
+    });
   });
 
   describe('400', () => {
@@ -233,6 +315,18 @@ forEachDialect('admin API /blocks', (open) => {
       assert.match(badRemove.body.detail, /^value: /);
       const badCursor = await h.call('GET', '/blocks', { query: { cursor: '!!!' } });
       assert.equal(badCursor.status, 422);
+    });
+
+    it('refuses a blocks cursor it did not issue', async () => {
+      await assertCursorsRefused(h, '/blocks', [
+        '!!!',
+        encoded('no position'),
+        encoded('123 blk_x'),
+        encoded('000000000000123 blk_x'),
+        encoded('0000000000000123'),
+        encoded('0000000000000123 '),
+        `${encoded('0000000000000123 blk_x')}=`,
+      ]);
     });
   });
 

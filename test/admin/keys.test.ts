@@ -1,9 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { credentialHash } from '../../src/core/crypto.js';
-import { type AdminHarness, forEachDialect } from '../helpers/admin-api.js';
+import type { ApiKeyRecord } from '../../src/store/types.js';
+import {
+  type AdminHarness,
+  assertCursorsRefused,
+  assertPagesWalk,
+  forEachDialect,
+  walkPages,
+} from '../helpers/admin-api.js';
 
 const HOUR = 3_600_000;
+
+/** The order of `/keys`: creation time, then id byte-wise. */
+const byCreation = (a: ApiKeyRecord, b: ApiKeyRecord) =>
+  a.createdAt - b.createdAt || Buffer.compare(Buffer.from(a.id), Buffer.from(b.id));
+/** A cursor as the API encodes one. */
+const encoded = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 
 forEachDialect('admin API /keys', (open) => {
   let h: AdminHarness;
@@ -132,6 +145,71 @@ forEachDialect('admin API /keys', (open) => {
         all.body.items.map((k: { id: string }) => k.id),
       );
       assert.equal(new Set(seen).size, seen.length);
+    });
+
+    it('walks every key exactly once at any page size, with and without filters', async () => {
+      // Keys issued in one millisecond: pages must split them by id alone.
+      const made = [
+        await create(),
+        await create({ environment: 'test' }),
+        await create(),
+        await create({ client: 'other', environment: 'test' }),
+      ];
+      const revoked = await h.call('POST', `/keys/${made[2]?.id}/revoke`, { body: { reason: 'walk' } });
+      assert.equal(revoked.status, 200, revoked.text);
+      // Two secrets of one creation time on one key: the list shows them as the key's own page does.
+      const rotated = await h.call('POST', `/keys/${made[0]?.id}/rotate`, { body: { grace: '1h' } });
+      assert.equal(rotated.status, 201, rotated.text);
+      issued.push(rotated.body.key);
+      h.clock.advance(1);
+      await create({ client: 'other' });
+
+      /** What `/keys` lists for `query`: the stored keys, filtered, in page order. */
+      const expected = async (query: Record<string, string>) =>
+        (await h.store.apiKeys.list(query['client'] !== undefined ? { clientId: query['client'] } : {}))
+          .filter(
+            (k) =>
+              (query['status'] === undefined || k.status === query['status']) &&
+              (query['environment'] === undefined || k.environment === query['environment']),
+          )
+          .sort(byCreation)
+          .map((k) => k.id);
+      const walk = (query: Record<string, string>, limit: number) =>
+        walkPages<{ id: string; secrets: unknown[] }>(h, '/keys', query, limit);
+
+      const queries: Array<Record<string, string>> = [
+        {},
+        { client: 'app' },
+        { client: 'other' },
+        { status: 'revoked' },
+        { environment: 'test' },
+        { client: 'app', status: 'active', environment: 'live' },
+        { client: 'nobody' },
+      ];
+      await assertPagesWalk(h, '/keys', queries, expected);
+      assert.ok((await expected({})).length >= 10);
+
+      // Each listed key exactly as its own page shows it, secrets and their order included.
+      const { items } = await walk({}, 4);
+      assert.equal(items.find((k) => k.id === made[0]?.id)?.secrets.length, 2);
+      for (const item of items) assert.deepEqual(item, (await h.call('GET', `/keys/${item.id}`)).body);
+      assertNoSecret('GET /keys pages', JSON.stringify(items));
+    });
+
+    it('continues from a cursor in the form it always had (15-digit time, a space, the id)', async () => {
+      const all = (await h.store.apiKeys.list()).sort(byCreation);
+      assert.ok(all.length > 3);
+      const third = all[2] as ApiKeyRecord;
+      const cursor = encoded(`${String(third.createdAt).padStart(15, '0')} ${third.id}`);
+      const first = await h.call('GET', '/keys', { query: { limit: 3 } });
+      assert.equal(first.body.nextCursor, cursor);
+      const rest = await h.call('GET', '/keys', { query: { cursor, limit: 1000 } });
+      assert.equal(rest.status, 200, rest.text);
+      assert.deepEqual(
+        rest.body.items.map((k: { id: string }) => k.id),
+        all.slice(3).map((k) => k.id),
+      );
+      assert.equal(rest.body.nextCursor, null);
     });
 
     it('changes a key field by field, as `keys update` does', async () => {
@@ -431,6 +509,18 @@ forEachDialect('admin API /keys', (open) => {
       assert.deepEqual(shown.body.scopes, ['keep']);
       assert.deepEqual(shown.body.ipAllow, ['10.0.0.0/8']);
       assert.equal(shown.body.binding, 'off');
+    });
+
+    it('refuses a keys cursor it did not issue', async () => {
+      await assertCursorsRefused(h, '/keys', [
+        '!!!',
+        encoded('no position'),
+        encoded('123 key_x'),
+        encoded('0000000000000123 key_x'),
+        encoded('000000000000123'),
+        encoded('000000000000123 '),
+        `${encoded('000000000000123 key_x')}=`,
+      ]);
     });
 
     it('refuses a bad grace, usage window or reason', async () => {

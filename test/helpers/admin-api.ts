@@ -3,6 +3,7 @@
  * own), with tokens of each role, for resource tests grouped by status. Calls go through
  * fastify's `inject`: the same routing, hooks, validation and serialization as the listener.
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +49,72 @@ export interface AdminHarness {
   // biome-ignore lint/suspicious/noExplicitAny: tests read answers freely and check them with assertions
   call<T = any>(method: string, path: string, options?: CallOptions): Promise<CallResult<T>>;
   close(): Promise<void>;
+}
+
+/**
+ * Every page of a list endpoint in turn, following `nextCursor`: each page must answer 200 with
+ * at most `limit` items.
+ */
+export async function walkPages<T = { id: string }>(
+  h: AdminHarness,
+  path: string,
+  query: Record<string, string | number | boolean>,
+  limit: number,
+): Promise<{ items: T[]; pages: number }> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await h.call('GET', path, {
+      query: { ...query, limit, ...(cursor ? { cursor } : {}) },
+      token: h.tokens.viewer,
+    });
+    assert.equal(page.status, 200, page.text);
+    assert.ok(page.body.items.length <= limit);
+    items.push(...page.body.items);
+    cursor = page.body.nextCursor ?? undefined;
+    pages++;
+  } while (cursor);
+  return { items, pages };
+}
+
+/**
+ * For every query and page size 1–3, walking the list gives exactly the ids `expected` names,
+ * in order, and no empty last page.
+ */
+export async function assertPagesWalk<Q extends Record<string, string | number | boolean>>(
+  h: AdminHarness,
+  path: string,
+  queries: readonly Q[],
+  expected: (query: Q) => Promise<string[]>,
+): Promise<void> {
+  for (const query of queries) {
+    const ids = await expected(query);
+    for (const limit of [1, 2, 3]) {
+      const { items, pages } = await walkPages(h, path, query, limit);
+      const what = `${JSON.stringify(query)}, pages of ${limit}`;
+      assert.deepEqual(
+        items.map((item) => item.id),
+        ids,
+        what,
+      );
+      assert.equal(pages, Math.max(1, Math.ceil(ids.length / limit)), `${what}: no empty last page`);
+    }
+  }
+}
+
+/** Each cursor must be refused by the list endpoint with 422 naming `cursor`. */
+export async function assertCursorsRefused(
+  h: AdminHarness,
+  path: string,
+  cursors: readonly string[],
+): Promise<void> {
+  for (const cursor of cursors) {
+    const answer = await h.call('GET', path, { query: { cursor } });
+    assert.equal(answer.status, 422, `${cursor}: ${answer.text}`);
+    assert.equal(answer.body.code, 'invalid_input');
+    assert.match(answer.body.detail, /^cursor: /);
+  }
 }
 
 export async function adminHarness(dialect: Dialect): Promise<AdminHarness> {

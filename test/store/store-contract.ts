@@ -14,7 +14,13 @@ import type { RouteSpec } from '../../src/routing/spec.js';
 import { postgresAdapter, sqliteAdapter } from '../../src/store/dialect.js';
 import { ConflictError, NotFoundError } from '../../src/store/errors.js';
 import { MIGRATIONS } from '../../src/store/migrations/index.js';
-import type { BindingPosition, MigrationReport, NewApiKey, Store } from '../../src/store/types.js';
+import type {
+  BindingPosition,
+  CreationPosition,
+  MigrationReport,
+  NewApiKey,
+  Store,
+} from '../../src/store/types.js';
 import { newApiKey } from '../helpers/records.js';
 
 export type OpenForContract = (options: { clock: Clock }) => Promise<Store>;
@@ -66,6 +72,30 @@ function uid(name: string): string {
   return `${name}-${sequence}`;
 }
 
+/** The order of key and blocklist pages: creation time, then id compared byte-wise (UTF-8). */
+function byCreation(a: CreationPosition, b: CreationPosition): number {
+  return a.createdAt - b.createdAt || Buffer.compare(Buffer.from(a.id), Buffer.from(b.id));
+}
+
+/** Every page of `limit` in turn, each continuing after the last row of the one before. */
+async function walkPages(
+  limit: number,
+  page: (options: { after?: CreationPosition; limit: number }) => Promise<CreationPosition[]>,
+): Promise<{ ids: string[]; pages: number }> {
+  const ids: string[] = [];
+  let after: CreationPosition | undefined;
+  for (let pages = 1; ; pages++) {
+    const rows = await page({ ...(after !== undefined ? { after } : {}), limit });
+    assert.ok(rows.length <= limit);
+    ids.push(...rows.map((r) => r.id));
+    const last = rows.at(-1);
+    if (rows.length < limit || last === undefined) return { ids, pages };
+    after = { createdAt: last.createdAt, id: last.id };
+  }
+}
+
+const BAD_LIMITS = [0, -1, 1.5, Number.NaN, 10_001];
+
 export function runStoreContract(label: string, open: OpenForContract, options: ContractOptions = {}): void {
   const shared = options.sharesDatabase ?? true;
   const notShared = shared ? false : 'each open() is a separate database';
@@ -82,6 +112,19 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       const id = uid('client');
       await store.clients.insert({ id, name: id, metadata: {} });
       return id;
+    }
+
+    /** The definition of index `name` as the database reports it ('' when there is none). */
+    async function indexDef(name: string): Promise<string> {
+      const { rows } =
+        store.dialect === 'postgres'
+          ? await sql<{
+              def: string;
+            }>`select indexdef as def from pg_indexes where indexname = ${name}`.execute(store.db)
+          : await sql<{ def: string }>`select sql as def from sqlite_master where name = ${name}`.execute(
+              store.db,
+            );
+      return rows[0]?.def ?? '';
     }
 
     before(async () => {
@@ -115,6 +158,10 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
       it('is idempotent: a second migrate applies nothing', async () => {
         assert.deepEqual(await store.migrate(), { applied: [] });
         assert.deepEqual(await other.migrate(), { applied: [] });
+      });
+
+      it('roll-ups are indexed by route and time, as by key and client (migration 0012)', async () => {
+        assert.match(await indexDef('usage_rollups_route_idx'), /route_id.*granularity.*bucket/s);
       });
     });
 
@@ -924,6 +971,175 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
           /boom/,
         );
         assert.equal((await store.apiKeys.get(id))?.lastUsedAt, null);
+      });
+
+      it('secretsFor gives the secrets of many keys at once, each as secrets() does', async () => {
+        const client = await newClient();
+        const [one, two] = [uid('ksecrets'), uid('ksecrets')];
+        await store.apiKeys.insert(newApiKey(one, client), secret(uid('hash')));
+        // Two secrets of one creation time: the hash orders them, byte-wise ("-z" before "a").
+        await store.apiKeys.insert(newApiKey(two, client), secret(`${two}a`));
+        await store.apiKeys.rotate(two, secret(`${two}-z`, 'pc_live_rot'), clock.now() + 1000);
+        clock.advance(5);
+        await store.apiKeys.rotate(two, secret(`${two}0`, 'pc_live_rot2'), clock.now() + 1000);
+        const unknown = uid('knone');
+        const found = await store.apiKeys.secretsFor([two, unknown, one, two]);
+        assert.deepEqual([...found.keys()].sort(), [one, two, unknown].sort());
+        assert.deepEqual(found.get(one), await store.apiKeys.secrets(one));
+        assert.deepEqual(found.get(two), await store.apiKeys.secrets(two));
+        assert.deepEqual(
+          found.get(two)?.map((s) => s.hash),
+          [`${two}-z`, `${two}a`, `${two}0`],
+        );
+        assert.deepEqual(found.get(unknown), []);
+        assert.deepEqual(await store.apiKeys.secretsFor([]), new Map());
+        // More ids than one statement takes, the known ones in different chunks.
+        const filler = (n: number, tag: string) =>
+          Array.from({ length: n }, (_, i) => `${unknown}-${tag}${i}`);
+        const many = [...filler(1500, 'a'), one, ...filler(700, 'b'), two];
+        const chunked = await store.apiKeys.secretsFor(many);
+        assert.equal(chunked.size, many.length);
+        assert.deepEqual(chunked.get(one), found.get(one));
+        assert.deepEqual(chunked.get(two), found.get(two));
+        assert.equal([...chunked.values()].flat().length, 4);
+      });
+
+      describe('key pages', () => {
+        type KeyFilter = Omit<Parameters<Store['apiKeys']['page']>[0], 'after' | 'limit'>;
+        let stem: string;
+        let mine: string;
+        let theirs: string;
+        let t0: number;
+        const ours = (ids: readonly string[]) => ids.filter((id) => id.startsWith(stem));
+        /** The keys `list()` gives, filtered as the admin API did in memory, in page order. */
+        async function listed(filter: KeyFilter): Promise<string[]> {
+          const all = await store.apiKeys.list(
+            filter.clientId !== undefined ? { clientId: filter.clientId } : {},
+          );
+          return all
+            .filter(
+              (k) =>
+                (filter.status === undefined || k.status === filter.status) &&
+                (filter.environment === undefined || k.environment === filter.environment),
+            )
+            .sort(byCreation)
+            .map((k) => k.id);
+        }
+
+        before(async () => {
+          stem = uid('kpage');
+          mine = await newClient();
+          theirs = await newClient();
+          t0 = clock.now();
+          // Three keys of one millisecond: only the id orders them, byte-wise ("-" < "B" < "a";
+          // a locale collation would put "a" before "B" and ignore "-").
+          await store.apiKeys.insert(newApiKey(`${stem}a`, mine), secret(uid('hash')));
+          await store.apiKeys.insert(
+            newApiKey(`${stem}B`, mine, { environment: 'test' }),
+            secret(uid('hash')),
+          );
+          await store.apiKeys.insert(newApiKey(`${stem}-z`, theirs), secret(uid('hash')));
+          clock.advance(1);
+          // Later, with smaller ids: creation time orders before id.
+          await store.apiKeys.insert(newApiKey(`${stem}-a`, mine), secret(uid('hash')));
+          await store.apiKeys.insert(
+            newApiKey(`${stem}0`, theirs, { environment: 'test' }),
+            secret(uid('hash')),
+          );
+          for (const id of [`${stem}a`, `${stem}0`])
+            await store.apiKeys.update(id, {
+              status: 'revoked',
+              revokedReason: 'pages',
+              revokedAt: clock.now(),
+            });
+        });
+
+        it('indexes in the byte-wise order of the pages serve them (migration 0011)', async () => {
+          const all = await indexDef('api_keys_page_idx');
+          assert.match(all, /created_at.*\bid\b/s);
+          assert.doesNotMatch(all, /client_id/);
+          const byClient = await indexDef('api_keys_client_page_idx');
+          assert.match(byClient, /client_id.*created_at.*\bid\b/s);
+          if (store.dialect === 'postgres')
+            for (const def of [all, byClient]) assert.equal(def.match(/COLLATE "C"/g)?.length, 1, def);
+        });
+
+        it('follow creation time, then id byte-wise, whatever list() orders by', async () => {
+          const page = await store.apiKeys.page({ limit: 10_000 });
+          const all = [...(await store.apiKeys.list())].sort(byCreation);
+          assert.deepEqual(page, all);
+          assert.deepEqual(ours(page.map((k) => k.id)), [
+            `${stem}-z`,
+            `${stem}B`,
+            `${stem}a`,
+            `${stem}-a`,
+            `${stem}0`,
+          ]);
+        });
+
+        it('walk every page size with each filter to exactly the filtered list', async () => {
+          const cases: Array<[KeyFilter, string[]]> = [
+            [{}, [`${stem}-z`, `${stem}B`, `${stem}a`, `${stem}-a`, `${stem}0`]],
+            [{ clientId: mine }, [`${stem}B`, `${stem}a`, `${stem}-a`]],
+            [{ clientId: theirs }, [`${stem}-z`, `${stem}0`]],
+            [{ status: 'revoked' }, [`${stem}a`, `${stem}0`]],
+            [{ status: 'active' }, [`${stem}-z`, `${stem}B`, `${stem}-a`]],
+            [{ environment: 'test' }, [`${stem}B`, `${stem}0`]],
+            [{ clientId: mine, status: 'active', environment: 'live' }, [`${stem}-a`]],
+            [{ clientId: theirs, status: 'revoked', environment: 'live' }, []],
+          ];
+          for (const [filter, expected] of cases) {
+            const all = await listed(filter);
+            assert.deepEqual(ours(all), expected, JSON.stringify(filter));
+            for (const limit of [1, 2, 3, 5]) {
+              const { ids, pages } = await walkPages(limit, (o) => store.apiKeys.page({ ...filter, ...o }));
+              assert.deepEqual(ids, all, `${JSON.stringify(filter)}, pages of ${limit}`);
+              assert.equal(
+                pages,
+                Math.floor(all.length / limit) + 1,
+                `${JSON.stringify(filter)}, pages of ${limit}`,
+              );
+            }
+          }
+        });
+
+        it('start strictly after a position, a key or not', async () => {
+          const page = (after: CreationPosition) => store.apiKeys.page({ clientId: mine, after, limit: 10 });
+          const ids = async (after: CreationPosition) => (await page(after)).map((k) => k.id);
+          assert.deepEqual(await ids({ createdAt: t0, id: `${stem}B` }), [`${stem}a`, `${stem}-a`]);
+          // "A" sorts between "-z" and "B": no key there, the page starts at the next one.
+          assert.deepEqual(await ids({ createdAt: t0, id: `${stem}A` }), [
+            `${stem}B`,
+            `${stem}a`,
+            `${stem}-a`,
+          ]);
+          assert.deepEqual(await ids({ createdAt: t0, id: `${stem}a` }), [`${stem}-a`]);
+          assert.deepEqual(await ids({ createdAt: t0 + 1, id: '' }), [`${stem}-a`]);
+          assert.deepEqual(await ids({ createdAt: t0 - 1, id: '~' }), [`${stem}B`, `${stem}a`, `${stem}-a`]);
+        });
+
+        it('answer empty pages', async () => {
+          assert.deepEqual(await store.apiKeys.page({ clientId: uid('nobody'), limit: 10 }), []);
+          const last = (await store.apiKeys.page({ limit: 10_000 })).at(-1) as CreationPosition;
+          assert.deepEqual(await store.apiKeys.page({ after: last, limit: 10 }), []);
+          assert.deepEqual(
+            await store.apiKeys.page({ after: { createdAt: Number.MAX_SAFE_INTEGER, id: '' }, limit: 10 }),
+            [],
+          );
+          assert.deepEqual(
+            await store.apiKeys.page({ clientId: theirs, status: 'revoked', environment: 'live', limit: 10 }),
+            [],
+          );
+        });
+
+        it('refuse a limit outside 1 to 10000', async () => {
+          for (const limit of BAD_LIMITS)
+            await assert.rejects(store.apiKeys.page({ limit }), {
+              name: 'RangeError',
+              message: `options.limit must be an integer from 1 to 10000 (got ${limit})`,
+            });
+          assert.equal((await store.apiKeys.page({ limit: 1 })).length, 1);
+        });
       });
     });
 
@@ -1823,6 +2039,132 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         assert.equal(await store.blocks.removeFor('ip', '192.0.2.0/24'), true);
         assert.equal(await store.blocks.remove(ip.id), false);
         assert.equal(await store.configVersion(), v1 + 2);
+      });
+
+      describe('block pages', () => {
+        type BlockFilter = Omit<Parameters<Store['blocks']['page']>[0], 'after' | 'limit'>;
+        let stem: string;
+        let t0: number;
+        const ours = (ids: readonly string[]) => ids.filter((id) => id.startsWith(stem));
+        /** The entries `list()` gives (already in page order), filtered as the admin API did in memory. */
+        async function listed(filter: BlockFilter): Promise<string[]> {
+          return (await store.blocks.list())
+            .filter(
+              (b) =>
+                (filter.kind === undefined || b.kind === filter.kind) &&
+                (filter.source === undefined || b.source === filter.source) &&
+                (filter.activeAt === undefined || b.expiresAt === null || b.expiresAt > filter.activeAt) &&
+                (filter.expiredAt === undefined || (b.expiresAt !== null && b.expiresAt <= filter.expiredAt)),
+            )
+            .map((b) => b.id);
+        }
+        const entry = (
+          id: string,
+          kind: 'user' | 'key' | 'client',
+          source: 'manual' | 'anomaly' | 'threshold',
+          expiresAt: number | null,
+        ) => store.blocks.upsert({ id, kind, value: uid('blocked'), reason: 'pages', source, expiresAt });
+
+        before(async () => {
+          stem = uid('bpage');
+          t0 = clock.now();
+          // Three entries of one millisecond: only the id orders them, byte-wise.
+          await entry(`${stem}a`, 'user', 'manual', null);
+          await entry(`${stem}B`, 'key', 'manual', null);
+          await entry(`${stem}-z`, 'client', 'anomaly', t0 + 1000);
+          clock.advance(1);
+          await entry(`${stem}-a`, 'user', 'threshold', t0 + 500);
+          await entry(`${stem}0`, 'user', 'anomaly', t0 + 5000);
+        });
+
+        it('indexes in the byte-wise order of the pages serve them (migration 0011)', async () => {
+          const all = await indexDef('blocks_page_idx');
+          assert.match(all, /created_at.*\bid\b/s);
+          assert.doesNotMatch(all, /kind/);
+          const byKind = await indexDef('blocks_kind_page_idx');
+          assert.match(byKind, /kind.*created_at.*\bid\b/s);
+          if (store.dialect === 'postgres')
+            for (const def of [all, byKind]) assert.equal(def.match(/COLLATE "C"/g)?.length, 1, def);
+        });
+
+        it('walk every page size with each filter to exactly the filtered list, in its order', async () => {
+          // Expiring exactly at `at` is expired then: in force means an expiry after it.
+          const at = t0 + 1000;
+          const cases: Array<[BlockFilter, string[]]> = [
+            [{}, [`${stem}-z`, `${stem}B`, `${stem}a`, `${stem}-a`, `${stem}0`]],
+            [{ kind: 'user' }, [`${stem}a`, `${stem}-a`, `${stem}0`]],
+            [{ kind: 'ip' }, []],
+            [{ source: 'anomaly' }, [`${stem}-z`, `${stem}0`]],
+            [{ activeAt: at }, [`${stem}B`, `${stem}a`, `${stem}0`]],
+            [{ expiredAt: at }, [`${stem}-z`, `${stem}-a`]],
+            [{ kind: 'user', activeAt: at }, [`${stem}a`, `${stem}0`]],
+            [{ kind: 'user', expiredAt: at }, [`${stem}-a`]],
+            [{ kind: 'user', source: 'anomaly', expiredAt: t0 + 5000 }, [`${stem}0`]],
+            [{ source: 'manual', activeAt: at }, [`${stem}B`, `${stem}a`]],
+          ];
+          for (const [filter, expected] of cases) {
+            const all = await listed(filter);
+            assert.deepEqual(ours(all), expected, JSON.stringify(filter));
+            for (const limit of [1, 2, 3, 5]) {
+              const { ids, pages } = await walkPages(limit, (o) => store.blocks.page({ ...filter, ...o }));
+              assert.deepEqual(ids, all, `${JSON.stringify(filter)}, pages of ${limit}`);
+              assert.equal(
+                pages,
+                Math.floor(all.length / limit) + 1,
+                `${JSON.stringify(filter)}, pages of ${limit}`,
+              );
+            }
+          }
+          const page = await store.blocks.page({ limit: 10_000 });
+          assert.deepEqual(page, await store.blocks.list());
+        });
+
+        it('start strictly after a position, an entry or not', async () => {
+          const ids = async (after: CreationPosition) =>
+            ours((await store.blocks.page({ after, limit: 10_000 })).map((b) => b.id));
+          assert.deepEqual(await ids({ createdAt: t0, id: `${stem}B` }), [
+            `${stem}a`,
+            `${stem}-a`,
+            `${stem}0`,
+          ]);
+          assert.deepEqual(await ids({ createdAt: t0, id: `${stem}A` }), [
+            `${stem}B`,
+            `${stem}a`,
+            `${stem}-a`,
+            `${stem}0`,
+          ]);
+          assert.deepEqual(await ids({ createdAt: t0 + 1, id: '' }), [`${stem}-a`, `${stem}0`]);
+          assert.deepEqual(
+            (
+              await store.blocks.page({
+                kind: 'user',
+                after: { createdAt: t0 + 1, id: `${stem}-a` },
+                limit: 10,
+              })
+            ).map((b) => b.id),
+            [`${stem}0`],
+          );
+        });
+
+        it('answer empty pages', async () => {
+          const last = (await store.blocks.list()).at(-1) as CreationPosition;
+          assert.deepEqual(await store.blocks.page({ after: last, limit: 10 }), []);
+          assert.deepEqual(
+            await store.blocks.page({ after: { createdAt: Number.MAX_SAFE_INTEGER, id: '' }, limit: 10 }),
+            [],
+          );
+          // In force and expired at once: nothing.
+          assert.deepEqual(await store.blocks.page({ activeAt: t0, expiredAt: t0, limit: 10 }), []);
+        });
+
+        it('refuse a limit outside 1 to 10000', async () => {
+          for (const limit of BAD_LIMITS)
+            await assert.rejects(store.blocks.page({ limit }), {
+              name: 'RangeError',
+              message: `options.limit must be an integer from 1 to 10000 (got ${limit})`,
+            });
+          assert.equal((await store.blocks.page({ limit: 1 })).length, 1);
+        });
       });
 
       it('binding claims: exactly one of many concurrent claimants wins a slot, from two openers', async () => {

@@ -2,10 +2,11 @@
  * Cursor pagination. A cursor is the opaque (base64url) sort key of the last item returned;
  * the next page starts strictly after it, so items added or removed between pages neither
  * repeat nor shift the rest. Configuration resources are small and listed from the store
- * whole, then paged here; request logs and bindings (one row or more per key) page in SQL by
- * their own key.
+ * whole, then paged here; request logs, keys, bindings (one row or more per key) and blocklist
+ * entries (anomaly detection adds them unattended) page in SQL by their own key.
  */
 import { SpecError } from '../../core/spec-error.js';
+import type { CreationPosition } from '../../store/types.js';
 
 export function encodeCursor(key: string): string {
   return Buffer.from(key, 'utf8').toString('base64url');
@@ -38,4 +39,38 @@ export function pageOf<T>(
     items: page,
     nextCursor: rest.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null,
   };
+}
+
+/**
+ * Cursors of a list in creation order (keys, blocks): the creation time zero-padded to `digits`,
+ * a space and the id. The text `pageOf` used as their sort key before these lists paged in SQL,
+ * so cursors issued then still work; each list keeps the width it had.
+ */
+export function creationCursors(digits: number): {
+  encode(item: CreationPosition): string;
+  decode(cursor: string): CreationPosition;
+} {
+  const pattern = new RegExp(`^(\\d{${digits}}) (.+)$`, 's');
+  return {
+    encode: (item) => encodeCursor(`${String(item.createdAt).padStart(digits, '0')} ${item.id}`),
+    decode(cursor) {
+      const match = pattern.exec(decodeCursor(cursor));
+      if (!match) throw new SpecError([{ path: 'cursor', message: 'is not a cursor this API returned' }]);
+      return { createdAt: Number(match[1]), id: match[2] as string };
+    },
+  };
+}
+
+/**
+ * A page cut from rows read in SQL after the cursor, `limit + 1` of them: the first `limit`
+ * are the page, and one more means there is a next page (no second query to find out).
+ */
+export function pageOfRows<T>(
+  rows: readonly T[],
+  limit: number,
+  cursorOf: (last: T) => string,
+): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : null };
 }

@@ -17,6 +17,8 @@ import { adminAuth0007 } from './0007-admin-auth.js';
 import { anomalies0008 } from './0008-anomalies.js';
 import { usageLatency0009 } from './0009-usage-latency.js';
 import { bindingPages0010 } from './0010-binding-pages.js';
+import { listPages0011 } from './0011-list-pages.js';
+import { usageRoute0012 } from './0012-usage-route.js';
 
 /** A migration whose SQL depends on the dialect (collations, expression indexes). */
 type DialectMigration = (adapter: DialectAdapter) => Migration;
@@ -32,6 +34,8 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0008_anomalies', anomalies0008],
   ['0009_usage_latency', usageLatency0009],
   ['0010_binding_pages', bindingPages0010],
+  ['0011_list_pages', listPages0011],
+  ['0012_usage_route', usageRoute0012],
 ];
 
 /** Every migration by name, those that depend on the dialect built for `adapter`. */

@@ -10,9 +10,15 @@ import type {
   NewApiKey,
 } from '../types.js';
 import { applyChange, inTransaction, type RepositoryContext } from './context.js';
-import { fromJson, mapUniqueViolation, numberOrNull, toJson, withClient } from './rows.js';
+import { checkPageLimit, fromJson, mapUniqueViolation, numberOrNull, toJson, withClient } from './rows.js';
 
 type ApiKeyPatch = Parameters<ApiKeyRepository['update']>[1];
+
+/**
+ * Key ids per `secretsFor` statement: a whole admin API page (at most 1000 keys) in one query,
+ * far below either database's limit on bound parameters.
+ */
+const SECRETS_CHUNK = 1000;
 
 /**
  * After a binding mode or size change, in the same transaction: an enforcing mode keeps only
@@ -99,6 +105,25 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
     let query = this.#db.selectFrom('api_keys').selectAll();
     if (filter.clientId !== undefined) query = query.where('client_id', '=', filter.clientId);
     const rows = await query.orderBy(this.#ctx.adapter.binaryOrder('id')).execute();
+    return rows.map(toKey);
+  }
+
+  async page(options: Parameters<ApiKeyRepository['page']>[0]): Promise<ApiKeyRecord[]> {
+    const { clientId, status, environment, after, limit } = options;
+    checkPageLimit(limit);
+    const byteWise = (column: string) => this.#ctx.adapter.binaryOrder(column);
+    let query = this.#db.selectFrom('api_keys').selectAll();
+    if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    if (status !== undefined) query = query.where('status', '=', status);
+    if (environment !== undefined) query = query.where('environment', '=', environment);
+    if (after !== undefined) {
+      // A row-value comparison in the ORDER BY's own collations, so the index on
+      // ([client_id,] created_at, id) starts its range scan at the cursor (migration 0011).
+      query = query.where(
+        sql<boolean>`(${sql.ref('created_at')}, ${byteWise('id')}) > (${after.createdAt}, ${after.id})`,
+      );
+    }
+    const rows = await query.orderBy('created_at').orderBy(byteWise('id')).limit(limit).execute();
     return rows.map(toKey);
   }
 
@@ -243,6 +268,22 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
       .orderBy(this.#ctx.adapter.binaryOrder('hash'))
       .execute();
     return rows.map(toSecret);
+  }
+
+  async secretsFor(keyIds: readonly string[]): Promise<Map<string, KeySecretRecord[]>> {
+    const ids = [...new Set(keyIds)];
+    const byKey = new Map<string, KeySecretRecord[]>(ids.map((id) => [id, []]));
+    for (let i = 0; i < ids.length; i += SECRETS_CHUNK) {
+      const rows = await this.#db
+        .selectFrom('api_key_secrets')
+        .selectAll()
+        .where('key_id', 'in', ids.slice(i, i + SECRETS_CHUNK))
+        .orderBy('created_at')
+        .orderBy(this.#ctx.adapter.binaryOrder('hash'))
+        .execute();
+      for (const row of rows) byKey.get(row.key_id)?.push(toSecret(row));
+    }
+    return byKey;
   }
 
   async findByHash(hash: string): Promise<{ key: ApiKeyRecord; secret: KeySecretRecord } | undefined> {

@@ -9,7 +9,7 @@ import type {
   KeyBindingsTable,
 } from '../types.js';
 import { applyChange, inTransaction, type RepositoryContext } from './context.js';
-import { numberOrNull } from './rows.js';
+import { checkPageLimit, numberOrNull } from './rows.js';
 
 function toRecord(row: Selectable<KeyBindingsTable>): BindingRecord {
   return {
@@ -37,8 +37,6 @@ function toArchived(row: Selectable<KeyBindingsArchiveTable>): ArchivedBindingRe
 
 /** Bindings moved to the archive per statement. */
 const ARCHIVE_CHUNK = 500;
-/** The most bindings one `page()` reads. */
-export const MAX_BINDING_PAGE = 10_000;
 
 /**
  * Key-to-IP bindings. First-use claims are request-path bookkeeping (no config-version bump:
@@ -67,8 +65,7 @@ export class SqlBindingRepository implements BindingRepository {
 
   async page(options: { keyId?: string; after?: BindingPosition; limit: number }): Promise<BindingRecord[]> {
     const { keyId, after, limit } = options;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_BINDING_PAGE)
-      throw new RangeError(`options.limit must be an integer from 1 to ${MAX_BINDING_PAGE} (got ${limit})`);
+    checkPageLimit(limit);
     const byteWise = (column: string) => this.#ctx.adapter.binaryOrder(column);
     let query = this.#db.selectFrom('key_bindings').selectAll();
     if (keyId !== undefined) query = query.where('key_id', '=', keyId);

@@ -1,7 +1,7 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { BlockKind, BlockRecord, BlockRepository, BlocksTable, Database } from '../types.js';
 import { applyChange, type RepositoryContext } from './context.js';
-import { numberOrNull } from './rows.js';
+import { checkPageLimit, numberOrNull } from './rows.js';
 
 function toRecord(row: Selectable<BlocksTable>): BlockRecord {
   return {
@@ -33,6 +33,28 @@ export class SqlBlockRepository implements BlockRepository {
       query = query.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', at)]));
     }
     const rows = await query.orderBy('created_at').orderBy(this.#ctx.adapter.binaryOrder('id')).execute();
+    return rows.map(toRecord);
+  }
+
+  async page(options: Parameters<BlockRepository['page']>[0]): Promise<BlockRecord[]> {
+    const { kind, source, activeAt, expiredAt, after, limit } = options;
+    checkPageLimit(limit);
+    const byteWise = (column: string) => this.#ctx.adapter.binaryOrder(column);
+    let query = this.#db.selectFrom('blocks').selectAll();
+    if (kind !== undefined) query = query.where('kind', '=', kind);
+    if (source !== undefined) query = query.where('source', '=', source);
+    if (activeAt !== undefined)
+      query = query.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', activeAt)]));
+    if (expiredAt !== undefined)
+      query = query.where('expires_at', 'is not', null).where('expires_at', '<=', expiredAt);
+    if (after !== undefined) {
+      // A row-value comparison in the ORDER BY's own collations, so the index on
+      // ([kind,] created_at, id) starts its range scan at the cursor (migration 0011).
+      query = query.where(
+        sql<boolean>`(${sql.ref('created_at')}, ${byteWise('id')}) > (${after.createdAt}, ${after.id})`,
+      );
+    }
+    const rows = await query.orderBy('created_at').orderBy(byteWise('id')).limit(limit).execute();
     return rows.map(toRecord);
   }
 

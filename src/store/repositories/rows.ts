@@ -56,3 +56,12 @@ export async function mapUniqueViolation<T>(
     throw error;
   }
 }
+
+/** The most rows one keyset `page()` reads. */
+export const MAX_PAGE = 10_000;
+
+/** Throws unless `limit` is a page size `page()` accepts (1 to MAX_PAGE). */
+export function checkPageLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+    throw new RangeError(`options.limit must be an integer from 1 to ${MAX_PAGE} (got ${limit})`);
+}

@@ -5,7 +5,7 @@ import type { AuditLogRepository, AuditRecord } from '../../../store/types.js';
 import { redact } from '../../../telemetry/audit.js';
 import type { ResourceRoutes } from '../context.js';
 import { since as pastTime } from '../input.js';
-import { decodeCursor, encodeCursor } from '../pagination.js';
+import { decodeCursor, encodeCursor, pageOfRows } from '../pagination.js';
 import { iso, Page, PageQuery, problems, Timestamp } from '../schemas.js';
 
 export const AuditEntry = Type.Object(
@@ -85,12 +85,7 @@ async function auditPage(
     }
     rows.push(...older.sort(newestFirst));
   }
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return {
-    items,
-    nextCursor: rows.length > limit && last ? encodeCursor(`${last.at}:${last.id}`) : null,
-  };
+  return pageOfRows(rows, limit, (last) => encodeCursor(`${last.at}:${last.id}`));
 }
 
 export const auditRoutes: ResourceRoutes = (app, deps) => {

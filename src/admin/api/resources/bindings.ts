@@ -14,7 +14,7 @@ import { formatRows } from '../../../telemetry/export.js';
 import type { ResourceRoutes } from '../context.js';
 import { AdminProblem } from '../errors.js';
 import { expiry, since } from '../input.js';
-import { decodeCursor, encodeCursor } from '../pagination.js';
+import { decodeCursor, encodeCursor, pageOfRows } from '../pagination.js';
 import { iso, isoOrNull, NullableTimestamp, Page, PageQuery, problems, Timestamp } from '../schemas.js';
 import { blockView, existingBlock, OneOf } from './blocks.js';
 
@@ -274,12 +274,8 @@ export const bindingRoutes: ResourceRoutes = (app, deps) => {
         // One more than the page: whether there is a next page without another query.
         limit: limit + 1,
       });
-      const items = rows.slice(0, limit);
-      const last = items.at(-1);
-      return {
-        items: items.map(bindingView),
-        nextCursor: rows.length > limit && last !== undefined ? bindingCursor(last) : null,
-      };
+      const page = pageOfRows(rows, limit, bindingCursor);
+      return { items: page.items.map(bindingView), nextCursor: page.nextCursor };
     },
   );
 

@@ -10,7 +10,7 @@ import type { BlockKind, BlockRecord, Store } from '../../../store/types.js';
 import type { ResourceRoutes } from '../context.js';
 import { AdminProblem } from '../errors.js';
 import { expiry } from '../input.js';
-import { pageOf } from '../pagination.js';
+import { creationCursors, pageOfRows } from '../pagination.js';
 import {
   IdParams,
   iso,
@@ -88,6 +88,9 @@ function canonicalValue(kind: BlockKind, value: string): string {
   }
 }
 
+/** Oldest first, ties broken by id (16 digits: the width cursors had). */
+const blockCursors = creationCursors(16);
+
 export const blockRoutes: ResourceRoutes = (app, deps) => {
   const tags = ['blocks'];
   app.addSchema(Block);
@@ -112,18 +115,19 @@ export const blockRoutes: ResourceRoutes = (app, deps) => {
       },
     },
     async (request) => {
-      const { kind, source, active } = request.query;
+      const { kind, source, active, cursor } = request.query;
+      const limit = request.query.limit ?? 100;
+      const after = cursor === undefined ? undefined : blockCursors.decode(cursor);
       const now = deps.clock.now();
-      const all = await request.scope.store.blocks.list({
+      const rows = await request.scope.store.blocks.page({
         ...(kind !== undefined ? { kind: storedKind(kind) } : {}),
-        ...(active === true ? { activeAt: now } : {}),
+        ...(source !== undefined ? { source } : {}),
+        ...(active === true ? { activeAt: now } : active === false ? { expiredAt: now } : {}),
+        ...(after !== undefined ? { after } : {}),
+        // One more than the page: whether there is a next page without another query.
+        limit: limit + 1,
       });
-      const matching = all.filter(
-        (b) =>
-          (source === undefined || b.source === source) &&
-          (active !== false || (b.expiresAt !== null && b.expiresAt <= now)),
-      );
-      const page = pageOf(matching, (b) => `${String(b.createdAt).padStart(16, '0')} ${b.id}`, request.query);
+      const page = pageOfRows(rows, limit, blockCursors.encode);
       return { items: page.items.map((b) => blockView(b, now)), nextCursor: page.nextCursor };
     },
   );

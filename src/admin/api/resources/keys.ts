@@ -19,7 +19,7 @@ import { ConflictError, NotFoundError } from '../../../store/errors.js';
 import type { ApiKeyRecord, ApiKeyRepository, Store, UsageGranularity } from '../../../store/types.js';
 import type { ResourceRoutes } from '../context.js';
 import { duration, expiry, since } from '../input.js';
-import { pageOf } from '../pagination.js';
+import { creationCursors, pageOfRows } from '../pagination.js';
 import { IdParams, iso, NullableTimestamp, Page, PageQuery, problems, Timestamp } from '../schemas.js';
 import { bucketsOf } from './usage.js';
 
@@ -127,9 +127,8 @@ function checkBudget(value: number | null): number | null {
   return value;
 }
 
-/** Creation-ordered paging: oldest first, ties broken by id. */
-const byCreation = (k: { createdAt: number; id: string }) =>
-  `${String(k.createdAt).padStart(15, '0')} ${k.id}`;
+/** Creation-ordered paging: oldest first, ties broken by id (15 digits: the width cursors had). */
+const keyCursors = creationCursors(15);
 
 const settable = {
   name: Type.Optional(Type.String({ maxLength: 1000 })),
@@ -178,15 +177,22 @@ export const keyRoutes: ResourceRoutes = (app) => {
     },
     async (request) => {
       const { store } = request.scope;
-      const { client, status, environment } = request.query;
-      const records = (await store.apiKeys.list(client === undefined ? {} : { clientId: client })).filter(
-        (k) =>
-          (status === undefined || k.status === status) &&
-          (environment === undefined || k.environment === environment),
-      );
-      const page = pageOf(records, byCreation, request.query);
+      const { client, status, environment, cursor } = request.query;
+      const limit = request.query.limit ?? 100;
+      const after = cursor === undefined ? undefined : keyCursors.decode(cursor);
+      const rows = await store.apiKeys.page({
+        ...(client !== undefined ? { clientId: client } : {}),
+        ...(status !== undefined ? { status } : {}),
+        ...(environment !== undefined ? { environment } : {}),
+        ...(after !== undefined ? { after } : {}),
+        // One more than the page: whether there is a next page without another query.
+        limit: limit + 1,
+      });
+      const page = pageOfRows(rows, limit, keyCursors.encode);
+      // The page's secrets in one query, not one per key.
+      const secrets = await store.apiKeys.secretsFor(page.items.map((k) => k.id));
       return {
-        items: await Promise.all(page.items.map((k) => keyView(store, k))),
+        items: page.items.map((k) => publicKeyView(k, secrets.get(k.id) ?? [])),
         nextCursor: page.nextCursor,
       };
     },
