@@ -393,6 +393,8 @@ export interface BlockRepository {
     limit: number;
   }): Promise<BlockRecord[]>;
   get(id: string): Promise<BlockRecord | undefined>;
+  /** The entry for this kind and value, in force or expired (there is at most one). */
+  find(kind: BlockKind, value: string): Promise<BlockRecord | undefined>;
   /** Add, or replace the entry for the same kind and value (reason, source, expiry). */
   upsert(block: Omit<BlockRecord, 'id' | 'createdAt'> & { id: string }): Promise<BlockRecord>;
   remove(id: string): Promise<boolean>;

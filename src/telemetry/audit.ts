@@ -97,7 +97,7 @@ async function snapshotBefore(
       {
         const kind = (operation === 'removeFor' ? first : arg['kind']) as BlockKind;
         const value = operation === 'removeFor' ? second : arg['value'];
-        return (await repos.blocks.list({ kind })).find((b) => b.value === value);
+        return repos.blocks.find(kind, String(value));
       }
     case 'bindings':
       return repos.bindings.list({ keyId: String(first) });

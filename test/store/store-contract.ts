@@ -2015,6 +2015,9 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         });
         assert.equal(again.id, first.id, 'one entry per kind and value');
         assert.deepEqual([again.reason, again.source], ['still abuse', 'anomaly']);
+        assert.deepEqual(await store.blocks.find('user', value), again, 'found by kind and value');
+        assert.equal(await store.blocks.find('key', value), undefined, 'another kind');
+        assert.equal(await store.blocks.find('user', `${value}x`), undefined);
         assert.ok(
           (await store.blocks.list({ kind: 'user', activeAt: clock.now() })).some((b) => b.id === first.id),
         );

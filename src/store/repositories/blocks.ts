@@ -72,6 +72,17 @@ export class SqlBlockRepository implements BlockRepository {
     return row && toRecord(row);
   }
 
+  async find(kind: BlockKind, value: string): Promise<BlockRecord | undefined> {
+    // One row at most: (kind, value) is unique (blocks_kind_value_uq serves the lookup).
+    const row = await this.#db
+      .selectFrom('blocks')
+      .selectAll()
+      .where('kind', '=', kind)
+      .where('value', '=', value)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
   upsert(block: Omit<BlockRecord, 'createdAt'>): Promise<BlockRecord> {
     return applyChange(this.#ctx, async (db) => {
       const now = this.#ctx.clock.now();

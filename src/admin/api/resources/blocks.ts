@@ -73,8 +73,11 @@ export async function existingBlock(
   value: string,
   activeAt?: number,
 ): Promise<BlockRecord | undefined> {
-  const all = await store.blocks.list(activeAt === undefined ? { kind } : { kind, activeAt });
-  return all.find((b) => b.value === value);
+  const found = await store.blocks.find(kind, value);
+  // In force at `activeAt` as `list({ activeAt })` means it: no expiry, or a later one.
+  if (found && activeAt !== undefined && found.expiresAt !== null && found.expiresAt <= activeAt)
+    return undefined;
+  return found;
 }
 
 /** The canonical value, with a bad one reported as the body's `value` field. */
