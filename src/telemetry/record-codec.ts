@@ -4,32 +4,13 @@
  * cloning the same records as objects (about 0.27 against 0.63 µs a record, measured with
  * 500-record chunks), and that clone is the only part of writing a record left on the event loop.
  */
+import { pushRowParams } from '../store/repositories/request-logs.js';
 import type { RequestLogRecord } from '../store/types.js';
 
 export const VALUES_PER_RECORD = 17;
 
-/** Append one record's values to a chunk. */
-export function appendRecord(chunk: unknown[], r: RequestLogRecord): void {
-  chunk.push(
-    r.at,
-    r.requestId,
-    r.door,
-    r.routeId,
-    r.method,
-    r.path,
-    r.status,
-    r.totalMs,
-    r.upstreamMs,
-    r.clientId,
-    r.keyId,
-    r.userId,
-    r.ip,
-    r.decision,
-    r.code,
-    r.bytesIn,
-    r.bytesOut,
-  );
-}
+/** Append one record's values to a chunk: the INSERT's parameter order, so one function builds both. */
+export const appendRecord: (chunk: unknown[], r: RequestLogRecord) => void = pushRowParams;
 
 /** The records of a chunk built by appendRecord. */
 export function decodeRecords(chunk: readonly unknown[]): RequestLogRecord[] {

@@ -50,8 +50,11 @@ const COLUMNS = [
 /** Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL). */
 const STREAM_CHUNK = 1000;
 
-/** Append a record's values in COLUMNS order (the compiled INSERT's parameter order). */
-function pushRowParams(params: unknown[], r: RequestLogRecord): void {
+/**
+ * Append a record's values in COLUMNS order (the compiled INSERT's parameter order). Also the
+ * form records travel in to the recorder's writer thread (telemetry/record-codec.ts).
+ */
+export function pushRowParams(params: unknown[], r: RequestLogRecord): void {
   params.push(
     r.at,
     r.requestId,
