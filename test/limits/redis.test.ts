@@ -7,6 +7,7 @@ import { LimiterUnavailableError, type LimiterUnavailableReason } from '../../sr
 import { RedisLimiter } from '../../src/limits/redis.js';
 import type { CompiledLimit, RateLimiter } from '../../src/limits/types.js';
 import { REDIS_URL, redisGate, uniqueName } from '../helpers/services.js';
+import { eventually, sleep, timed } from '../helpers/wait.js';
 import { TcpProxy } from '../state/tcp-proxy.js';
 import { limitOf, runLimiterContract } from './limiter-contract.js';
 import { runModelProperties } from './model.js';
@@ -24,26 +25,7 @@ console.error = (...args: unknown[]) => {
 const redis = await redisGate();
 const keyPrefix = `${uniqueName('pcl_rl_test')}:`;
 const target = new URL(REDIS_URL);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const HOUR = 3_600_000;
-
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 8_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(50);
-    }
-  }
-}
-
-async function timed<T>(promise: Promise<T>): Promise<{ ms: number; result: PromiseSettledResult<T> }> {
-  const started = performance.now();
-  const [result] = await Promise.allSettled([promise]);
-  return { ms: performance.now() - started, result: result! };
-}
 
 function unavailable(result: PromiseSettledResult<unknown>, reason: LimiterUnavailableReason): void {
   assert.equal(result.status, 'rejected');

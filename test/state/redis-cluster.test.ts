@@ -12,6 +12,7 @@ import { openState } from '../../src/state/open-state.js';
 import { RedisState } from '../../src/state/redis.js';
 import { type LocalRedisCluster, redisServerGate, startRedisCluster } from '../helpers/redis-cluster.js';
 import { uniqueName } from '../helpers/services.js';
+import { eventually } from '../helpers/wait.js';
 import { Inbox, runStateContract } from './state-contract.js';
 
 // Faults must surface as rejections of our calls, never as stray rejections or 'error' events.
@@ -28,19 +29,6 @@ const gate = redisServerGate();
 const cluster: LocalRedisCluster | undefined = gate.skip ? undefined : await startRedisCluster();
 if (cluster) process.stderr.write(`[redis cluster] 3 masters ready in ${cluster.startMs} ms\n`);
 const keyPrefix = `${uniqueName('pcl_cl')}:`;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 8_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(50);
-    }
-  }
-}
 
 describe('RedisState on Redis Cluster', { skip: gate.skip }, () => {
   const c = cluster as LocalRedisCluster;

@@ -17,6 +17,7 @@ import { DeadlineExceededError, withinDeadline } from '../../src/state/deadline.
 import { isStateError } from '../../src/state/errors.js';
 import { RedisState } from '../../src/state/redis.js';
 import { REDIS_URL, redisGate, uniqueName } from '../helpers/services.js';
+import { eventually, sleep, timed } from '../helpers/wait.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 // A deadline that lost its race must not leave a stray rejection behind.
@@ -57,27 +58,6 @@ function plainDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error('Command timed out')), ms);
   });
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Retry `fn` until it succeeds or `timeoutMs` passes. */
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 8_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(50);
-    }
-  }
-}
-
-async function timed<T>(promise: Promise<T>): Promise<{ ms: number; result: PromiseSettledResult<T> }> {
-  const started = performance.now();
-  const [result] = await Promise.allSettled([promise]);
-  return { ms: performance.now() - started, result: result! };
 }
 
 function reasonOf(result: PromiseSettledResult<unknown>): unknown {

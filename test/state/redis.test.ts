@@ -5,6 +5,7 @@ import { isStateError } from '../../src/state/errors.js';
 import { openState } from '../../src/state/open-state.js';
 import { RedisState } from '../../src/state/redis.js';
 import { REDIS_URL, redisGate, uniqueName } from '../helpers/services.js';
+import { eventually, sleep, timed } from '../helpers/wait.js';
 import { Inbox, rejectsWith, runStateContract } from './state-contract.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -21,26 +22,6 @@ console.error = (...args: unknown[]) => {
 const redis = await redisGate();
 const keyPrefix = `${uniqueName('pcl_test')}:`;
 const target = new URL(REDIS_URL);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Retry `fn` until it succeeds or `timeoutMs` passes (recovery happens in the background). */
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 8_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(50);
-    }
-  }
-}
-
-async function timed<T>(promise: Promise<T>): Promise<{ ms: number; result: PromiseSettledResult<T> }> {
-  const started = performance.now();
-  const [result] = await Promise.allSettled([promise]);
-  return { ms: performance.now() - started, result: result! };
-}
 
 describe('RedisState', { skip: redis.skip }, () => {
   after(async () => {
