@@ -3,6 +3,8 @@
  * for keyset-paginated lists (the admin API's `nextCursor`).
  */
 import type { ReactNode } from 'react';
+import type { PagedState } from '../lib/use-paged';
+import { Loaded } from './states';
 
 export interface Column<T> {
   header: string;
@@ -58,5 +60,29 @@ export function DataTable<T>({
         </button>
       ) : null}
     </div>
+  );
+}
+
+/**
+ * A keyset-paged list as a table: loading and error states, an empty state when the list has
+ * no rows, and "load more" while the API has a next page.
+ */
+export function PagedTable<T>({
+  state,
+  empty,
+  ...table
+}: {
+  state: PagedState<T>;
+  empty: { title: string; hint?: ReactNode };
+  caption: string;
+  columns: readonly Column<T>[];
+  rowKey: (row: T) => string;
+}) {
+  return (
+    <Loaded state={state} empty={{ when: (rows) => rows.length === 0, ...empty }}>
+      {(rows) => (
+        <DataTable {...table} rows={rows} onLoadMore={state.loadMore} loadingMore={state.loadingMore} />
+      )}
+    </Loaded>
   );
 }

@@ -1,10 +1,10 @@
 /** The list of anomalies, newest first, filtered by status and signal (kept in the address). */
 import { useState } from 'react';
 import { Link, useSearchParams } from 'wouter';
-import { DataTable } from '../components/data-table';
+import { PagedTable } from '../components/data-table';
 import { Select } from '../components/field';
 import { IfCanWrite } from '../components/layout';
-import { Badge, Loaded, PageHeader } from '../components/states';
+import { Badge, PageHeader } from '../components/states';
 import { api, type Schemas } from '../lib/api';
 import { formatRelative, formatTime } from '../lib/format';
 import { usePaged } from '../lib/use-paged';
@@ -86,10 +86,9 @@ export function AnomalyList() {
           ]}
         />
       </div>
-      <Loaded
+      <PagedTable
         state={anomalies}
         empty={{
-          when: (rows) => rows.length === 0,
           title: filtered ? 'No anomalies match these filters' : 'No anomalies',
           hint: filtered ? (
             'Try all statuses or all signals.'
@@ -101,50 +100,42 @@ export function AnomalyList() {
             </>
           ),
         }}
-      >
-        {(rows) => (
-          <DataTable
-            caption="Anomalies"
-            rows={rows}
-            rowKey={(row) => row.id}
-            onLoadMore={anomalies.loadMore}
-            loadingMore={anomalies.loadingMore}
-            columns={[
-              {
-                header: 'Detected',
-                cell: (row) => (
-                  <Link href={`/${encodeURIComponent(row.id)}`} title={formatRelative(row.detectedAt)}>
-                    {formatTime(row.detectedAt)}
-                  </Link>
-                ),
-              },
-              { header: 'Signal', cell: (row) => SIGNALS[row.signal] },
-              {
-                header: 'Identity',
-                cell: (row) => (
-                  <>
-                    <span className="muted">{row.identityKind}</span> <code>{row.identity}</code>
-                  </>
-                ),
-              },
-              { header: 'Score', numeric: true, cell: (row) => formatScore(row.score) },
-              {
-                header: 'Action',
-                cell: (row) => <Badge tone={ACTIONS[row.action].tone}>{ACTIONS[row.action].label}</Badge>,
-              },
-              {
-                header: 'Status',
-                cell: (row) => (
-                  <Badge tone={row.status === 'open' ? 'bad' : 'ok'}>
-                    {row.status}
-                    {row.occurrences > 1 ? ` ×${row.occurrences}` : ''}
-                  </Badge>
-                ),
-              },
-            ]}
-          />
-        )}
-      </Loaded>
+        caption="Anomalies"
+        rowKey={(row) => row.id}
+        columns={[
+          {
+            header: 'Detected',
+            cell: (row) => (
+              <Link href={`/${encodeURIComponent(row.id)}`} title={formatRelative(row.detectedAt)}>
+                {formatTime(row.detectedAt)}
+              </Link>
+            ),
+          },
+          { header: 'Signal', cell: (row) => SIGNALS[row.signal] },
+          {
+            header: 'Identity',
+            cell: (row) => (
+              <>
+                <span className="muted">{row.identityKind}</span> <code>{row.identity}</code>
+              </>
+            ),
+          },
+          { header: 'Score', numeric: true, cell: (row) => formatScore(row.score) },
+          {
+            header: 'Action',
+            cell: (row) => <Badge tone={ACTIONS[row.action].tone}>{ACTIONS[row.action].label}</Badge>,
+          },
+          {
+            header: 'Status',
+            cell: (row) => (
+              <Badge tone={row.status === 'open' ? 'bad' : 'ok'}>
+                {row.status}
+                {row.occurrences > 1 ? ` ×${row.occurrences}` : ''}
+              </Badge>
+            ),
+          },
+        ]}
+      />
     </>
   );
 }

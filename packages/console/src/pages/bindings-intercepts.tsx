@@ -5,9 +5,8 @@
  */
 import { type FormEvent, useState } from 'react';
 import { Link } from 'wouter';
-import { DataTable } from '../components/data-table';
+import { PagedTable } from '../components/data-table';
 import { Field, Select } from '../components/field';
-import { Loaded } from '../components/states';
 import { api } from '../lib/api';
 import { formatRelative, formatTime } from '../lib/format';
 import { consoleHref } from '../lib/links';
@@ -108,76 +107,67 @@ export function Intercepts({
           options={SINCE}
         />
       </div>
-      <Loaded
+      <PagedTable
         state={intercepts}
         empty={{
-          when: (rows) => rows.length === 0,
           title: 'No intercepts',
           hint: fixedKey
             ? 'Nobody has used this key from outside its binding in this period.'
             : 'No key was used from outside its IP binding in this period. A violation answers 403 ip_binding_violation and is listed here.',
         }}
-      >
-        {(rows) => (
-          <DataTable
-            caption={title}
-            rows={rows}
-            rowKey={(row) => `${row.requestId}-${row.at}`}
-            onLoadMore={intercepts.loadMore}
-            loadingMore={intercepts.loadingMore}
-            columns={[
-              {
-                header: 'Time',
-                className: 'kv-nowrap',
-                cell: (row) => (
-                  <time dateTime={row.at} title={formatTime(row.at)}>
-                    {formatRelative(row.at)}
-                  </time>
-                ),
-              },
-              ...(fixedKey
-                ? []
-                : [
-                    {
-                      header: 'Key',
-                      cell: (row: (typeof rows)[number]) => (
-                        <KeyLink id={row.key} name={keyNames?.get(row.key)} />
-                      ),
-                    },
-                  ]),
-              {
-                header: 'Bound IPs',
-                cell: (row) =>
-                  row.bound.length ? (
-                    <span className="kv-method-list">
-                      {row.bound.map((ip) => (
-                        <code key={ip}>{ip}</code>
-                      ))}
-                    </span>
-                  ) : (
-                    '—'
+        caption={title}
+        rowKey={(row) => `${row.requestId}-${row.at}`}
+        columns={[
+          {
+            header: 'Time',
+            className: 'kv-nowrap',
+            cell: (row) => (
+              <time dateTime={row.at} title={formatTime(row.at)}>
+                {formatRelative(row.at)}
+              </time>
+            ),
+          },
+          ...(fixedKey
+            ? []
+            : [
+                {
+                  header: 'Key',
+                  cell: (row: NonNullable<typeof intercepts.data>[number]) => (
+                    <KeyLink id={row.key} name={keyNames?.get(row.key)} />
                   ),
-              },
-              { header: 'Offending IP', cell: (row) => <code className="kv-offender">{row.ip}</code> },
-              { header: 'Route', cell: (row) => row.route ?? '—' },
-              {
-                header: 'Request',
-                cell: (row) => (
-                  <>
-                    <code>
-                      {row.method} {row.path}
-                    </code>
-                    <br />
-                    <small className="muted" title="Request id">
-                      {row.requestId}
-                    </small>
-                  </>
-                ),
-              },
-            ]}
-          />
-        )}
-      </Loaded>
+                },
+              ]),
+          {
+            header: 'Bound IPs',
+            cell: (row) =>
+              row.bound.length ? (
+                <span className="kv-method-list">
+                  {row.bound.map((ip) => (
+                    <code key={ip}>{ip}</code>
+                  ))}
+                </span>
+              ) : (
+                '—'
+              ),
+          },
+          { header: 'Offending IP', cell: (row) => <code className="kv-offender">{row.ip}</code> },
+          { header: 'Route', cell: (row) => row.route ?? '—' },
+          {
+            header: 'Request',
+            cell: (row) => (
+              <>
+                <code>
+                  {row.method} {row.path}
+                </code>
+                <br />
+                <small className="muted" title="Request id">
+                  {row.requestId}
+                </small>
+              </>
+            ),
+          },
+        ]}
+      />
     </section>
   );
 }

@@ -3,12 +3,12 @@
  * checked. Admins add (with reason and expiry) and lift blocks; viewers only look.
  */
 import { useState } from 'react';
-import { DataTable } from '../components/data-table';
+import { PagedTable } from '../components/data-table';
 import { FormDialog } from '../components/dialog';
 import { Field, optional, required, Select } from '../components/field';
 import { IfCanWrite } from '../components/layout';
 import { useNotify } from '../components/notify';
-import { Badge, Loaded, PageHeader } from '../components/states';
+import { Badge, PageHeader } from '../components/states';
 import { api, type Schemas } from '../lib/api';
 import { formatRelative, formatTime } from '../lib/format';
 import { usePaged } from '../lib/use-paged';
@@ -73,47 +73,38 @@ export function BlocksPage() {
           ]}
         />
       </div>
-      <Loaded
+      <PagedTable
         state={blocks}
         empty={{
-          when: (rows) => rows.length === 0,
           title: 'No blocks',
           hint: 'Nothing is blocked. Blocks added here, by the CLI or by anomaly detection show up in this list.',
         }}
-      >
-        {(rows) => (
-          <DataTable
-            caption="Blocks"
-            rows={rows}
-            rowKey={(row) => row.id}
-            onLoadMore={blocks.loadMore}
-            loadingMore={blocks.loadingMore}
-            columns={[
-              { header: 'Kind', cell: (row) => row.kind },
-              { header: 'Value', cell: (row) => <code>{row.value}</code> },
-              { header: 'Reason', cell: (row) => row.reason },
-              { header: 'Source', cell: (row) => <Badge>{row.source}</Badge> },
-              { header: 'Created', cell: (row) => formatTime(row.createdAt) },
-              {
-                header: 'Expires',
-                cell: (row) => (row.expiresAt ? formatRelative(row.expiresAt) : 'never'),
-              },
-              {
-                header: 'Actions',
-                cell: (row) => (
-                  <IfCanWrite>
-                    <div className="row-actions">
-                      <button type="button" className="secondary" onClick={() => void lift(row)}>
-                        Lift
-                      </button>
-                    </div>
-                  </IfCanWrite>
-                ),
-              },
-            ]}
-          />
-        )}
-      </Loaded>
+        caption="Blocks"
+        rowKey={(row) => row.id}
+        columns={[
+          { header: 'Kind', cell: (row) => row.kind },
+          { header: 'Value', cell: (row) => <code>{row.value}</code> },
+          { header: 'Reason', cell: (row) => row.reason },
+          { header: 'Source', cell: (row) => <Badge>{row.source}</Badge> },
+          { header: 'Created', cell: (row) => formatTime(row.createdAt) },
+          {
+            header: 'Expires',
+            cell: (row) => (row.expiresAt ? formatRelative(row.expiresAt) : 'never'),
+          },
+          {
+            header: 'Actions',
+            cell: (row) => (
+              <IfCanWrite>
+                <div className="row-actions">
+                  <button type="button" className="secondary" onClick={() => void lift(row)}>
+                    Lift
+                  </button>
+                </div>
+              </IfCanWrite>
+            ),
+          },
+        ]}
+      />
       <FormDialog
         open={adding}
         title="Add a block"

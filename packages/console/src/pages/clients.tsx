@@ -5,12 +5,12 @@
  */
 import { useState } from 'react';
 import { Link, Route, Switch } from 'wouter';
-import { DataTable } from '../components/data-table';
+import { PagedTable } from '../components/data-table';
 import { FormDialog } from '../components/dialog';
 import { Field, optional, required } from '../components/field';
 import { IfCanWrite } from '../components/layout';
 import { useNotify } from '../components/notify';
-import { Loaded, PageHeader } from '../components/states';
+import { PageHeader } from '../components/states';
 import { api } from '../lib/api';
 import { formatTime } from '../lib/format';
 import { usePaged } from '../lib/use-paged';
@@ -46,42 +46,33 @@ function ClientList() {
           </IfCanWrite>
         }
       />
-      <Loaded
+      <PagedTable
         state={clients}
         empty={{
-          when: (rows) => rows.length === 0,
           title: 'No clients yet',
           hint: 'A client owns keys and HMAC secrets and is granted routes. Add one with "Add client" or `portcullis clients add --name …`.',
         }}
-      >
-        {(rows) => (
-          <DataTable
-            caption="Clients"
-            rows={rows}
-            rowKey={(row) => row.id}
-            onLoadMore={clients.loadMore}
-            loadingMore={clients.loadingMore}
-            columns={[
-              {
-                header: 'Name',
-                cell: (row) => <Link href={`/${encodeURIComponent(row.id)}`}>{row.name}</Link>,
-              },
-              { header: 'ID', cell: (row) => <code>{row.id}</code> },
-              {
-                header: 'Status',
-                cell: (row) => (
-                  <>
-                    <ClientStatusBadge status={row.status} />
-                    {row.statusReason ? <small className="muted"> {row.statusReason}</small> : null}
-                  </>
-                ),
-              },
-              { header: 'Metadata', cell: (row) => <MetadataList metadata={row.metadata} /> },
-              { header: 'Created', cell: (row) => formatTime(row.createdAt) },
-            ]}
-          />
-        )}
-      </Loaded>
+        caption="Clients"
+        rowKey={(row) => row.id}
+        columns={[
+          {
+            header: 'Name',
+            cell: (row) => <Link href={`/${encodeURIComponent(row.id)}`}>{row.name}</Link>,
+          },
+          { header: 'ID', cell: (row) => <code>{row.id}</code> },
+          {
+            header: 'Status',
+            cell: (row) => (
+              <>
+                <ClientStatusBadge status={row.status} />
+                {row.statusReason ? <small className="muted"> {row.statusReason}</small> : null}
+              </>
+            ),
+          },
+          { header: 'Metadata', cell: (row) => <MetadataList metadata={row.metadata} /> },
+          { header: 'Created', cell: (row) => formatTime(row.createdAt) },
+        ]}
+      />
       <FormDialog
         open={adding}
         title="Add a client"

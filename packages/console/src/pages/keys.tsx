@@ -5,11 +5,11 @@
  */
 import { useState } from 'react';
 import { Link, Route, Switch, useLocation, useSearch } from 'wouter';
-import { DataTable } from '../components/data-table';
+import { PagedTable } from '../components/data-table';
 import { Select } from '../components/field';
 import { IfCanWrite } from '../components/layout';
 import { SecretOnceDialog } from '../components/secret-dialog';
-import { Loaded, PageHeader } from '../components/states';
+import { PageHeader } from '../components/states';
 import { api } from '../lib/api';
 import { formatRelative } from '../lib/format';
 import { consoleHref } from '../lib/links';
@@ -120,59 +120,50 @@ function KeyList() {
           ]}
         />
       </div>
-      <Loaded
+      <PagedTable
         state={keys}
         empty={{
-          when: (rows) => rows.length === 0,
           title: filtered ? 'No key matches these filters' : 'No API keys yet',
           hint: filtered
             ? 'Widen the filters to see more.'
             : 'Create a key for a client with "Create key", or `portcullis keys create --client <id>`.',
         }}
-      >
-        {(rows) => (
-          <DataTable
-            caption="API keys"
-            rows={rows}
-            rowKey={(row) => row.id}
-            onLoadMore={keys.loadMore}
-            loadingMore={keys.loadingMore}
-            columns={[
-              {
-                header: 'Key',
-                cell: (row) => (
-                  <>
-                    <Link href={`/${row.id}`}>{row.name ?? row.id}</Link>
-                    <br />
-                    <code className="muted kv-nowrap">{currentPrefix(row)}</code>
-                  </>
-                ),
-              },
-              {
-                header: 'Client',
-                cell: (row) => (
-                  <Link href={consoleHref(`/clients/${encodeURIComponent(row.client)}`)}>
-                    {clientName.get(row.client) ?? row.client}
-                  </Link>
-                ),
-              },
-              { header: 'Scopes', cell: (row) => (row.scopes.length ? row.scopes.join(' ') : '—') },
-              { header: 'Status', className: 'kv-nowrap', cell: (row) => <KeyStatusBadge keyRecord={row} /> },
-              { header: 'Binding', cell: (row) => (row.binding === 'off' ? '—' : row.binding) },
-              {
-                header: 'Expires',
-                className: 'kv-nowrap',
-                cell: (row) => (row.expiresAt ? formatRelative(row.expiresAt) : 'never'),
-              },
-              {
-                header: 'Last used',
-                className: 'kv-nowrap',
-                cell: (row) => (row.lastUsedAt ? formatRelative(row.lastUsedAt) : 'never'),
-              },
-            ]}
-          />
-        )}
-      </Loaded>
+        caption="API keys"
+        rowKey={(row) => row.id}
+        columns={[
+          {
+            header: 'Key',
+            cell: (row) => (
+              <>
+                <Link href={`/${row.id}`}>{row.name ?? row.id}</Link>
+                <br />
+                <code className="muted kv-nowrap">{currentPrefix(row)}</code>
+              </>
+            ),
+          },
+          {
+            header: 'Client',
+            cell: (row) => (
+              <Link href={consoleHref(`/clients/${encodeURIComponent(row.client)}`)}>
+                {clientName.get(row.client) ?? row.client}
+              </Link>
+            ),
+          },
+          { header: 'Scopes', cell: (row) => (row.scopes.length ? row.scopes.join(' ') : '—') },
+          { header: 'Status', className: 'kv-nowrap', cell: (row) => <KeyStatusBadge keyRecord={row} /> },
+          { header: 'Binding', cell: (row) => (row.binding === 'off' ? '—' : row.binding) },
+          {
+            header: 'Expires',
+            className: 'kv-nowrap',
+            cell: (row) => (row.expiresAt ? formatRelative(row.expiresAt) : 'never'),
+          },
+          {
+            header: 'Last used',
+            className: 'kv-nowrap',
+            cell: (row) => (row.lastUsedAt ? formatRelative(row.lastUsedAt) : 'never'),
+          },
+        ]}
+      />
       <CreateKeyDialog
         open={creating}
         client={filters.client || undefined}

@@ -3,7 +3,7 @@
  * tokens for scripts. A new password or token is shown once, then only its owner has it.
  */
 import { type ReactNode, useState } from 'react';
-import { DataTable } from '../components/data-table';
+import { DataTable, PagedTable } from '../components/data-table';
 import { FormDialog } from '../components/dialog';
 import { Field, optional, required, Select } from '../components/field';
 import { IfCanWrite } from '../components/layout';
@@ -253,57 +253,48 @@ export function ServiceTokens() {
         />{' '}
         Show revoked tokens
       </label>
-      <Loaded
+      <PagedTable
         state={tokens}
         empty={{
-          when: (rows) => rows.length === 0,
           title: 'No API tokens',
           hint: 'Create one for a script or a remote CLI; people sign in with a user instead.',
         }}
-      >
-        {(rows) => (
-          <DataTable
-            caption="API tokens"
-            rows={rows}
-            rowKey={(row) => row.id}
-            onLoadMore={tokens.loadMore}
-            loadingMore={tokens.loadingMore}
-            columns={[
-              { header: 'Name', cell: (row) => row.name },
-              { header: 'Role', cell: (row) => <Badge>{row.role}</Badge> },
-              { header: 'Prefix', cell: (row) => <code>{row.prefix}…</code> },
-              { header: 'State', cell: tokenState },
-              { header: 'Created', cell: (row) => formatTime(row.createdAt) },
-              { header: 'Expires', cell: (row) => (row.expiresAt ? formatRelative(row.expiresAt) : 'never') },
-              {
-                header: 'Last used',
-                cell: (row) => (row.lastUsedAt ? formatRelative(row.lastUsedAt) : 'never'),
-              },
-              ...(canWrite
-                ? [
-                    {
-                      header: 'Actions',
-                      cell: (row: Token) =>
-                        row.revokedAt ? null : (
-                          <IfCanWrite>
-                            <div className="row-actions">
-                              <button
-                                type="button"
-                                className="secondary outline"
-                                onClick={() => void revoke(row)}
-                              >
-                                Revoke<span className="visually-hidden"> token {row.name}</span>
-                              </button>
-                            </div>
-                          </IfCanWrite>
-                        ),
-                    },
-                  ]
-                : []),
-            ]}
-          />
-        )}
-      </Loaded>
+        caption="API tokens"
+        rowKey={(row) => row.id}
+        columns={[
+          { header: 'Name', cell: (row) => row.name },
+          { header: 'Role', cell: (row) => <Badge>{row.role}</Badge> },
+          { header: 'Prefix', cell: (row) => <code>{row.prefix}…</code> },
+          { header: 'State', cell: tokenState },
+          { header: 'Created', cell: (row) => formatTime(row.createdAt) },
+          { header: 'Expires', cell: (row) => (row.expiresAt ? formatRelative(row.expiresAt) : 'never') },
+          {
+            header: 'Last used',
+            cell: (row) => (row.lastUsedAt ? formatRelative(row.lastUsedAt) : 'never'),
+          },
+          ...(canWrite
+            ? [
+                {
+                  header: 'Actions',
+                  cell: (row: Token) =>
+                    row.revokedAt ? null : (
+                      <IfCanWrite>
+                        <div className="row-actions">
+                          <button
+                            type="button"
+                            className="secondary outline"
+                            onClick={() => void revoke(row)}
+                          >
+                            Revoke<span className="visually-hidden"> token {row.name}</span>
+                          </button>
+                        </div>
+                      </IfCanWrite>
+                    ),
+                },
+              ]
+            : []),
+        ]}
+      />
       <FormDialog
         open={adding}
         title="Create an API token"
