@@ -43,6 +43,7 @@ import { BASELINES, type BenchTarget, createTargets, type RunningTarget } from '
 
 const HELP = `Usage: node dist/bench/run.js [options]
   --targets <list>          comma-separated (default: all: direct,bare,portcullis,
+                            portcullis-norec,
                             portcullis-apikey,portcullis-apikey-ip,portcullis-jwt,
                             portcullis-limit-memory,portcullis-limit-memory-norec,
                             portcullis-limit-redis,portcullis-limit-redis-workers2)
@@ -183,6 +184,9 @@ const CRITERIA: Criterion[] = [
 const COMPARISONS: Comparison[] = [
   // Issue #10: two workers on this 2-core machine must beat one process by 30 % (Redis mode).
   { target: 'portcullis-limit-redis-workers2', baseline: 'portcullis-limit-redis', minRatio: 1.3 },
+  // Issue #6: recording every request costs at most 5 % (recorder on vs off, same chain).
+  { target: 'portcullis-limit-memory', baseline: 'portcullis-limit-memory-norec', minRatio: 0.95 },
+  { target: 'portcullis', baseline: 'portcullis-norec', minRatio: 0.95 },
 ];
 
 /**

@@ -4,6 +4,7 @@
  * it); run.ts measures them interleaved. Adding a Portcullis configuration (limit + logging,
  * Redis-backed, …) is one more `portcullisTarget({...})` entry below.
  */
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,6 +142,9 @@ function portcullisTarget(spec: PortcullisConfig, ctx: TargetContext): BenchTarg
         PORTCULLIS_DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`,
         PORTCULLIS_DATA_DIR: dir,
         PORTCULLIS_LOG_LEVEL: 'warn',
+        // Without it the first start prints a generated admin password, and the harness shows
+        // whatever start printed. This one is never shown and dies with the temporary directory.
+        PORTCULLIS_ADMIN_PASSWORD: randomBytes(18).toString('base64url'),
         ...spec.env,
       };
       const bin = join(projectRoot, 'bin', 'portcullis.js');
@@ -220,6 +224,18 @@ async function apiKeySetup(
   return bearer(key, 'portcullis keys create');
 }
 
+/** One public catch-all route: no auth, no limits. */
+function publicConfig(upstreamUrl: string): string {
+  return [
+    'routes:',
+    '  - id: bench',
+    '    path: "/*"',
+    '    methods: { GET: public }',
+    `    upstream: { url: "${upstreamUrl}" }`,
+    '',
+  ].join('\n');
+}
+
 /** An API-key route with a per-key token bucket generous enough never to deny under the load. */
 function limitedConfig(upstreamUrl: string): string {
   return [
@@ -263,15 +279,16 @@ export function createTargets(ctx: TargetContext): BenchTarget[] {
       {
         name: 'portcullis',
         description: 'Portcullis, public catch-all route (no auth, no limits)',
-        config: (upstreamUrl) =>
-          [
-            'routes:',
-            '  - id: bench',
-            '    path: "/*"',
-            '    methods: { GET: public }',
-            `    upstream: { url: "${upstreamUrl}" }`,
-            '',
-          ].join('\n'),
+        config: publicConfig,
+      },
+      ctx,
+    ),
+    portcullisTarget(
+      {
+        name: 'portcullis-norec',
+        description: 'The public route with the request recorder off (request_log=false): what recording costs there',
+        config: publicConfig,
+        env: { PORTCULLIS_REQUEST_LOG: 'false' },
       },
       ctx,
     ),
