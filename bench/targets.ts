@@ -286,7 +286,8 @@ export function createTargets(ctx: TargetContext): BenchTarget[] {
     portcullisTarget(
       {
         name: 'portcullis-norec',
-        description: 'The public route with the request recorder off (request_log=false): what recording costs there',
+        description:
+          'The public route with the request recorder off (request_log=false): what recording costs there',
         config: publicConfig,
         env: { PORTCULLIS_REQUEST_LOG: 'false' },
       },

@@ -486,7 +486,8 @@ export const settingDefs = {
     parse: integer(1, 10_000_000),
   }),
   recorderBatchSize: def<number>({
-    description: 'Request records written per transaction',
+    description:
+      'Request records handed to the writer at a time, and written per transaction while it keeps up (up to ten times as many when more are waiting)',
     default: 500,
     parse: integer(1, 10_000),
   }),

@@ -13,12 +13,24 @@ import type { RequestLogRecord, Store } from '../store/types.js';
 import { rollUp } from './rollups.js';
 
 const MAX_BACKOFF_MS = 30_000;
+/** Most records in one transaction, as a multiple of the batch size (see batchSize). */
+export const GROUP_FACTOR = 10;
 
 export interface BatchWriterOptions {
   /** Writes one batch, whole or not at all. */
   write(batch: RequestLogRecord[]): Promise<void>;
+  /**
+   * The usual batch. When more records are waiting (the writer fell behind, or `paceMs` held
+   * them), one transaction takes up to GROUP_FACTOR times as many: its commit, and every
+   * roll-up row and index page it touches, are then written once for more records.
+   */
   batchSize: number;
   clock: Clock;
+  /**
+   * `writeSoon()` starts a write at most this often (default 0: at once). Records arriving
+   * meanwhile wait and share the next transaction.
+   */
+  paceMs?: number;
   onWritten?(count: number): void;
   onFailed?(error: unknown, queued: number, retryInMs: number): void;
   onRecovered?(failures: number): void;
@@ -40,6 +52,9 @@ export class BatchWriter {
   /** Records of the batch being written. */
   #inFlight = 0;
   #retryAt = 0;
+  /** When the last write started (clock.monotonic()). */
+  #lastStart = Number.NEGATIVE_INFINITY;
+  #paced: NodeJS.Timeout | undefined;
 
   constructor(options: BatchWriterOptions) {
     this.#options = options;
@@ -59,6 +74,26 @@ export class BatchWriter {
     for (const record of records) this.#queue.push(record);
   }
 
+  /**
+   * Write what is queued now, unless a write started less than `paceMs` ago: then once that
+   * much time has passed, together with whatever else was queued meanwhile. Under steady load
+   * this trades a wait of at most `paceMs` for transactions several times larger. Does nothing
+   * while a failed write waits out its backoff (the periodic flush retries it).
+   */
+  writeSoon(): void {
+    if (this.failing || this.#paced) return;
+    const wait = this.#lastStart + (this.#options.paceMs ?? 0) - this.#options.clock.monotonic();
+    if (wait <= 0) {
+      void this.flush();
+      return;
+    }
+    this.#paced = setTimeout(() => {
+      this.#paced = undefined;
+      void this.flush();
+    }, wait);
+    this.#paced.unref();
+  }
+
   /** Write queued records in batches until the queue is empty or a write fails. */
   flush(): Promise<void> {
     if (this.#flushing) return this.#flushing;
@@ -71,13 +106,15 @@ export class BatchWriter {
   }
 
   async #drain(): Promise<void> {
-    const { batchSize, clock } = this.#options;
+    const { clock } = this.#options;
+    const most = this.#options.batchSize * GROUP_FACTOR;
     while (this.#queue.length > 0) {
-      // The batch leaves the queue while it is written; a failed write puts it back at the
-      // head, in order.
-      const batch = this.#queue.length <= batchSize ? this.#queue : this.#queue.slice(0, batchSize);
-      this.#queue = batch === this.#queue ? [] : this.#queue.slice(batchSize);
+      // Everything waiting, up to `most`, goes in one transaction. The batch leaves the queue
+      // while it is written; a failed write puts it back at the head, in order.
+      const batch = this.#queue.length <= most ? this.#queue : this.#queue.slice(0, most);
+      this.#queue = batch === this.#queue ? [] : this.#queue.slice(most);
       this.#inFlight = batch.length;
+      this.#lastStart = clock.monotonic();
       try {
         await this.#options.write(batch);
       } catch (error) {
@@ -102,6 +139,8 @@ export class BatchWriter {
    */
   async stop(timeoutMs: number): Promise<number> {
     const { clock } = this.#options;
+    clearTimeout(this.#paced);
+    this.#paced = undefined;
     const deadline = clock.monotonic() + timeoutMs;
     // A batch being written has left the queue: wait for it too, or it could be cut off by the
     // store closing right after.

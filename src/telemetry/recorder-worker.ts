@@ -12,6 +12,15 @@ import { BatchWriter, writeBatch } from './batch-writer.js';
 import { decodeRecords } from './record-codec.js';
 import type { FromWriter, ToWriter, WriterData } from './recorder-thread.js';
 
+/**
+ * A transaction starts at most this often. Under load the event loop hands over a chunk every
+ * few milliseconds; written one by one, each chunk pays its own commit, and its own write of every
+ * roll-up row and index page it touches. Waiting this long lets several chunks share them:
+ * measured with records of 1,000 distinct keys on SQLite, 39 µs of CPU a record in transactions
+ * of 500 against 19 in transactions of 5,000.
+ */
+const WRITE_PACE_MS = 100;
+
 const port = parentPort;
 if (!port) throw new Error('recorder-worker.js runs as a worker thread');
 const data = workerData as WriterData;
@@ -21,6 +30,7 @@ let store: Store | undefined;
 const writer = new BatchWriter({
   batchSize: data.batchSize,
   clock: systemClock,
+  paceMs: WRITE_PACE_MS,
   async write(batch) {
     // Opened on first use, so an unreachable database at start is one more retried failure.
     store ??= await openStore(data.store);
@@ -50,7 +60,7 @@ port.on('message', (message: ToWriter) => {
   switch (message.t) {
     case 'add':
       writer.add(decodeRecords(message.values));
-      if (!writer.failing) void writer.flush();
+      writer.writeSoon();
       return;
     case 'flush':
       void writer.flush().then(() => send({ t: 'flushed', id: message.id }));

@@ -112,7 +112,7 @@ function inlineSink(store: Store, batchSize: number, clock: Clock, events: SinkE
   return {
     add(chunk) {
       writer.add(decodeRecords(chunk));
-      if (!writer.failing) void writer.flush();
+      writer.writeSoon();
     },
     flush: () => writer.flush(),
     stop: (timeoutMs) => writer.stop(timeoutMs),

@@ -181,13 +181,11 @@ function suite(label: string, url: string, skip: string | false) {
       const prefix = `q${randomBytes(4).toString('hex')}`;
       let dropped = 0;
       const rec = recorder(store, { queueSize: 50, onDropped: (n) => (dropped += n) });
-      const started = process.hrtime.bigint();
+      // record() is synchronous: the counts below are settled before anything could be awaited.
       for (const id of ids(prefix, 80)) rec.record(outcome(id, allow, 200));
-      const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
       assert.equal(rec.depth, 50);
       assert.equal(rec.dropped, 30);
       assert.equal(dropped, 30);
-      assert.ok(elapsedMs < 1000, 'recording never waits for the database');
       await rec.stop(5000);
       assert.equal(await countOf(prefix), 50);
     });
