@@ -194,9 +194,11 @@ export interface ApiKeyRepository {
    * One page of the keys matching every given filter, by creation time then id (byte-wise),
    * strictly after `after`: at most `limit` (1 to 10000) keys in one query that an index on
    * (created_at, id), or (client_id, created_at, id) with `clientId`, serves as a range scan.
+   * `policy` (keys naming that rate-limit policy) is a filter on that scan, not an index.
    */
   page(options: {
     clientId?: string;
+    policy?: string;
     status?: ApiKeyRecord['status'];
     environment?: KeyEnvironment;
     after?: CreationPosition;

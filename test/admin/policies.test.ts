@@ -231,6 +231,27 @@ forEachDialect('admin API /policies', (open) => {
       assert.match(refused.body.detail, new RegExp(`still named by key "${key.record.id}"`));
       assert.equal((await h.call('GET', '/policies/in-use')).status, 200, 'still there');
     });
+
+    it('names the first ten routes and keys that use a policy, and says there are more', async () => {
+      await h.call('POST', '/policies', { body: tenPerMinute('crowded') });
+      const identity = { store: h.store, keys: h.deps.keys, clock: h.clock, keyPrefix: 'pcl' };
+      await createClient(identity, { id: 'crowd', name: 'Crowd' });
+      const ids: string[] = [];
+      for (let i = 0; i < 12; i++)
+        ids.push(
+          (await createKey(identity, { clientId: 'crowd', environment: 'live', policy: 'crowded' })).record
+            .id,
+        );
+      // One more key on another policy: never named.
+      await createKey(identity, { clientId: 'crowd', environment: 'live', policy: 'in-use' });
+      const refused = await h.call('DELETE', '/policies/crowded');
+      assert.equal(refused.status, 409, refused.text);
+      const named = [...refused.body.detail.matchAll(/key "([^"]+)"/g)].map((m: RegExpMatchArray) => m[1]);
+      assert.equal(named.length, 10, refused.body.detail);
+      for (const id of named) assert.ok(ids.includes(id as string), `${id} names the policy`);
+      assert.match(refused.body.detail, /, more; change them first$/);
+      assert.equal((await h.call('GET', '/policies/crowded')).status, 200, 'still there');
+    });
   });
 
   describe('422', () => {

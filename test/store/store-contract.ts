@@ -1010,6 +1010,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         let mine: string;
         let theirs: string;
         let t0: number;
+        let policy: string;
         const ours = (ids: readonly string[]) => ids.filter((id) => id.startsWith(stem));
         /** The keys `list()` gives, filtered as the admin API did in memory, in page order. */
         async function listed(filter: KeyFilter): Promise<string[]> {
@@ -1020,7 +1021,8 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
             .filter(
               (k) =>
                 (filter.status === undefined || k.status === filter.status) &&
-                (filter.environment === undefined || k.environment === filter.environment),
+                (filter.environment === undefined || k.environment === filter.environment) &&
+                (filter.policy === undefined || k.policy === filter.policy),
             )
             .sort(byCreation)
             .map((k) => k.id);
@@ -1052,6 +1054,8 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
               revokedReason: 'pages',
               revokedAt: clock.now(),
             });
+          policy = uid('kpage-policy');
+          for (const id of [`${stem}-z`, `${stem}a`]) await store.apiKeys.update(id, { policy });
         });
 
         it('indexes in the byte-wise order of the pages serve them (migration 0011)', async () => {
@@ -1087,6 +1091,9 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
             [{ environment: 'test' }, [`${stem}B`, `${stem}0`]],
             [{ clientId: mine, status: 'active', environment: 'live' }, [`${stem}-a`]],
             [{ clientId: theirs, status: 'revoked', environment: 'live' }, []],
+            [{ policy }, [`${stem}-z`, `${stem}a`]],
+            [{ clientId: mine, policy }, [`${stem}a`]],
+            [{ policy: uid('no-such-policy') }, []],
           ];
           for (const [filter, expected] of cases) {
             const all = await listed(filter);
@@ -2048,6 +2055,7 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         type BlockFilter = Omit<Parameters<Store['blocks']['page']>[0], 'after' | 'limit'>;
         let stem: string;
         let t0: number;
+        let policy: string;
         const ours = (ids: readonly string[]) => ids.filter((id) => id.startsWith(stem));
         /** The entries `list()` gives (already in page order), filtered as the admin API did in memory. */
         async function listed(filter: BlockFilter): Promise<string[]> {

@@ -109,11 +109,12 @@ export class SqlApiKeyRepository implements ApiKeyRepository {
   }
 
   async page(options: Parameters<ApiKeyRepository['page']>[0]): Promise<ApiKeyRecord[]> {
-    const { clientId, status, environment, after, limit } = options;
+    const { clientId, policy, status, environment, after, limit } = options;
     checkPageLimit(limit);
     const byteWise = (column: string) => this.#ctx.adapter.binaryOrder(column);
     let query = this.#db.selectFrom('api_keys').selectAll();
     if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    if (policy !== undefined) query = query.where('policy', '=', policy);
     if (status !== undefined) query = query.where('status', '=', status);
     if (environment !== undefined) query = query.where('environment', '=', environment);
     if (after !== undefined) {

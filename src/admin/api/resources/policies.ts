@@ -158,13 +158,16 @@ async function checkAttachedRoutes(store: Store, spec: PolicySpec): Promise<void
 }
 
 /** Refuse to remove a policy that routes or keys still name: they would stop being limited. */
+/** Routes and keys named in a refusal; the rest are counted ("and more"), not listed. */
+const NAMED_USERS = 10;
+
 async function checkUnused(store: Store, id: string): Promise<void> {
-  const users = [
-    ...(await store.routes.list())
-      .filter((r) => r.spec.policies?.includes(id))
-      .map((r) => `route "${r.spec.id}"`),
-    ...(await store.apiKeys.list()).filter((k) => k.policy === id).map((k) => `key "${k.id}"`),
-  ];
+  // Routes are few and read whole; keys may be millions, so only the first few naming the
+  // policy are fetched.
+  const routes = (await store.routes.list()).filter((r) => r.spec.policies?.includes(id));
+  const keys = await store.apiKeys.page({ policy: id, limit: NAMED_USERS + 1 });
+  const users = [...routes.map((r) => `route "${r.spec.id}"`), ...keys.map((k) => `key "${k.id}"`)];
+  if (users.length > NAMED_USERS) users.splice(NAMED_USERS, users.length, 'more');
   if (users.length > 0) {
     throw new ConflictError(
       'policy',
