@@ -100,7 +100,13 @@ export interface ClientRecord {
 }
 
 export interface ClientRepository {
+  /** Ordered by id, byte-wise. */
   list(): Promise<ClientRecord[]>;
+  /**
+   * One page of clients by id (byte-wise), strictly after `after`: at most `limit` (1 to 10000)
+   * in one query that the index of migration 0013 serves as a range scan.
+   */
+  page(options: { after?: string; limit: number }): Promise<ClientRecord[]>;
   get(id: string): Promise<ClientRecord | undefined>;
   /** Throws ConflictError when the id exists. */
   insert(client: { id: string; name: string; metadata: Record<string, string> }): Promise<ClientRecord>;
@@ -266,8 +272,24 @@ export interface GrantRecord {
   createdAt: number;
 }
 
+export interface GrantPosition {
+  clientId: string;
+  routeId: string;
+}
+
 export interface GrantRepository {
+  /** Ordered by client id, then route id, byte-wise. */
   list(filter?: { clientId?: string; routeId?: string }): Promise<GrantRecord[]>;
+  /**
+   * One page of the grants matching the filters, in list() order, strictly after `after`: at
+   * most `limit` (1 to 10000) in one query that an index of migration 0013 serves.
+   */
+  page(options: {
+    clientId?: string;
+    routeId?: string;
+    after?: GrantPosition;
+    limit: number;
+  }): Promise<GrantRecord[]>;
   /** Create or replace the grant of a client on a route. Throws NotFoundError when the client is unknown. */
   upsert(grant: { clientId: string; routeId: string; methods: string[] }): Promise<GrantRecord>;
   remove(clientId: string, routeId: string): Promise<boolean>;

@@ -17,6 +17,8 @@ import { MIGRATIONS } from '../../src/store/migrations/index.js';
 import type {
   BindingPosition,
   CreationPosition,
+  GrantPosition,
+  GrantRecord,
   MigrationReport,
   NewApiKey,
   Store,
@@ -162,6 +164,12 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
 
       it('roll-ups are indexed by route and time, as by key and client (migration 0012)', async () => {
         assert.match(await indexDef('usage_rollups_route_idx'), /route_id.*granularity.*bucket/s);
+      });
+
+      it('clients are indexed by id in byte-wise order (migration 0013)', async () => {
+        const def = await indexDef('clients_page_idx');
+        assert.match(def, /\bid\b/);
+        if (store.dialect === 'postgres') assert.match(def, /COLLATE "C"/);
       });
     });
 
@@ -499,6 +507,40 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
           listed.filter((id) => ids.includes(id)),
           [...ids].sort(),
         );
+      });
+
+      it('pages clients by id, byte-wise, to exactly the list', async () => {
+        const base = uid('cpage');
+        const ids = [`${base}b`, `${base}-b`, `${base}.b`, `${base}_b`, `${base}0`, `${base}A`];
+        for (const id of ids) await store.clients.insert({ id, name: id, metadata: {} });
+        const all = (await store.clients.list()).map((c) => c.id);
+        for (const limit of [1, 2, 5, 10_000]) {
+          const walked: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const rows = await store.clients.page({ ...(after === undefined ? {} : { after }), limit });
+            assert.ok(rows.length <= limit);
+            walked.push(...rows.map((c) => c.id));
+            if (rows.length < limit) break;
+            after = rows.at(-1)?.id;
+          }
+          assert.deepEqual(walked, all, `pages of ${limit}`);
+        }
+        const ours = async (after: string) =>
+          (await store.clients.page({ after, limit: 10_000 }))
+            .map((c) => c.id)
+            .filter((id) => ids.includes(id));
+        // Strictly after; a position that is no client starts at the next one ("." sorts after "-").
+        assert.deepEqual(await ours(`${base}.b`), [`${base}0`, `${base}A`, `${base}_b`, `${base}b`]);
+        assert.deepEqual(await ours(`${base}.a`), [
+          `${base}.b`,
+          `${base}0`,
+          `${base}A`,
+          `${base}_b`,
+          `${base}b`,
+        ]);
+        assert.deepEqual(await ours(`${base}b`), []);
+        for (const limit of BAD_LIMITS) await assert.rejects(store.clients.page({ limit }), RangeError);
       });
 
       it('insert of an existing id throws ConflictError, keeps the original, no bump', async () => {
@@ -1151,6 +1193,63 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
     });
 
     describe('grants', () => {
+      it('pages grants by client then route, byte-wise, with each filter, to exactly the list', async () => {
+        const base = uid('gpage');
+        const clients = [`${base}a0`, `${base}a.`, `${base}a-`];
+        const routes = [`${base}r-b`, `${base}r0`, `${base}rA`];
+        for (const id of clients) {
+          await store.clients.insert({ id, name: id, metadata: {} });
+          for (const routeId of routes)
+            await store.grants.upsert({ clientId: id, routeId, methods: ['GET'] });
+        }
+        const ours = (grants: readonly GrantRecord[]) =>
+          grants.filter((g) => clients.includes(g.clientId)).map((g) => `${g.clientId} ${g.routeId}`);
+        const filters: Array<{ clientId?: string; routeId?: string }> = [
+          {},
+          { clientId: `${base}a.` },
+          { routeId: `${base}r0` },
+          { clientId: `${base}a-`, routeId: `${base}rA` },
+          { clientId: uid('nobody') },
+        ];
+        for (const filter of filters) {
+          const all = ours(await store.grants.list(filter));
+          for (const limit of [1, 2, 4]) {
+            const walked: GrantRecord[] = [];
+            let after: GrantPosition | undefined;
+            for (;;) {
+              const rows = await store.grants.page({ ...filter, ...(after ? { after } : {}), limit });
+              assert.ok(rows.length <= limit);
+              walked.push(...rows);
+              const last = rows.at(-1);
+              if (rows.length < limit || !last) break;
+              after = { clientId: last.clientId, routeId: last.routeId };
+            }
+            assert.deepEqual(ours(walked), all, `${JSON.stringify(filter)}, pages of ${limit}`);
+          }
+        }
+        assert.deepEqual(ours(await store.grants.list({ clientId: `${base}a-` })), [
+          `${base}a- ${base}r-b`,
+          `${base}a- ${base}r0`,
+          `${base}a- ${base}rA`,
+        ]);
+        // Strictly after a position that is no grant: the next one.
+        const next = await store.grants.page({
+          after: { clientId: `${base}a-`, routeId: `${base}r1` },
+          limit: 2,
+        });
+        assert.deepEqual(ours(next), [`${base}a- ${base}rA`, `${base}a. ${base}r-b`]);
+        for (const limit of BAD_LIMITS) await assert.rejects(store.grants.page({ limit }), RangeError);
+      });
+
+      it('grants are indexed in the byte-wise order of their pages (migration 0013)', async () => {
+        assert.match(await indexDef('grants_page_idx'), /client_id.*route_id/s);
+        assert.match(await indexDef('grants_route_page_idx'), /route_id.*client_id/s);
+        if (store.dialect === 'postgres') {
+          assert.equal((await indexDef('grants_page_idx')).match(/COLLATE "C"/g)?.length, 2);
+          assert.equal((await indexDef('grants_route_page_idx')).match(/COLLATE "C"/g)?.length, 1);
+        }
+      });
+
       it('upsert creates, then replaces the methods keeping createdAt; each bumps', async () => {
         const client = await newClient();
         const route = uid('route');

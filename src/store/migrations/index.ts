@@ -19,6 +19,7 @@ import { usageLatency0009 } from './0009-usage-latency.js';
 import { bindingPages0010 } from './0010-binding-pages.js';
 import { listPages0011 } from './0011-list-pages.js';
 import { usageRoute0012 } from './0012-usage-route.js';
+import { clientGrantPages0013 } from './0013-client-grant-pages.js';
 
 /** A migration whose SQL depends on the dialect (collations, expression indexes). */
 type DialectMigration = (adapter: DialectAdapter) => Migration;
@@ -36,6 +37,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0010_binding_pages', bindingPages0010],
   ['0011_list_pages', listPages0011],
   ['0012_usage_route', usageRoute0012],
+  ['0013_client_grant_pages', clientGrantPages0013],
 ];
 
 /** Every migration by name, those that depend on the dialect built for `adapter`. */

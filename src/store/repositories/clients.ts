@@ -1,8 +1,8 @@
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { ClientRecord, ClientRepository, ClientsTable, Database } from '../types.js';
 import { applyChange, type RepositoryContext } from './context.js';
-import { fromJson, mapUniqueViolation, toJson } from './rows.js';
+import { checkPageLimit, fromJson, mapUniqueViolation, toJson } from './rows.js';
 
 function toRecord(row: Selectable<ClientsTable>): ClientRecord {
   return {
@@ -31,6 +31,16 @@ export class SqlClientRepository implements ClientRepository {
       .selectAll()
       .orderBy(this.#ctx.adapter.binaryOrder('id'))
       .execute();
+    return rows.map(toRecord);
+  }
+
+  async page(options: { after?: string; limit: number }): Promise<ClientRecord[]> {
+    const { after, limit } = options;
+    checkPageLimit(limit);
+    const byteWise = this.#ctx.adapter.binaryOrder('id');
+    let query = this.#db.selectFrom('clients').selectAll();
+    if (after !== undefined) query = query.where(sql<boolean>`${byteWise} > ${after}`);
+    const rows = await query.orderBy(byteWise).limit(limit).execute();
     return rows.map(toRecord);
   }
 

@@ -1,7 +1,7 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database, GrantRecord, GrantRepository, GrantsTable } from '../types.js';
 import { applyChange, type RepositoryContext } from './context.js';
-import { fromJson, toJson, withClient } from './rows.js';
+import { checkPageLimit, fromJson, toJson, withClient } from './rows.js';
 
 function toRecord(row: Selectable<GrantsTable>): GrantRecord {
   return {
@@ -33,6 +33,28 @@ export class SqlGrantRepository implements GrantRepository {
     const rows = await query
       .orderBy(this.#ctx.adapter.binaryOrder('client_id'))
       .orderBy(this.#ctx.adapter.binaryOrder('route_id'))
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  async page(options: Parameters<GrantRepository['page']>[0]): Promise<GrantRecord[]> {
+    const { clientId, routeId, after, limit } = options;
+    checkPageLimit(limit);
+    const byteWise = (column: string) => this.#ctx.adapter.binaryOrder(column);
+    let query = this.#db.selectFrom('grants').selectAll();
+    if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    if (routeId !== undefined) query = query.where('route_id', '=', routeId);
+    if (after !== undefined) {
+      // A row-value comparison in the ORDER BY's own collations, so the index starts its range
+      // scan at the cursor.
+      query = query.where(
+        sql<boolean>`(${byteWise('client_id')}, ${byteWise('route_id')}) > (${after.clientId}, ${after.routeId})`,
+      );
+    }
+    const rows = await query
+      .orderBy(byteWise('client_id'))
+      .orderBy(byteWise('route_id'))
+      .limit(limit)
       .execute();
     return rows.map(toRecord);
   }

@@ -5,7 +5,7 @@ import { NotFoundError } from '../../../store/errors.js';
 import type { ClientRecord } from '../../../store/types.js';
 import type { ResourceRoutes } from '../context.js';
 import { duration } from '../input.js';
-import { pageOf } from '../pagination.js';
+import { decodeCursor, encodeCursor, pageOfRows } from '../pagination.js';
 import {
   IdParams,
   iso,
@@ -83,7 +83,12 @@ export const clientRoutes: ResourceRoutes = (app) => {
       },
     },
     async (request) => {
-      const page = pageOf(await request.scope.store.clients.list(), (c) => c.id, request.query);
+      const { cursor, limit = 100 } = request.query;
+      const rows = await request.scope.store.clients.page({
+        ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }),
+        limit: limit + 1,
+      });
+      const page = pageOfRows(rows, limit, (last) => encodeCursor(last.id));
       return { items: page.items.map(clientView), nextCursor: page.nextCursor };
     },
   );

@@ -12,10 +12,10 @@
 import { Type } from '@sinclair/typebox';
 import { SpecError, type SpecIssue } from '../../../core/spec-error.js';
 import { checkId } from '../../../identity/operations.js';
-import type { GrantRecord } from '../../../store/types.js';
+import type { GrantPosition, GrantRecord } from '../../../store/types.js';
 import type { ResourceRoutes } from '../context.js';
 import { AdminProblem } from '../errors.js';
-import { pageOf } from '../pagination.js';
+import { decodeCursor, encodeCursor, pageOfRows } from '../pagination.js';
 import { iso, Page, PageQuery, problems, Timestamp } from '../schemas.js';
 
 export const Grant = Type.Object(
@@ -56,7 +56,16 @@ const missing = (client: string, route: string) =>
   new AdminProblem('not_found', `no grant for client ${client} on route ${route}`);
 
 /** Sorts by client, then route (a space is below every id character). */
-const keyOf = (g: GrantRecord) => `${g.clientId} ${g.routeId}`;
+/**
+ * A grant cursor is its client id, a space and its route id (ids never hold a space): the text
+ * the list was sorted by when it was paged in memory, so cursors issued then still work.
+ */
+function decodeGrantCursor(cursor: string): GrantPosition {
+  const key = decodeCursor(cursor);
+  const space = key.indexOf(' ');
+  if (space < 0) throw new SpecError([{ path: 'cursor', message: 'is not a cursor this API returned' }]);
+  return { clientId: key.slice(0, space), routeId: key.slice(space + 1) };
+}
 
 export const grantRoutes: ResourceRoutes = (app) => {
   const tags = ['grants'];
@@ -78,12 +87,14 @@ export const grantRoutes: ResourceRoutes = (app) => {
       },
     },
     async (request) => {
-      const { client, route } = request.query;
-      const all = await request.scope.store.grants.list({
+      const { client, route, cursor, limit = 100 } = request.query;
+      const rows = await request.scope.store.grants.page({
         ...(client ? { clientId: client } : {}),
         ...(route ? { routeId: route } : {}),
+        ...(cursor === undefined ? {} : { after: decodeGrantCursor(cursor) }),
+        limit: limit + 1,
       });
-      const page = pageOf(all, keyOf, request.query);
+      const page = pageOfRows(rows, limit, (last) => encodeCursor(`${last.clientId} ${last.routeId}`));
       return { items: page.items.map(grantView), nextCursor: page.nextCursor };
     },
   );
