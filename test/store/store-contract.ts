@@ -2154,7 +2154,6 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         type BlockFilter = Omit<Parameters<Store['blocks']['page']>[0], 'after' | 'limit'>;
         let stem: string;
         let t0: number;
-        let policy: string;
         const ours = (ids: readonly string[]) => ids.filter((id) => id.startsWith(stem));
         /** The entries `list()` gives (already in page order), filtered as the admin API did in memory. */
         async function listed(filter: BlockFilter): Promise<string[]> {
