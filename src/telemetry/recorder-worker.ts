@@ -16,8 +16,8 @@ import type { FromWriter, ToWriter, WriterData } from './recorder-thread.js';
  * A transaction starts at most this often. Under load the event loop hands over a chunk every
  * few milliseconds; written one by one, each chunk pays its own commit, and its own write of every
  * roll-up row and index page it touches. Waiting this long lets several chunks share them:
- * measured with records of 1,000 distinct keys on SQLite, 39 µs of CPU a record in transactions
- * of 500 against 19 in transactions of 5,000.
+ * with records of 1,000 distinct keys on SQLite, 29.9 µs of CPU a record in transactions of 500
+ * against 15.8 in transactions of 5,000 (bench/micro-recorder.ts; docs/telemetry.md).
  */
 const WRITE_PACE_MS = 100;
 
