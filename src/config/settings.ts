@@ -487,7 +487,7 @@ export const settingDefs = {
   }),
   recorderBatchSize: def<number>({
     description:
-      'Request records handed to the writer at a time, and written per transaction while it keeps up (up to ten times as many when more are waiting)',
+      'Request records handed to the writer at a time, and written per transaction while it keeps up (when more are waiting: up to ten times as many, at most 10,000)',
     default: 500,
     parse: integer(1, 10_000),
   }),

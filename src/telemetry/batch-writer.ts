@@ -13,16 +13,22 @@ import type { RequestLogRecord, Store } from '../store/types.js';
 import { rollUp } from './rollups.js';
 
 const MAX_BACKOFF_MS = 30_000;
-/** Most records in one transaction, as a multiple of the batch size (see batchSize). */
+/** Most records in one transaction, as a multiple of the batch size (see batchSize)… */
 export const GROUP_FACTOR = 10;
+/**
+ * …and in records, unless the batch size itself is larger: a transaction holds SQLite's write
+ * lock (admin writes wait) for its whole length, about 15 µs a record with many distinct keys.
+ */
+export const GROUP_MAX = 10_000;
 
 export interface BatchWriterOptions {
   /** Writes one batch, whole or not at all. */
   write(batch: RequestLogRecord[]): Promise<void>;
   /**
    * The usual batch. When more records are waiting (the writer fell behind, or `paceMs` held
-   * them), one transaction takes up to GROUP_FACTOR times as many: its commit, and every
-   * roll-up row and index page it touches, are then written once for more records.
+   * them), one transaction takes up to GROUP_FACTOR times as many (at most GROUP_MAX): its
+   * commit, and every roll-up row and index page it touches, are then written once for more
+   * records.
    */
   batchSize: number;
   clock: Clock;
@@ -107,7 +113,8 @@ export class BatchWriter {
 
   async #drain(): Promise<void> {
     const { clock } = this.#options;
-    const most = this.#options.batchSize * GROUP_FACTOR;
+    const { batchSize } = this.#options;
+    const most = Math.max(batchSize, Math.min(batchSize * GROUP_FACTOR, GROUP_MAX));
     while (this.#queue.length > 0) {
       // Everything waiting, up to `most`, goes in one transaction. The batch leaves the queue
       // while it is written; a failed write puts it back at the head, in order.

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import type { RequestLogRecord } from '../../src/store/types.js';
-import { BatchWriter, GROUP_FACTOR } from '../../src/telemetry/batch-writer.js';
+import { BatchWriter, GROUP_FACTOR, GROUP_MAX } from '../../src/telemetry/batch-writer.js';
 import { eventually } from '../helpers/wait.js';
 
 function records(from: number, n: number): RequestLogRecord[] {
@@ -61,6 +61,23 @@ describe('BatchWriter', () => {
       records(0, total).map((r) => r.requestId),
     );
     assert.equal(writer.depth, 0);
+  });
+
+  it('a group never exceeds GROUP_MAX records, unless the batch size does', async () => {
+    const big = writerWith({ batchSize: 2_000 });
+    big.writer.add(records(0, 25_000));
+    await big.writer.flush();
+    assert.deepEqual(
+      big.writes.map((w) => w.length),
+      [GROUP_MAX, GROUP_MAX, 5_000],
+    );
+    const huge = writerWith({ batchSize: 12_000 });
+    huge.writer.add(records(0, 13_000));
+    await huge.writer.flush();
+    assert.deepEqual(
+      huge.writes.map((w) => w.length),
+      [12_000, 1_000],
+    );
   });
 
   it('a failed group goes back to the head of the queue and is written whole on the retry', async () => {
