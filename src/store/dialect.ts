@@ -38,6 +38,11 @@ export interface DialectAdapter {
    * them on PostgreSQL only when its column is declared `collate "C"` as well.
    */
   binaryOrder(column: string): Expression<unknown>;
+  /**
+   * True when the default collation already compares byte-wise (SQLite's BINARY), so an index
+   * on a plain column already serves a `binaryOrder` on it (a primary key's, say).
+   */
+  readonly byteWiseByDefault: boolean;
 }
 
 function errorCode(error: unknown): unknown {
@@ -48,6 +53,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 class SqliteAdapter implements DialectAdapter {
   readonly dialect = 'sqlite' as const;
+  readonly byteWiseByDefault = true;
   readonly capabilities: StoreCapabilities = Object.freeze({ multiWriter: false, transactionalDdl: true });
 
   isUniqueViolation(error: unknown): boolean {
@@ -125,6 +131,7 @@ class SqliteAdapter implements DialectAdapter {
 
 class PostgresAdapter implements DialectAdapter {
   readonly dialect = 'postgres' as const;
+  readonly byteWiseByDefault = false;
   readonly capabilities: StoreCapabilities = Object.freeze({ multiWriter: true, transactionalDdl: true });
 
   isUniqueViolation(error: unknown): boolean {

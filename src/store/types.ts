@@ -282,7 +282,8 @@ export interface GrantRepository {
   list(filter?: { clientId?: string; routeId?: string }): Promise<GrantRecord[]>;
   /**
    * One page of the grants matching the filters, in list() order, strictly after `after`: at
-   * most `limit` (1 to 10000) in one query that an index of migration 0013 serves.
+   * most `limit` (1 to 10000) in one query. Migration 0013's indexes serve the unfiltered and
+   * the by-route pages; one client's few grants come by the primary key and a sort.
    */
   page(options: {
     clientId?: string;

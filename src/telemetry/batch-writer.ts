@@ -82,22 +82,32 @@ export class BatchWriter {
 
   /**
    * Write what is queued now, unless a write started less than `paceMs` ago: then once that
-   * much time has passed, together with whatever else was queued meanwhile. Under steady load
-   * this trades a wait of at most `paceMs` for transactions several times larger. Does nothing
-   * while a failed write waits out its backoff (the periodic flush retries it).
+   * much time has passed, together with whatever else was queued meanwhile (at once when a
+   * whole group is waiting). Under steady load this trades a wait of at most `paceMs` for
+   * transactions several times larger. Does nothing while a failed write waits out its backoff
+   * (the periodic flush retries it). Only this is paced: flush() and stop() write at once.
    */
   writeSoon(): void {
-    if (this.failing || this.#paced) return;
+    if (this.failing) return;
     const wait = this.#lastStart + (this.#options.paceMs ?? 0) - this.#options.clock.monotonic();
-    if (wait <= 0) {
+    // A full group gains nothing by waiting, and holding more would only fill the queue bound.
+    if (wait <= 0 || this.#queue.length >= this.#mostPerWrite()) {
+      clearTimeout(this.#paced);
+      this.#paced = undefined;
       void this.flush();
       return;
     }
+    if (this.#paced) return;
     this.#paced = setTimeout(() => {
       this.#paced = undefined;
       void this.flush();
     }, wait);
     this.#paced.unref();
+  }
+
+  #mostPerWrite(): number {
+    const { batchSize } = this.#options;
+    return Math.max(batchSize, Math.min(batchSize * GROUP_FACTOR, GROUP_MAX));
   }
 
   /** Write queued records in batches until the queue is empty or a write fails. */
@@ -113,8 +123,7 @@ export class BatchWriter {
 
   async #drain(): Promise<void> {
     const { clock } = this.#options;
-    const { batchSize } = this.#options;
-    const most = Math.max(batchSize, Math.min(batchSize * GROUP_FACTOR, GROUP_MAX));
+    const most = this.#mostPerWrite();
     while (this.#queue.length > 0) {
       // Everything waiting, up to `most`, goes in one transaction. The batch leaves the queue
       // while it is written; a failed write puts it back at the head, in order.

@@ -21,20 +21,32 @@ async function collatedDatabase(): Promise<{ url: string } | { skip: string }> {
   const client = new pg.Client({ connectionString: POSTGRES_URL });
   try {
     await client.connect();
-    const { rows } = await client.query('select 1 from pg_database where datname = $1', [DATABASE]);
-    if (rows.length === 0) {
+    const exists = async () =>
+      (await client.query('select 1 from pg_database where datname = $1', [DATABASE])).rows.length > 0;
+    if (!(await exists())) {
       try {
         // PostgreSQL 15+: an ICU default collation for the whole database.
         await client.query(
           `create database ${DATABASE} template template0 encoding 'UTF8' locale_provider icu icu_locale 'en-US' locale 'C.UTF-8'`,
         );
       } catch (error) {
-        // Another test process created it in between: fine.
-        if ((error as { code?: string }).code !== '42P04') throw error;
+        // Another test process may have created it in between (42P04, or 23505 when both got
+        // past the check): fine if it is there now.
+        if (!(await exists())) throw error;
       }
     }
     const url = new URL(POSTGRES_URL);
     url.pathname = `/${DATABASE}`;
+    // A database of that name made otherwise (say with the C collation) would test nothing.
+    const collated = new pg.Client({ connectionString: url.toString() });
+    try {
+      await collated.connect();
+      const { rows } = await collated.query(`select 'a' < 'B' as linguistic`);
+      if (rows[0]?.linguistic !== true)
+        throw new Error(`database ${DATABASE} exists but its default collation compares byte-wise`);
+    } finally {
+      await collated.end().catch(() => undefined);
+    }
     return { url: url.toString() };
   } catch (error) {
     const why = `cannot create PostgreSQL database ${DATABASE} with an ICU en-US collation (needs PostgreSQL 15+ built with ICU, and CREATEDB): ${(error as Error).message}`;

@@ -96,13 +96,15 @@ describe('BatchWriter', () => {
 
   it('writeSoon writes at once when the last write is older than paceMs', async () => {
     const { writer, writes, clock } = writerWith({ batchSize: 10, paceMs: 100 });
+    // The recording `write` runs synchronously up to its first await: a write started by
+    // writeSoon shows at once, with no flush() that could have written the records itself.
     writer.add(records(0, 3));
     writer.writeSoon();
-    await writer.flush();
+    assert.equal(writes.length, 1);
+    await writer.flush(); // settles the running write; the queue is empty, nothing more
     clock.advance(100);
     writer.add(records(3, 3));
     writer.writeSoon();
-    await writer.flush();
     assert.deepEqual(
       writes.map((w) => w.length),
       [3, 3],
@@ -132,12 +134,28 @@ describe('BatchWriter', () => {
     const { writer, writes } = writerWith({ batchSize: 10, paceMs: 60_000 });
     writer.add(records(0, 2));
     writer.writeSoon();
+    await writer.flush();
+    // Held for a minute by the pace: only stop() can write these within the test.
     writer.add(records(2, 2));
     writer.writeSoon();
+    assert.equal(writes.length, 1);
+    assert.equal(writer.depth, 2);
     assert.equal(await writer.stop(1000), 0);
-    assert.deepEqual(
-      writes.flat(),
-      records(0, 4).map((r) => r.requestId),
-    );
+    assert.deepEqual(writes, [records(0, 2).map((r) => r.requestId), records(2, 2).map((r) => r.requestId)]);
+  });
+
+  it('a whole group waiting is written at once, whatever the pace', async () => {
+    const { writer, writes } = writerWith({ batchSize: 10, paceMs: 60_000 });
+    writer.add(records(0, 1));
+    writer.writeSoon();
+    await writer.flush();
+    writer.add(records(1, 10 * GROUP_FACTOR - 1));
+    writer.writeSoon();
+    assert.equal(writes.length, 1, 'held: one short of a group');
+    writer.add(records(10 * GROUP_FACTOR, 1));
+    writer.writeSoon();
+    assert.equal(writes.length, 2);
+    assert.equal(writes[1]?.length, 10 * GROUP_FACTOR);
+    await writer.stop(1000);
   });
 });

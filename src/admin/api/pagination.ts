@@ -2,8 +2,9 @@
  * Cursor pagination. A cursor is the opaque (base64url) sort key of the last item returned;
  * the next page starts strictly after it, so items added or removed between pages neither
  * repeat nor shift the rest. Configuration resources are small and listed from the store
- * whole, then paged here; request logs, keys, bindings (one row or more per key) and blocklist
- * entries (anomaly detection adds them unattended) page in SQL by their own key.
+ * whole, then paged here; what grows with traffic or customers (request logs, clients, grants,
+ * keys, bindings, blocklist entries, which anomaly detection adds unattended) pages in SQL by
+ * its own key.
  */
 import { SpecError } from '../../core/spec-error.js';
 import type { CreationPosition } from '../../store/types.js';

@@ -157,23 +157,20 @@ async function checkAttachedRoutes(store: Store, spec: PolicySpec): Promise<void
   if (issues.length > 0) throw new SpecError(issues);
 }
 
-/** Refuse to remove a policy that routes or keys still name: they would stop being limited. */
-/** Routes and keys named in a refusal; the rest are counted ("and more"), not listed. */
+/** Routes and keys named in a refusal; beyond them the message says "and more". */
 const NAMED_USERS = 10;
 
+/** Refuse to remove a policy that routes or keys still name: they would stop being limited. */
 async function checkUnused(store: Store, id: string): Promise<void> {
   // Routes are few and read whole; keys may be millions, so only the first few naming the
   // policy are fetched.
   const routes = (await store.routes.list()).filter((r) => r.spec.policies?.includes(id));
   const keys = await store.apiKeys.page({ policy: id, limit: NAMED_USERS + 1 });
   const users = [...routes.map((r) => `route "${r.spec.id}"`), ...keys.map((k) => `key "${k.id}"`)];
-  if (users.length > NAMED_USERS) users.splice(NAMED_USERS, users.length, 'more');
   if (users.length > 0) {
-    throw new ConflictError(
-      'policy',
-      id,
-      `policy "${id}" is still named by ${users.join(', ')}; change them first`,
-    );
+    const named =
+      users.length > NAMED_USERS ? `${users.slice(0, NAMED_USERS).join(', ')} and more` : users.join(', ');
+    throw new ConflictError('policy', id, `policy "${id}" is still named by ${named}; change them first`);
   }
 }
 
