@@ -6,13 +6,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import SqliteDatabase from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, SqliteDialect, sql } from 'kysely';
 import { Pool, TypeOverrides } from 'pg';
 import Cursor from 'pg-cursor';
 import { type Clock, systemClock } from '../core/clock.js';
 import { readPem } from '../core/pem.js';
 import { type DialectAdapter, postgresAdapter, SQLITE_BUSY_TIMEOUT_MS, sqliteAdapter } from './dialect.js';
 import { migrateToLatest } from './migrations/index.js';
+import { StorePostgresDialect } from './pg-introspector.js';
 import { createRepositories } from './repositories/index.js';
 import { readConfigVersion } from './repositories/meta.js';
 import type {
@@ -242,7 +243,7 @@ async function openPostgres(connectionString: string, options: OpenStoreOptions)
   const { schema } = options;
   const setSearchPath = CompiledQuery.raw(`set search_path to "${schema}"`);
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({
+    dialect: new StorePostgresDialect({
       pool,
       // Server-side cursors for `.stream()`: exports read a large table in chunks.
       cursor: Cursor,

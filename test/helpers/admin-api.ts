@@ -124,14 +124,7 @@ export async function adminHarness(dialect: Dialect): Promise<AdminHarness> {
     dialect === 'postgres'
       ? await openStore({ url: POSTGRES_URL, schema, clock, poolSize: 4 })
       : await openStore({ url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'pcl-admin-')), 'p.db')}`, clock });
-  // Seen twice on a loaded CI machine, cause not found yet: PostgreSQL answering 'schema … does
-  // not exist' to the first migration right after the schema was created. One retry after a
-  // pause; any other failure, or a second one, still fails the suite.
-  await store.migrate().catch(async (error: unknown) => {
-    if (!(error instanceof Error && /schema .* does not exist/.test(error.message))) throw error;
-    await new Promise((r) => setTimeout(r, 500));
-    await store.migrate();
-  });
+  await store.migrate();
   const keys = deriveSecretKeys(Buffer.alloc(32, 7));
   const state = new MemoryState({ clock });
   const deps: AdminApiDeps = {
