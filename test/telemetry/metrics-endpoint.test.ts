@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { type ExampleUpstream, startExampleUpstream } from '../../examples/upstream/server.js';
 import { type GatewayProcess, startGateway } from '../helpers/gateway.js';
-import { settle } from '../helpers/identity.js';
+import { eventually } from '../helpers/wait.js';
 
 /** name{labels} value → value, from the Prometheus text format. */
 function parse(text: string): Map<string, number> {
@@ -46,12 +46,17 @@ describe('/metrics', () => {
     for (let i = 0; i < 3; i++) await (await request(`${gw.proxyUrl}/pub/hello`)).body.text();
     await (await request(`${gw.proxyUrl}/k/x`)).body.text();
     await (await request(`${gw.proxyUrl}/nowhere?secret=1`)).body.text();
-    await settle(500);
-    const res = await request(`${gw.adminUrl}/metrics`);
-    assert.equal(res.statusCode, 200);
-    assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
-    const text = await res.body.text();
-    const m = parse(text);
+    // The records reach the database in the writer's own time (paced, possibly in several
+    // transactions): scrape until all five are counted rather than after a fixed sleep.
+    const { text, m } = await eventually(async () => {
+      const res = await request(`${gw.adminUrl}/metrics`);
+      assert.equal(res.statusCode, 200);
+      assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+      const text = await res.body.text();
+      const m = parse(text);
+      assert.equal(m.get('portcullis_records_written_total'), 5);
+      return { text, m };
+    });
     assert.equal(
       m.get(
         'portcullis_requests_total{route="pub",method="GET",status_class="2xx",decision="allowed",door="gateway"}',
@@ -71,7 +76,6 @@ describe('/metrics', () => {
       1,
     );
     assert.equal(m.get('portcullis_auth_failures_total{reason="missing_credentials"}'), 1);
-    assert.equal(m.get('portcullis_records_written_total'), 5);
     assert.equal(m.get('portcullis_dependency_up{name="store:sqlite"}'), 1);
     assert.equal(m.get('portcullis_request_duration_seconds_count{route="pub",door="gateway"}'), 3);
     assert.doesNotMatch(text, /nowhere|secret/, 'no raw path or query in any label');
