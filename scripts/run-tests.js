@@ -38,6 +38,62 @@ const concurrency = process.env.PORTCULLIS_TEST_CONCURRENCY ?? '3';
 const child = spawn(
   process.execPath,
   ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files],
-  { stdio: 'inherit', cwd: root },
+  { stdio: ['inherit', 'pipe', 'inherit'], cwd: root },
 );
-child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+
+// The TAP report is passed through as it comes; the failures are also collected and printed
+// again at the end, with the suites they sit in, because a CI log is often read from its tail
+// and a run of thousands of tests buries one `not ok` in the middle.
+const failures = collectFailures();
+let pending = '';
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  const text = pending + chunk.toString('utf8');
+  const lines = text.split('\n');
+  pending = lines.pop() ?? '';
+  for (const line of lines) failures.line(line);
+});
+child.on('exit', (code, signal) => {
+  if (pending) failures.line(pending);
+  const report = failures.report();
+  if (report) process.stdout.write(report);
+  process.exit(signal ? 1 : (code ?? 1));
+});
+
+/** Follows the TAP stream: `# Subtest:` lines give the suite path, `not ok` starts a failure. */
+function collectFailures() {
+  const MAX_LINES = 40;
+  const path = [];
+  const found = [];
+  let current = null;
+  const indentOf = (line) => Math.floor((line.length - line.trimStart().length) / 4);
+  return {
+    line(line) {
+      if (current) {
+        if (current.lines.length < MAX_LINES) current.lines.push(line);
+        if (line.trim() === '...' && indentOf(line) <= current.indent + 1) current = null;
+        return;
+      }
+      const subtest = /^\s*# Subtest: (.*)$/.exec(line);
+      if (subtest) {
+        const depth = indentOf(line);
+        path.length = depth;
+        path[depth] = subtest[1];
+        return;
+      }
+      if (/^\s*not ok \d+/.test(line)) {
+        const depth = indentOf(line);
+        current = { indent: depth, title: path.slice(0, depth + 1).join(' › '), lines: [line] };
+        found.push(current);
+      }
+    },
+    report() {
+      // A suite fails when one of its tests does; its own entry says only that.
+      const leaves = found.filter((f) => !f.lines.some((l) => l.includes("failureType: 'subtestsFailed'")));
+      if (leaves.length === 0) return '';
+      const out = [`\n# ${leaves.length} failing test(s), repeated from above:`];
+      for (const f of leaves) out.push(`# ✗ ${f.title}`, ...f.lines.map((l) => `#   ${l.trim()}`));
+      return `${out.join('\n')}\n`;
+    },
+  };
+}
