@@ -641,6 +641,9 @@ export interface RequestLogFilter {
   routeId?: string;
   status?: number;
   decision?: RecordDecision;
+  door?: RequestLogRecord['door'];
+  /** The catalog code of a refusal or error. */
+  code?: string;
   ip?: string;
   limit?: number;
 }

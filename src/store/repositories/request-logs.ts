@@ -188,6 +188,8 @@ export class SqlRequestLogRepository implements RequestLogRepository {
     if (filter.routeId !== undefined) query = query.where('route_id', '=', filter.routeId);
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
     if (filter.decision !== undefined) query = query.where('decision', '=', filter.decision);
+    if (filter.door !== undefined) query = query.where('door', '=', filter.door);
+    if (filter.code !== undefined) query = query.where('code', '=', filter.code);
     if (filter.ip !== undefined) query = query.where('ip', '=', filter.ip);
     return query;
   }

@@ -127,16 +127,8 @@ function oneOf<T extends string>(field: string, value: string, allowed: readonly
   return value as T;
 }
 
-/**
- * A filter parsed: what the repository filters on in SQL, and what is checked here
- * (`code`, `door`: the repository has no column filter for them).
- */
-interface ParsedFilter {
-  store: RequestLogFilter;
-  keep: ((r: RequestLogRecord) => boolean) | undefined;
-}
-
-function parseFilter(query: FilterQuery, now: number): ParsedFilter {
+/** A filter parsed into what the repository applies in SQL (every field). */
+function parseFilter(query: FilterQuery, now: number): RequestLogFilter {
   const issues: { path: string; message: string }[] = [];
   const attempt = <T>(fn: () => T): T | undefined => {
     try {
@@ -160,7 +152,7 @@ function parseFilter(query: FilterQuery, now: number): ParsedFilter {
   const door =
     query.door === undefined ? undefined : attempt(() => oneOf('door', query.door as string, DOORS));
   if (issues.length > 0) throw new SpecError(issues);
-  const store: RequestLogFilter = {
+  return {
     ...(since !== undefined ? { since } : {}),
     ...(until !== undefined ? { until } : {}),
     ...(query.key !== undefined ? { keyId: query.key } : {}),
@@ -168,15 +160,10 @@ function parseFilter(query: FilterQuery, now: number): ParsedFilter {
     ...(query.route !== undefined ? { routeId: query.route } : {}),
     ...(query.status !== undefined ? { status: query.status } : {}),
     ...(decision !== undefined ? { decision: decision as RecordDecision } : {}),
+    ...(door !== undefined ? { door: door as RequestLogRecord['door'] } : {}),
+    ...(query.code !== undefined ? { code: query.code } : {}),
     ...(query.ip !== undefined ? { ip: normalizeIp(query.ip) ?? query.ip } : {}),
   };
-  const code = query.code;
-  const keep =
-    code === undefined && door === undefined
-      ? undefined
-      : (r: RequestLogRecord) =>
-          (code === undefined || r.code === code) && (door === undefined || r.door === door);
-  return { store, keep };
 }
 
 // ---- paging ----
@@ -219,84 +206,43 @@ const byKey = (a: Keyed, b: Keyed): number =>
 
 /** Records of one millisecond are read whole (a page boundary never splits one arbitrarily). */
 const MILLISECOND_CAP = 100_000;
-/** Rows read per round trip when records are also filtered here (code, door). */
-/** Rows one page may read for a filter applied after the query (code, door). */
-export const SCAN_BOUND = 20_000;
-const SCAN_CHUNK = 1000;
 
 async function logPage(
   repo: RequestLogRepository,
-  filter: ParsedFilter,
+  filter: RequestLogFilter,
   limit: number,
   cursor: LogCursor | undefined,
 ): Promise<{ items: RequestLogRecord[]; nextCursor: string | null }> {
   const keyed = (records: RequestLogRecord[]): Keyed[] =>
     records.map((record) => ({ record, digest: digestOf(record) })).sort(byKey);
   const wholeMillisecond = (at: number) =>
-    repo.list({ ...filter.store, since: at, until: at + 1, limit: MILLISECOND_CAP });
+    repo.list({ ...filter, since: at, until: at + 1, limit: MILLISECOND_CAP });
   const matches: Keyed[] = [];
-  const take = (rows: Keyed[]) => {
-    for (const row of rows) if (!filter.keep || filter.keep(row.record)) matches.push(row);
-  };
 
-  let upper = filter.store.until;
+  let upper = filter.until;
   if (cursor) {
     const inside =
-      (filter.store.since === undefined || cursor.at >= filter.store.since) &&
-      (filter.store.until === undefined || cursor.at < filter.store.until);
+      (filter.since === undefined || cursor.at >= filter.since) &&
+      (filter.until === undefined || cursor.at < filter.until);
     if (inside) {
       let skip = cursor.seen;
-      take(
-        keyed(await wholeMillisecond(cursor.at)).filter((row) => {
-          if (row.digest > cursor.digest) return true;
-          if (row.digest === cursor.digest && skip-- <= 0) return true;
-          return false;
-        }),
-      );
+      for (const row of keyed(await wholeMillisecond(cursor.at))) {
+        if (row.digest > cursor.digest || (row.digest === cursor.digest && skip-- <= 0)) matches.push(row);
+      }
     }
     upper = upper === undefined ? cursor.at : Math.min(upper, cursor.at);
   }
 
-  // With a filter SQL cannot apply (code, door) a page may have to read far: bounded, so one
-  // request cannot read the whole table; the cursor then resumes where the scan stopped.
-  let scanned = 0;
-  let stoppedAt: { row: Keyed; seen: number } | undefined;
-  while (matches.length <= limit) {
-    if (filter.keep && scanned >= SCAN_BOUND) break;
-    const want = filter.keep ? SCAN_CHUNK : limit + 1 - matches.length;
-    let chunk = await repo.list({
-      ...filter.store,
-      ...(upper !== undefined ? { until: upper } : {}),
-      limit: want,
-    });
-    if (chunk.length === 0) break;
-    const more = chunk.length === want;
-    if (more) {
+  if (matches.length <= limit) {
+    const want = limit + 1 - matches.length;
+    let chunk = await repo.list({ ...filter, ...(upper !== undefined ? { until: upper } : {}), limit: want });
+    if (chunk.length === want) {
       // The oldest millisecond read may be cut by the limit: read it whole instead.
       const oldest = (chunk.at(-1) as RequestLogRecord).at;
       chunk = [...chunk.filter((r) => r.at !== oldest), ...(await wholeMillisecond(oldest))];
-      upper = oldest;
     }
-    const rows = keyed(chunk);
-    take(rows);
-    scanned += rows.length;
-    const last = rows.at(-1);
-    if (last && more) {
-      let seen = 0;
-      for (const row of rows) if (row.record.at === last.record.at && row.digest === last.digest) seen++;
-      stoppedAt = { row: last, seen };
-    } else stoppedAt = undefined;
-    if (!more) break;
+    matches.push(...keyed(chunk));
   }
-  if (filter.keep && scanned >= SCAN_BOUND && matches.length <= limit && stoppedAt)
-    return {
-      items: matches.map((m) => m.record),
-      nextCursor: encodeLogCursor({
-        at: stoppedAt.row.record.at,
-        digest: stoppedAt.row.digest,
-        seen: stoppedAt.seen,
-      }),
-    };
 
   const items = matches.slice(0, limit);
   const last = items.at(-1);
@@ -326,10 +272,6 @@ async function* chunked(lines: AsyncIterable<string>): AsyncIterable<string> {
     }
   }
   if (buffer !== '') yield buffer;
-}
-
-async function* kept<T>(rows: AsyncIterable<T>, keep: ((row: T) => boolean) | undefined): AsyncIterable<T> {
-  for await (const row of rows) if (!keep || keep(row)) yield row;
 }
 
 const CONTENT_TYPES: Record<ExportFormat, string> = {
@@ -402,7 +344,7 @@ export const logRoutes: ResourceRoutes = (app, deps) => {
         if (!(error instanceof SpecError)) throw error;
         issues.push(...error.issues);
       }
-      let filter: ParsedFilter | undefined;
+      let filter: RequestLogFilter | undefined;
       try {
         filter = parseFilter(query, deps.clock.now());
       } catch (error) {
@@ -412,12 +354,7 @@ export const logRoutes: ResourceRoutes = (app, deps) => {
       if (issues.length > 0 || filter === undefined) throw new SpecError(issues);
 
       const { store } = request.scope;
-      const lines = formatRows(
-        kept(store.requestLogs.stream(filter.store), filter.keep),
-        format,
-        REQUEST_COLUMNS,
-        requestLogView,
-      );
+      const lines = formatRows(store.requestLogs.stream(filter), format, REQUEST_COLUMNS, requestLogView);
       const name = `request-logs-${iso(deps.clock.now()).replace(/[:.]/g, '')}.${format}`;
       // Rows are pulled from the database only as fast as the reply is written (backpressure).
       return reply
