@@ -502,18 +502,35 @@ export interface InterceptRecord {
   requestId: string;
 }
 
+/** Which intercepts a list, stream or count takes (all fields applied in SQL). */
+export interface InterceptRecordFilter {
+  keyId?: string;
+  routeId?: string;
+  /** Inclusive. */
+  since?: number;
+  /** Exclusive. */
+  until?: number;
+}
+
+/** Where a page of intercepts ended: the last one's time and id. */
+export interface InterceptPosition {
+  at: number;
+  id: string;
+}
+
 export interface InterceptRepository {
   insert(intercept: InterceptRecord): Promise<void>;
-  list(filter?: {
-    keyId?: string;
-    since?: number;
-    until?: number;
-    limit?: number;
-  }): Promise<InterceptRecord[]>;
+  /**
+   * Newest first: by time, then by id (byte-wise), both descending. With `before`, only the
+   * intercepts after that position in this order (a keyset page).
+   */
+  list(
+    filter?: InterceptRecordFilter & { before?: InterceptPosition; limit?: number },
+  ): Promise<InterceptRecord[]>;
   /** Every matching intercept, oldest first, read in chunks. */
-  stream(filter?: { keyId?: string; since?: number; until?: number }): AsyncIterable<InterceptRecord>;
+  stream(filter?: InterceptRecordFilter): AsyncIterable<InterceptRecord>;
   /** How many intercepts match (counted in the database). */
-  count(filter?: { keyId?: string; routeId?: string; since?: number; until?: number }): Promise<number>;
+  count(filter?: InterceptRecordFilter): Promise<number>;
   /** Delete intercepts older than `before` (retention). */
   prune(before: number): Promise<number>;
 }

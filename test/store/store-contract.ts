@@ -2588,6 +2588,54 @@ export function runStoreContract(label: string, open: OpenForContract, options: 
         const [delivery] = await store.alertDeliveries.list({ alertId });
         assert.deepEqual([delivery?.status, delivery?.attempts, delivery?.lastStatus], ['delivered', 2, 200]);
       });
+
+      it('intercepts page by keyset: time, then id byte-wise, both descending; route filtered in SQL', async () => {
+        const keyId = uid('key');
+        const at = clock.now() + 10_000;
+        // Ids whose byte order differs from a language collation's ('B' < 'a' < 'b', '_' < 'a').
+        const ids = ['icp_a', 'icp_B', 'icp_b', 'icp__z', 'icp_A1', 'icp_ab'].map(
+          (id) => `${id}_${uid('x')}`,
+        );
+        const times = [at, at, at, at, at - 1, at + 1];
+        for (const [i, id] of ids.entries())
+          await store.intercepts.insert({
+            id,
+            at: times[i] as number,
+            keyId,
+            clientId: null,
+            ip: '192.0.2.1',
+            bound: [],
+            routeId: i % 2 === 0 ? 'orders' : 'users',
+            method: 'GET',
+            path: '/',
+            requestId: id,
+          });
+        const expected = ids
+          .map((id, i) => ({ id, at: times[i] as number }))
+          .sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+          .map((r) => r.id);
+        assert.deepEqual(
+          (await store.intercepts.list({ keyId })).map((r) => r.id),
+          expected,
+        );
+        const walked: string[] = [];
+        let before: { at: number; id: string } | undefined;
+        for (;;) {
+          const [row] = await store.intercepts.list({ keyId, limit: 1, ...(before ? { before } : {}) });
+          if (row === undefined) break;
+          walked.push(row.id);
+          before = { at: row.at, id: row.id };
+        }
+        assert.deepEqual(walked, expected, 'one at a time, none twice, none left out');
+        assert.deepEqual(
+          (await store.intercepts.list({ keyId, routeId: 'users' })).map((r) => r.id),
+          expected.filter((id) => ids.indexOf(id) % 2 === 1),
+        );
+        assert.equal(await store.intercepts.count({ keyId, routeId: 'orders' }), 3);
+        const streamed: string[] = [];
+        for await (const r of store.intercepts.stream({ keyId, routeId: 'orders' })) streamed.push(r.id);
+        assert.deepEqual(new Set(streamed), new Set(ids.filter((_, i) => i % 2 === 0)));
+      });
     });
 
     describe('health', () => {

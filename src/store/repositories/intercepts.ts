@@ -1,5 +1,13 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { Database, InterceptRecord, InterceptRepository, InterceptsTable } from '../types.js';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import type { DialectAdapter } from '../dialect.js';
+import type {
+  Database,
+  InterceptPosition,
+  InterceptRecord,
+  InterceptRecordFilter,
+  InterceptRepository,
+  InterceptsTable,
+} from '../types.js';
 import type { RepositoryContext } from './context.js';
 import { fromJson, toJson } from './rows.js';
 
@@ -21,9 +29,11 @@ function toRecord(row: Selectable<InterceptsTable>): InterceptRecord {
 /** Binding violations (records, not configuration: writes do not bump the config version). */
 export class SqlInterceptRepository implements InterceptRepository {
   readonly #db: Kysely<Database>;
+  readonly #adapter: DialectAdapter;
 
   constructor(ctx: RepositoryContext) {
     this.#db = ctx.db;
+    this.#adapter = ctx.adapter;
   }
 
   async insert(intercept: InterceptRecord): Promise<void> {
@@ -44,25 +54,23 @@ export class SqlInterceptRepository implements InterceptRepository {
       .execute();
   }
 
-  async *stream(
-    filter: { keyId?: string; since?: number; until?: number } = {},
-  ): AsyncIterable<InterceptRecord> {
-    let query = this.#db.selectFrom('intercepts').selectAll();
-    if (filter.keyId !== undefined) query = query.where('key_id', '=', filter.keyId);
-    if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
-    if (filter.until !== undefined) query = query.where('at', '<', filter.until);
-    for await (const row of query.orderBy('at').stream(1000)) yield toRecord(row);
-  }
-
-  async count(
-    filter: { keyId?: string; routeId?: string; since?: number; until?: number } = {},
-  ): Promise<number> {
+  /** The filter's conditions, shared by list, stream and count. */
+  #filtered(filter: InterceptRecordFilter) {
     let query = this.#db.selectFrom('intercepts');
     if (filter.keyId !== undefined) query = query.where('key_id', '=', filter.keyId);
     if (filter.routeId !== undefined) query = query.where('route_id', '=', filter.routeId);
     if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
     if (filter.until !== undefined) query = query.where('at', '<', filter.until);
-    const row = await query
+    return query;
+  }
+
+  async *stream(filter: InterceptRecordFilter = {}): AsyncIterable<InterceptRecord> {
+    const rows = this.#filtered(filter).selectAll().orderBy('at').stream(1000);
+    for await (const row of rows) yield toRecord(row);
+  }
+
+  async count(filter: InterceptRecordFilter = {}): Promise<number> {
+    const row = await this.#filtered(filter)
       .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
       .executeTakeFirstOrThrow();
     return Number(row.n);
@@ -74,15 +82,21 @@ export class SqlInterceptRepository implements InterceptRepository {
   }
 
   async list(
-    filter: { keyId?: string; since?: number; until?: number; limit?: number } = {},
+    filter: InterceptRecordFilter & { before?: InterceptPosition; limit?: number } = {},
   ): Promise<InterceptRecord[]> {
-    let query = this.#db.selectFrom('intercepts').selectAll();
-    if (filter.keyId !== undefined) query = query.where('key_id', '=', filter.keyId);
-    if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
-    if (filter.until !== undefined) query = query.where('at', '<', filter.until);
+    const id = this.#adapter.binaryOrder('id');
+    let query = this.#filtered(filter).selectAll();
+    const { before } = filter;
+    if (before !== undefined) {
+      // `at <= …` alone lets the time index start at the cursor; the row value then drops the
+      // cursor's millisecond up to and including the cursor row, in the ORDER BY's collation.
+      query = query
+        .where('at', '<=', before.at)
+        .where(sql<boolean>`(${sql.ref('at')}, ${id}) < (${before.at}, ${before.id})`);
+    }
     const rows = await query
       .orderBy('at', 'desc')
-      .orderBy('id', 'desc')
+      .orderBy(id, 'desc')
       .limit(filter.limit ?? 100)
       .execute();
     return rows.map(toRecord);

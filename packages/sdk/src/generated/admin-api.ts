@@ -3059,7 +3059,7 @@ export interface paths {
         };
         /**
          * Binding violations, newest first
-         * @description Paged by cursor in time order, newest first. With `route`, one page reads at most 5000 intercepts and may hold fewer than `limit` items: follow `nextCursor` until it is null.
+         * @description Paged by cursor in time order, newest first.
          */
         get: {
             parameters: {

@@ -9,7 +9,14 @@ import { SpecError } from '../../../core/spec-error.js';
 import { checkBinding } from '../../../identity/operations.js';
 import { addBlock, rebindKey, unbindKey } from '../../../ip-controls/operations.js';
 import { NotFoundError } from '../../../store/errors.js';
-import type { BindingPosition, BindingRecord, InterceptRecord, Store } from '../../../store/types.js';
+import type {
+  BindingPosition,
+  BindingRecord,
+  InterceptPosition,
+  InterceptRecord,
+  InterceptRecordFilter,
+  Store,
+} from '../../../store/types.js';
 import { formatRows } from '../../../telemetry/export.js';
 import type { ResourceRoutes } from '../context.js';
 import { AdminProblem } from '../errors.js';
@@ -17,16 +24,6 @@ import { expiry, since } from '../input.js';
 import { decodeCursor, encodeCursor, pageOfRows } from '../pagination.js';
 import { iso, isoOrNull, NullableTimestamp, Page, PageQuery, problems, Timestamp } from '../schemas.js';
 import { blockView, existingBlock, OneOf } from './blocks.js';
-
-/**
- * The most intercept rows one `GET /intercepts` reads when it filters by route (the store
- * cannot filter by route, so rows are filtered here). A page that reached the bound before
- * it filled ends early with a `nextCursor` that resumes the scan, so a page may hold fewer
- * than `limit` items; follow `nextCursor` until it is null.
- */
-export const INTERCEPT_SCAN_BOUND = 5000;
-/** Hard cap on one read (only reached with thousands of intercepts in one millisecond). */
-const MAX_READ = 50_000;
 
 const Mode = OneOf(['off', 'single', 'multiple', 'all']);
 
@@ -148,9 +145,10 @@ interface InterceptQuery {
   route?: string;
 }
 
-function interceptFilter(query: InterceptQuery, now: number) {
+function interceptFilter(query: InterceptQuery, now: number): InterceptRecordFilter {
   return {
     ...(query.key !== undefined ? { keyId: query.key } : {}),
+    ...(query.route !== undefined ? { routeId: query.route } : {}),
     ...(query.since !== undefined ? { since: since('since', query.since, now) } : {}),
     ...(query.until !== undefined ? { until: since('until', query.until, now) } : {}),
   };
@@ -170,73 +168,23 @@ function decodeBindingCursor(cursor: string): BindingPosition {
   return { keyId: match[1] as string, createdAt: Number(match[2]), id: match[3] as string };
 }
 
-/** An intercept cursor: the time and id of the last row a page looked at. */
-function decodeInterceptCursor(cursor: string): { at: number; id: string } {
+/** An intercept cursor: the time and id of the last intercept of a page. */
+function decodeInterceptCursor(cursor: string): InterceptPosition {
   const match = /^(\d{1,16}):(\S+)$/.exec(decodeCursor(cursor));
   if (!match) throw new SpecError([{ path: 'cursor', message: 'is not a cursor this API returned' }]);
   return { at: Number(match[1]), id: match[2] as string };
 }
 
-/**
- * One page of intercepts, newest first, after `cursor`. The store lists newest first
- * (time, then id, descending) with `until` and a limit but no position, so a page reads the
- * rows at or before the cursor's time and drops those up to the cursor row itself. Without a
- * route filter it reads `limit + 1` rows; with one, at most INTERCEPT_SCAN_BOUND rows.
- */
+/** One page of intercepts, newest first, after the cursor: one keyset query of `limit + 1` rows. */
 async function interceptPage(
   store: Store,
-  filter: { keyId?: string; since?: number; until?: number },
-  route: string | undefined,
+  filter: InterceptRecordFilter,
   query: { limit?: number; cursor?: string },
 ) {
   const limit = query.limit ?? 100;
-  const after = query.cursor === undefined ? undefined : decodeInterceptCursor(query.cursor);
-  const want = route === undefined ? limit + 1 : Math.max(INTERCEPT_SCAN_BOUND, limit + 1);
-  const until =
-    after === undefined
-      ? filter.until
-      : filter.until === undefined
-        ? after.at + 1
-        : Math.min(filter.until, after.at + 1);
-  let read = want;
-  let rows: InterceptRecord[];
-  let rest: InterceptRecord[];
-  for (;;) {
-    rows = await store.intercepts.list({ ...filter, ...(until !== undefined ? { until } : {}), limit: read });
-    rest = rows;
-    if (after !== undefined) {
-      // Rows of the cursor's millisecond up to the cursor row itself were on earlier pages.
-      const seen = rows.findIndex((r) => r.id === after.id && r.at === after.at);
-      if (seen < 0 && rows.length === read && read < MAX_READ && rows.every((r) => r.at === after.at)) {
-        // Only rows of the cursor's millisecond so far: the cursor row is further on.
-        read = Math.min(read * 2, MAX_READ);
-        continue;
-      }
-      rest =
-        seen >= 0
-          ? rows.slice(seen + 1)
-          : // The cursor row is gone (retention, or other filters): drop what sorts before it.
-            rows.filter((r) => !(r.at === after.at && r.id >= after.id));
-    }
-    const dropped = rows.length - rest.length;
-    // A full read that lost rows to the cursor: read further so the page can fill.
-    if (rows.length === read && rest.length < want && want + dropped > read && read < MAX_READ) {
-      read = Math.min(want + dropped, MAX_READ);
-      continue;
-    }
-    break;
-  }
-  const full = rows.length === read;
-  const matched = route === undefined ? rest : rest.filter((r) => r.routeId === route);
-  const position = (r: InterceptRecord) => encodeCursor(`${r.at}:${r.id}`);
-  if (matched.length > limit) {
-    const items = matched.slice(0, limit);
-    return { items, nextCursor: position(items.at(-1) as InterceptRecord) };
-  }
-  // Fewer matches than asked: done unless the read stopped at its bound (then resume after the
-  // last row read, even if it did not match).
-  const last = rest.at(-1);
-  return { items: matched, nextCursor: full && last !== undefined ? position(last) : null };
+  const before = query.cursor === undefined ? undefined : decodeInterceptCursor(query.cursor);
+  const rows = await store.intercepts.list({ ...filter, ...(before ? { before } : {}), limit: limit + 1 });
+  return pageOfRows(rows, limit, (last) => encodeCursor(`${last.at}:${last.id}`));
 }
 
 export const bindingRoutes: ResourceRoutes = (app, deps) => {
@@ -494,22 +442,14 @@ export const bindingRoutes: ResourceRoutes = (app, deps) => {
       schema: {
         tags,
         summary: 'Binding violations, newest first',
-        description:
-          'Paged by cursor in time order, newest first. With `route`, one page reads at most ' +
-          `${INTERCEPT_SCAN_BOUND} intercepts and may hold fewer than \`limit\` items: follow ` +
-          '`nextCursor` until it is null.',
+        description: 'Paged by cursor in time order, newest first.',
         querystring: Type.Object({ ...PageQuery, ...InterceptFilter }),
         response: { 200: Page(Type.Ref('Intercept')), ...problems(400, 401, 403, 422) },
       },
     },
     async (request) => {
       const { query } = request;
-      const page = await interceptPage(
-        request.scope.store,
-        interceptFilter(query, deps.clock.now()),
-        query.route,
-        query,
-      );
+      const page = await interceptPage(request.scope.store, interceptFilter(query, deps.clock.now()), query);
       return { items: page.items.map(interceptView), nextCursor: page.nextCursor };
     },
   );
@@ -540,12 +480,7 @@ export const bindingRoutes: ResourceRoutes = (app, deps) => {
       const { query } = request;
       const format = query.format ?? 'ndjson';
       const filter = interceptFilter(query, deps.clock.now());
-      const route = query.route;
-      const store = request.scope.store;
-      async function* rows() {
-        for await (const row of store.intercepts.stream(filter))
-          if (route === undefined || row.routeId === route) yield row;
-      }
+      const rows = () => request.scope.store.intercepts.stream(filter);
       reply
         .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
         .header('content-disposition', `attachment; filename="intercepts.${format}"`);
