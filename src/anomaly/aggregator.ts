@@ -6,6 +6,8 @@
  * quarter of the interval, 250 ms to 15 s) as one chunk per interval: an atomic counter hands
  * each chunk a slot number, so the detector reads slots 1..n and sums them — instances never
  * overwrite one another and nothing is counted twice. Chunks expire after four intervals.
+ * A chunk that cannot be written is kept and written again at the next flush (merged with
+ * the counts since), until its interval is too old to be judged; only then are its counts lost.
  * With in-memory state nothing is shared, so the counts stay in this process and the
  * detector reads them directly (they never compete with nonces and limits for the state's
  * bounded memory).
@@ -98,6 +100,8 @@ export class AnomalyAggregator {
   readonly #local = new Map<number, Pending>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  /** Shared mode: per interval, counts whose write failed, and the slot taken if any. */
+  readonly #unwritten = new Map<number, { pending: Pending; slot: number | undefined }>();
   #lost = 0;
 
   constructor(options: AggregatorOptions) {
@@ -112,7 +116,10 @@ export class AnomalyAggregator {
     this.#ipv6Prefix = options.ipv6Prefix ?? 64;
   }
 
-  /** Chunks that could not be written (state unreachable); their counts are lost, requests are not. */
+  /**
+   * Intervals whose counts could not all be written (state unreachable past the next flushes
+   * or at shutdown): those counts are lost, requests are not.
+   */
   get lost(): number {
     return this.#lost;
   }
@@ -213,14 +220,28 @@ export class AnomalyAggregator {
   flush(): Promise<void> {
     // One flush at a time; a caller during a flush waits for it and then flushes again.
     const run = async () => {
-      const ready = [...this.#pending];
+      const current = Math.floor(this.#clock.now() / this.intervalMs);
+      const ready = new Map(this.#pending);
       this.#pending.clear();
+      const slots = new Map<number, number | undefined>();
+      // Counts a failed write kept go out again, merged with what came since, while their
+      // interval can still be judged (the leader judges one after it ends plus a grace).
+      for (const [bucket, failed] of this.#unwritten) {
+        this.#unwritten.delete(bucket);
+        if (bucket < current - 1) {
+          this.#giveUp(bucket);
+          continue;
+        }
+        const fresh = ready.get(bucket);
+        if (fresh !== undefined) mergePending(failed.pending, fresh);
+        ready.set(bucket, failed.pending);
+        slots.set(bucket, failed.slot);
+      }
       for (const [bucket, pending] of ready) {
-        if (this.#shared) await this.#write(bucket, pending);
+        if (this.#shared) await this.#write(bucket, pending, slots.get(bucket));
         else this.#keep(bucket, pending);
       }
       // Old intervals are done: forget who was admitted, and (local mode) their counts.
-      const current = Math.floor(this.#clock.now() / this.intervalMs);
       for (const bucket of this.#admitted.keys()) if (bucket < current - 1) this.#admitted.delete(bucket);
       for (const bucket of this.#local.keys()) if (bucket < current - 4) this.#local.delete(bucket);
     };
@@ -231,20 +252,8 @@ export class AnomalyAggregator {
 
   #keep(bucket: number, pending: Pending): void {
     const kept = this.#local.get(bucket);
-    if (kept === undefined) {
-      this.#local.set(bucket, pending);
-      return;
-    }
-    for (const [id, c] of pending.counts) {
-      const sum = kept.counts.get(id);
-      if (sum === undefined) kept.counts.set(id, c);
-      else for (let i = 0; i < 4; i++) (sum[i] as number) += c[i] as number;
-    }
-    for (const [id, ips] of pending.ips) {
-      const set = kept.ips.get(id);
-      if (set === undefined) kept.ips.set(id, ips);
-      else for (const ip of ips) if (set.size < MAX_IPS_PER_KEY) set.add(ip);
-    }
+    if (kept === undefined) this.#local.set(bucket, pending);
+    else mergePending(kept, pending);
   }
 
   /** Every instance's counts of one interval (flush first to include this one's latest). */
@@ -264,28 +273,54 @@ export class AnomalyAggregator {
     return { counts, chunks: 1, unreadable: 0 };
   }
 
-  async #write(bucket: number, pending: Pending): Promise<void> {
+  /**
+   * Write one interval's counts as a new chunk: take a slot number, then store the chunk
+   * under it. On failure the counts are kept for the next flush, with the slot if one was
+   * taken: the retry then overwrites that slot with everything kept, so a write that timed
+   * out here but landed in Redis is replaced, never counted twice. A slot taken and never
+   * filled reads as one unreadable chunk.
+   */
+  async #write(bucket: number, pending: Pending, knownSlot: number | undefined): Promise<void> {
     if (pending.counts.size === 0) return;
     const chunk: Chunk = { v: CHUNK_VERSION, c: Object.fromEntries(pending.counts), p: {} };
     for (const [id, ips] of pending.ips) chunk.p[id] = [...ips];
     const keys = chunkKeys(this.intervalMs, bucket);
     const ttlMs = this.intervalMs * 4 + 30_000;
+    let slot = knownSlot;
     try {
-      const slot = await this.#state.incr(keys.slots, 1, ttlMs);
+      slot ??= await this.#state.incr(keys.slots, 1, ttlMs);
       await this.#state.set(keys.chunk(slot), JSON.stringify(chunk), ttlMs);
     } catch (error) {
-      this.#lost++;
-      this.#logger.warn(
-        { err: error, bucket },
-        'anomaly aggregates not written; this interval is under-counted',
-      );
+      this.#unwritten.set(bucket, { pending, slot });
+      this.#logger.warn({ err: error, bucket }, 'anomaly aggregates not written; retried at the next flush');
     }
+  }
+
+  #giveUp(bucket: number): void {
+    this.#lost++;
+    this.#logger.warn({ bucket }, 'anomaly aggregates not written in time; this interval is under-counted');
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.flush();
+    for (const bucket of this.#unwritten.keys()) this.#giveUp(bucket);
+    this.#unwritten.clear();
+  }
+}
+
+/** Add `from`'s counts and addresses to `into` (addresses still capped per identity). */
+function mergePending(into: Pending, from: Pending): void {
+  for (const [id, c] of from.counts) {
+    const sum = into.counts.get(id);
+    if (sum === undefined) into.counts.set(id, c);
+    else for (let i = 0; i < 4; i++) (sum[i] as number) += c[i] as number;
+  }
+  for (const [id, ips] of from.ips) {
+    const set = into.ips.get(id);
+    if (set === undefined) into.ips.set(id, ips);
+    else for (const ip of ips) if (set.size < MAX_IPS_PER_KEY) set.add(ip);
   }
 }
 

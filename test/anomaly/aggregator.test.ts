@@ -141,6 +141,67 @@ describe('anomaly aggregator', () => {
     const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL, shared: true });
     agg.observe(outcome('198.51.100.1', 'key_a'));
     await agg.flush();
+    assert.equal(agg.lost, 0, 'kept for the next flush');
+    await agg.stop();
+    assert.equal(agg.lost, 1, 'given up at shutdown');
+  });
+
+  /** Memory state whose next `incr` or `set` calls fail, as a Redis timing out would. */
+  class FlakyState extends MemoryState {
+    failIncr = 0;
+    failSet = 0;
+    /** Make the failed set land anyway (a timeout after Redis applied the command). */
+    landFailedSet = false;
+    override async incr(key: string, by: number, ttlMs: number): Promise<number> {
+      if (this.failIncr > 0) {
+        this.failIncr--;
+        throw new Error('Command timed out');
+      }
+      return super.incr(key, by, ttlMs);
+    }
+    override async set(key: string, value: string, ttlMs?: number): Promise<void> {
+      if (this.failSet > 0) {
+        this.failSet--;
+        if (this.landFailedSet) await super.set(key, value, ttlMs);
+        throw new Error('Command timed out');
+      }
+      return super.set(key, value, ttlMs);
+    }
+  }
+
+  for (const failure of ['incr', 'set', 'set that landed'] as const)
+    it(`writes counts again at the next flush after a failed ${failure}, counted once`, async () => {
+      const state = new FlakyState({ clock });
+      const agg = new AnomalyAggregator({ state, clock, logger, intervalMs: INTERVAL, shared: true });
+      const at = Math.floor(clock.now() / INTERVAL);
+      for (let i = 0; i < 3; i++) agg.observe(outcome('198.51.100.1', 'key_r'));
+      if (failure === 'incr') state.failIncr = 1;
+      else state.failSet = 1;
+      state.landFailedSet = failure === 'set that landed';
+      await agg.flush();
+      for (let i = 0; i < 2; i++) agg.observe(outcome('198.51.100.2', 'key_r'));
+      await agg.flush();
+      const read = await readBucket(state, INTERVAL, at);
+      assert.equal(read.counts.get('k:key_r')?.requests, 5);
+      assert.equal(read.counts.get('k:key_r')?.ips, 2);
+      assert.equal(read.chunks, 1, 'the slot taken before the failure is reused');
+      assert.equal(read.unreadable, 0);
+      assert.equal(agg.lost, 0);
+      await state.close();
+    });
+
+  it('gives up on counts whose interval is past judging, and says so in `lost`', async () => {
+    const local = new ManualClock(clock.now());
+    const state = new FlakyState({ clock: local });
+    const agg = new AnomalyAggregator({ state, clock: local, logger, intervalMs: INTERVAL, shared: true });
+    const at = Math.floor(local.now() / INTERVAL);
+    agg.observe(outcome('198.51.100.1', 'key_old'));
+    state.failIncr = 1;
+    await agg.flush();
+    local.advance(2 * INTERVAL);
+    await agg.flush();
     assert.equal(agg.lost, 1);
+    assert.equal((await readBucket(state, INTERVAL, at)).counts.size, 0, 'not written late');
+    await state.close();
   });
 });
