@@ -261,7 +261,10 @@ describe('RedisState', { skip: redis.skip }, () => {
       const later = await Promise.allSettled([state.get('partition')]);
       const laterError = (later[0] as PromiseRejectedResult).reason;
       assert.ok(isStateError(laterError, 'ERR_STATE_UNAVAILABLE'), String(laterError));
-      assert.ok(!(laterError.cause instanceof DeadlineExceededError), `refused by ${String(laterError.cause)}`);
+      assert.ok(
+        !(laterError.cause instanceof DeadlineExceededError),
+        `refused by ${String(laterError.cause)}`,
+      );
 
       proxy.blackhole(false);
       assert.equal(await eventually(() => state.get('partition')), 'before');
