@@ -377,6 +377,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       degradedMode: () => currentDegraded(),
       queueDepth: () => recorder.depth,
       anomalyLeader: () => live.anomalyDetection !== 'off' && anomalies.leader,
+      configVersion: () => watcher.version,
     });
     onAnomaly = (signal, action) => metrics.anomalyRecorded(signal, action);
     // Every decision is recorded (queued, written in batches; flushed at shutdown after the
@@ -483,6 +484,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       version: VERSION,
       isDraining: () => proxy.draining,
       readiness,
+      configVersions: async () => ({
+        serving: watcher.version,
+        latest: await store.configVersion().catch(() => null),
+      }),
       metrics: options.clusterMetrics ? options.clusterMetrics(metrics.registry) : () => metrics.scrape(),
       api: { store, keys, clock, settings, logger, state, anomalies, instances },
       trustedProxies: settings.trustedProxies,

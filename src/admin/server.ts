@@ -30,6 +30,11 @@ export interface AdminServerOptions {
   readiness: () => Promise<ReadinessCheck[]>;
   isDraining: () => boolean;
   version: string;
+  /**
+   * The configuration version this instance serves and the latest in the store (null when the
+   * store does not answer), shown by /readyz: equal once a change has reached this instance.
+   */
+  configVersions?: () => Promise<{ serving: number; latest: number | null }>;
   /** Prometheus text exposition for GET /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The admin REST API (/admin/api) and its docs page. */
@@ -67,7 +72,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
   // SQLite file, rate limiting in `closed` mode) answers 503, as does draining. `?strict`
   // answers 503 whenever any check fails, for monitors and start-up gates.
   app.get('/readyz', async (request, reply) => {
-    const checks = await options.readiness();
+    const [checks, config] = await Promise.all([options.readiness(), options.configVersions?.()]);
     const draining = options.isDraining();
     const healthy = checks.every((c) => c.ok);
     const strict = (request.query as Record<string, unknown> | undefined)?.['strict'] !== undefined;
@@ -77,6 +82,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     return {
       status: draining ? 'draining' : healthy ? 'ready' : serving ? 'degraded' : 'not_ready',
       checks,
+      ...(config ? { config } : {}),
     };
   });
 

@@ -50,6 +50,8 @@ export interface MetricsOptions {
   degradedMode?: () => string | undefined;
   /** Recorder queue depth, sampled at scrape (can also be set later with `setQueueDepthSource`). */
   queueDepth?: () => number;
+  /** The configuration version this instance serves; sampled at scrape. Omitted: no gauge. */
+  configVersion?: () => number;
   /** Whether this instance runs the anomaly detector now; sampled at scrape. Omitted: detection is off (no gauge). */
   anomalyLeader?: () => boolean;
   /** prom-client's default process and Node.js metrics, with the same prefix. Default true. */
@@ -467,6 +469,20 @@ export function createMetrics(options: MetricsOptions): Metrics {
       registers,
       collect() {
         anomalyLeader.set(leaderSource() === true ? 1 : 0);
+      },
+    });
+  }
+
+  const versionSource = options.configVersion;
+  if (versionSource) {
+    const configVersion: Gauge = new Gauge({
+      name: `${p}config_version`,
+      help: 'The configuration version this instance serves (the store counter at its last reload). Across workers, the lowest.',
+      registers,
+      // Summing versions across workers would mean nothing; the laggard is what matters.
+      aggregator: 'min',
+      collect() {
+        configVersion.set(versionSource());
       },
     });
   }

@@ -36,7 +36,7 @@ describe('forward-auth door conventions', () => {
     await addClient(gw, 'app', 'App');
     key = (await createKey(gw, 'app')).key;
     await grant(gw, 'app', 'orders');
-    await settle();
+    await settle(gw);
   });
   after(async () => {
     await gw?.stop();

@@ -1,5 +1,6 @@
 /** CLI shortcuts for identity set-up in integration tests (through the real `portcullis` CLI). */
 import assert from 'node:assert/strict';
+import { request } from 'undici';
 import type { GatewayProcess } from './gateway.js';
 
 export async function cliJson<T = Record<string, unknown>>(gw: GatewayProcess, args: string[]): Promise<T> {
@@ -28,7 +29,23 @@ export async function grant(gw: GatewayProcess, client: string, route: string, m
   await cliJson(gw, ['grants', 'add', '--client', client, '--route', route, '--methods', methods]);
 }
 
-/** Wait until the running gateway has seen the latest change (its config poll runs every 200 ms in tests). */
-export function settle(ms = 700): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/**
+ * Wait until each running gateway serves the latest configuration in its store: /readyz says
+ * so (`config.serving === config.latest`). Not a fixed sleep: a loaded machine may take longer
+ * than a few config polls to reload, and an idle one needs less.
+ */
+export async function settle(...gateways: GatewayProcess[]): Promise<void> {
+  for (const gw of gateways) {
+    const deadline = Date.now() + 15_000;
+    let last = '';
+    for (;;) {
+      const res = await request(`${gw.adminUrl}/readyz`);
+      const body = (await res.body.json()) as { config?: { serving: number; latest: number | null } };
+      last = JSON.stringify(body.config);
+      if (body.config && body.config.latest !== null && body.config.serving >= body.config.latest) break;
+      if (Date.now() > deadline)
+        throw new Error(`gateway ${gw.adminUrl} did not take the latest configuration: ${last}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
 }

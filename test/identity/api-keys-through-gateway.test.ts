@@ -76,7 +76,7 @@ describe('API keys through a real gateway', () => {
     otherKey = await createKey(gw, 'other');
     issued.push(appKey.key, otherKey.key);
     for (const route of ['orders', 'echo', 'scoped', 'testenv', 'keep']) await grant(gw, 'app', route);
-    await settle();
+    await settle(gw);
   });
 
   after(async () => {
@@ -148,7 +148,7 @@ describe('API keys through a real gateway', () => {
 
   it('checks grant methods', async () => {
     await grant(gw, 'app', 'orders', 'GET');
-    await settle();
+    await settle(gw);
     assert.equal((await get('/orders', bearer(appKey.key))).status, 200);
     const post = await request(`${gw.proxyUrl}/orders`, {
       method: 'POST',
@@ -164,7 +164,7 @@ describe('API keys through a real gateway', () => {
     assert.equal(res.status, 403);
     assert.equal(res.json()['code'], 'insufficient_scope');
     await cliJson(gw, ['keys', 'update', appKey.id, '--scopes', 'orders:read,orders:write']);
-    await settle();
+    await settle(gw);
     assert.equal((await get('/scoped/x', bearer(appKey.key))).status, 200);
   });
 
@@ -174,7 +174,7 @@ describe('API keys through a real gateway', () => {
     assert.equal(liveOnTest.json()['code'], 'environment_mismatch');
     const testKey = await createKey(gw, 'app', ['--env', 'test']);
     issued.push(testKey.key);
-    await settle();
+    await settle(gw);
     assert.match(testKey.key, /^pcl_test_/);
     assert.equal((await get('/testenv/x', bearer(testKey.key))).status, 200);
     assert.equal((await get('/orders', bearer(testKey.key))).json()['code'], 'environment_mismatch');
@@ -183,16 +183,16 @@ describe('API keys through a real gateway', () => {
   it('refuses expired and revoked keys', async () => {
     const key = await createKey(gw, 'app');
     issued.push(key.key);
-    await settle();
+    await settle(gw);
     assert.equal((await get('/e/x', bearer(key.key))).status, 200);
     await cliJson(gw, ['keys', 'update', key.id, '--expires', '2001-01-01T00:00:00Z']);
-    await settle();
+    await settle(gw);
     const expired = await get('/e/x', bearer(key.key));
     assert.equal(expired.status, 401);
     assert.equal(expired.json()['code'], 'key_expired');
     await cliJson(gw, ['keys', 'update', key.id, '--expires', 'never']);
     await cliJson(gw, ['keys', 'revoke', key.id, '--reason', 'leaked in a screenshot']);
-    await settle();
+    await settle(gw);
     const revoked = await get('/e/x', bearer(key.key));
     assert.equal(revoked.status, 401);
     assert.equal(revoked.json()['code'], 'key_revoked');
@@ -205,22 +205,22 @@ describe('API keys through a real gateway', () => {
     issued.push(key.key);
     await grant(gw, 'flaky', 'echo');
     await cliJson(gw, ['clients', 'suspend', 'flaky', '--reason', 'unpaid']);
-    await settle();
+    await settle(gw);
     const suspended = await get('/e/x', bearer(key.key));
     assert.equal(suspended.status, 403);
     assert.equal(suspended.json()['code'], 'client_suspended');
     await cliJson(gw, ['clients', 'activate', 'flaky']);
-    await settle();
+    await settle(gw);
     assert.equal((await get('/e/x', bearer(key.key))).status, 200);
     await cliJson(gw, ['clients', 'revoke', 'flaky']);
-    await settle();
+    await settle(gw);
     assert.equal((await get('/e/x', bearer(key.key))).json()['code'], 'client_revoked');
   });
 
   it('counts a remaining-uses budget atomically; refused requests use nothing', async () => {
     const key = await createKey(gw, 'app', ['--uses', '3']);
     issued.push(key.key);
-    await settle();
+    await settle(gw);
     // A request refused for another reason (no grant on "open"? it is open; use a scope failure) consumes nothing.
     assert.equal((await get('/scoped/x', bearer(key.key))).status, 403);
     const statuses = await Promise.all(
@@ -230,7 +230,7 @@ describe('API keys through a real gateway', () => {
     const exhausted = await get('/e/x', bearer(key.key));
     assert.equal(exhausted.json()['code'], 'usage_exhausted');
     await cliJson(gw, ['keys', 'update', key.id, '--uses', '1']);
-    await settle();
+    await settle(gw);
     assert.equal((await get('/e/x', bearer(key.key))).status, 200, 'a new budget starts a new count');
     assert.equal((await get('/e/x', bearer(key.key))).status, 403);
   });
@@ -240,7 +240,7 @@ describe('API keys through a real gateway', () => {
     issued.push(key.key);
     const rotated = await cliJson<{ key: string }>(gw, ['keys', 'rotate', key.id, '--grace', '2s']);
     issued.push(rotated.key);
-    await settle();
+    await settle(gw);
     const oldRes = await get('/e/x', bearer(key.key));
     const newRes = await get('/e/x', bearer(rotated.key));
     assert.equal(oldRes.status, 200);
@@ -258,12 +258,12 @@ describe('API keys through a real gateway', () => {
   it('honours the key IP allow-list', async () => {
     const key = await createKey(gw, 'app', ['--ip-allow', '10.0.0.0/8']);
     issued.push(key.key);
-    await settle();
+    await settle(gw);
     const refused = await get('/e/x', bearer(key.key));
     assert.equal(refused.status, 403);
     assert.equal(refused.json()['code'], 'ip_not_allowed');
     await cliJson(gw, ['keys', 'update', key.id, '--ip-allow', '10.0.0.0/8,127.0.0.0/8']);
-    await settle();
+    await settle(gw);
     assert.equal((await get('/e/x', bearer(key.key))).status, 200);
   });
 

@@ -41,7 +41,7 @@ describe('HMAC-signed requests through a real gateway', () => {
     await grant(gw, 'partner', 'signed');
     secret = (await cliJson<{ secret: string }>(gw, ['clients', 'hmac-secret', '--client', 'partner']))
       .secret;
-    await settle();
+    await settle(gw);
   });
   after(async () => {
     await gw?.stop();
@@ -128,7 +128,7 @@ describe('HMAC-signed requests through a real gateway', () => {
         '1h',
       ])
     ).secret;
-    await settle();
+    await settle(gw);
     assert.equal((await runCurl(await signedCurl(['--url', `${gw.proxyUrl}/signed/a`], next))).status, 200);
     assert.equal((await runCurl(await signedCurl(['--url', `${gw.proxyUrl}/signed/b`], secret))).status, 200);
     const shown = await gw.cli(['clients', 'show', 'partner', '--json']);

@@ -68,7 +68,7 @@ describe('JWT through a real gateway (keys made by openssl, tokens by `portculli
       'azp',
     ]);
     await addClient(gw, 'web', 'Web Frontend');
-    await settle();
+    await settle(gw);
   });
   after(async () => {
     await gw?.stop();
@@ -183,7 +183,7 @@ describe('JWT through a real gateway (keys made by openssl, tokens by `portculli
       '--issuer',
       'https://hs.test',
     ]);
-    await settle();
+    await settle(gw);
     const token = (
       await gw.cli([
         'jwt',

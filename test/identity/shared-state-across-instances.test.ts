@@ -42,7 +42,7 @@ describe('two instances sharing Redis', { skip: redis.skip }, () => {
     await addClient(a, 'app');
     await grant(a, 'app', 'echo');
     secret = (await cliJson<{ secret: string }>(a, ['clients', 'hmac-secret', '--client', 'app'])).secret;
-    await settle();
+    await settle(a, b);
   });
   after(async () => {
     await a?.stop();
@@ -52,7 +52,7 @@ describe('two instances sharing Redis', { skip: redis.skip }, () => {
 
   it('a remaining-uses budget is shared: 20 concurrent requests over two instances, budget 7 → exactly 7 allowed', async () => {
     const key = await createKey(a, 'app', ['--uses', '7']);
-    await settle();
+    await settle(a, b);
     const statuses = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
         const res = await request(`${(i % 2 === 0 ? a : b).proxyUrl}/echo/x`, {
@@ -92,7 +92,7 @@ describe('two instances sharing Redis', { skip: redis.skip }, () => {
 
   it('a revocation made through one reaches the other within a second', async () => {
     const key = await createKey(a, 'app');
-    await settle();
+    await settle(a, b);
     const before = await request(`${b.proxyUrl}/echo/x`, { headers: { authorization: `Bearer ${key.key}` } });
     await before.body.dump();
     assert.equal(before.statusCode, 200);

@@ -44,7 +44,7 @@ describe('verification API (POST /_portcullis/verify)', () => {
       ])
     ).token;
     viewer = (await cliJson<{ token: string }>(gw, ['admin', 'tokens', 'create', '--role', 'viewer'])).token;
-    await settle();
+    await settle(gw);
   });
   after(async () => {
     await gw?.stop();
@@ -137,10 +137,10 @@ describe('verification API (POST /_portcullis/verify)', () => {
       '--role',
       'verifier',
     ]);
-    await settle();
+    await settle(gw);
     assert.equal((await verify({ key: key.key, route: 'orders' }, extra.token)).status, 200);
     await cliJson(gw, ['admin', 'tokens', 'revoke', extra.id]);
-    await settle();
+    await settle(gw);
     assert.equal((await verify({ key: key.key, route: 'orders' }, extra.token)).status, 401);
     const list = await gw.cli(['admin', 'tokens', 'list', '--json']);
     assert.ok(!list.stdout.includes(extra.token) && !list.stdout.includes(verifier));

@@ -127,7 +127,7 @@ describe('IP controls through a real gateway', () => {
 
   it('key lists: a deny-list entry refuses inside the allow-list', async () => {
     const key = await createKey(gw, 'app', ['--ip-allow', '10.0.0.0/8', '--ip-deny', '10.9.0.0/16']);
-    await settle();
+    await settle(gw);
     const bearer = { authorization: `Bearer ${key.key}` };
     assert.equal((await get('/k/x', '10.1.1.1', bearer)).status, 200);
     assert.equal((await get('/k/x', '10.9.1.1', bearer)).code, 'ip_not_allowed');
@@ -201,7 +201,7 @@ describe('IP controls through a real gateway', () => {
 
   it('first-use binding: binds the first address, refuses others with an intercept, one alert per window', async () => {
     const key = await createKey(gw, 'app', ['--binding', 'single']);
-    await settle();
+    await settle(gw);
     const bearer = { authorization: `Bearer ${key.key}` };
     assert.equal((await get('/k/x', '10.20.0.1', bearer)).status, 200);
     assert.equal((await get('/k/x', '10.20.0.1', bearer)).status, 200);
@@ -268,7 +268,7 @@ describe('IP controls through a real gateway', () => {
 
   it('a race of first requests from two addresses binds exactly one', async () => {
     const key = await createKey(gw, 'app', ['--binding', 'single']);
-    await settle();
+    await settle(gw);
     const bearer = { authorization: `Bearer ${key.key}` };
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) => get('/k/x', i % 2 === 0 ? '10.50.0.1' : '10.50.0.2', bearer)),
@@ -283,7 +283,7 @@ describe('IP controls through a real gateway', () => {
   it('multiple and all modes', async () => {
     const multi = await createKey(gw, 'app', ['--binding', 'multiple', '--max-ips', '2']);
     const all = await createKey(gw, 'app', ['--binding', 'all']);
-    await settle();
+    await settle(gw);
     const m = { authorization: `Bearer ${multi.key}` };
     assert.equal((await get('/k/x', '10.60.0.1', m)).status, 200);
     assert.equal((await get('/k/x', '10.60.0.2', m)).status, 200);
@@ -361,7 +361,7 @@ describe('IP controls with an untrusted peer', () => {
       assert.equal(res.statusCode, 200, header);
     }
     const key = await createKey(gw, 'app', ['--binding', 'single']);
-    await settle();
+    await settle(gw);
     const res = await request(`${gw.proxyUrl}/k/x`, {
       headers: { authorization: `Bearer ${key.key}`, 'x-forwarded-for': '10.9.9.9' },
     });

@@ -89,7 +89,7 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
     });
     await addClient(gw, 'app');
     for (const route of ['limited', 'quota', 'plain', 'failing']) await grant(gw, 'app', route);
-    await settle();
+    await settle(gw);
   });
   after(async () => {
     await gw?.stop();
@@ -104,7 +104,7 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
 
   it('allows up to the limit, then 429 with Retry-After and RateLimit headers; denied requests consume nothing', async () => {
     const key = await createKey(gw, 'app');
-    await settle();
+    await settle(gw);
     const auth = { authorization: `Bearer ${key.key}` };
     // Start right after a window boundary so all requests fall in one 2 s window.
     await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
@@ -132,7 +132,7 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
   it('rotation never doubles a limit: old and new secrets share the key buckets', async () => {
     const key = await createKey(gw, 'app');
     const rotated = await cliJson<{ key: string }>(gw, ['keys', 'rotate', key.id, '--grace', '1h']);
-    await settle();
+    await settle(gw);
     await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
     const statuses = [];
     for (const k of [key.key, rotated.key, key.key, rotated.key])
@@ -142,7 +142,7 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
 
   it('answers quota_exceeded for quotas', async () => {
     const key = await createKey(gw, 'app');
-    await settle();
+    await settle(gw);
     const auth = { authorization: `Bearer ${key.key}` };
     assert.equal((await get('/quota/a', auth)).status, 200);
     assert.equal((await get('/quota/a', auth)).status, 200);
@@ -196,14 +196,14 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
       '--attach',
       `key:${key.id}`,
     ]);
-    await settle();
+    await settle(gw);
     const auth = { authorization: `Bearer ${key.key}` };
     const first = await get('/plain/x', auth);
     assert.equal(first.status, 200);
     assert.match(String(first.headers['ratelimit-policy']), /^"only-one-/);
     assert.equal((await get('/plain/x', auth)).status, 429);
     const other = await createKey(gw, 'app');
-    await settle();
+    await settle(gw);
     const global = await get('/plain/x', { authorization: `Bearer ${other.key}` });
     assert.equal(global.status, 200);
     assert.equal(global.headers['ratelimit-policy'], '"per-ip-global";q=1000;w=1');
@@ -211,7 +211,7 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
 
   it('refund_on_5xx gives back the remaining-uses credit when the upstream fails', async () => {
     const key = await createKey(gw, 'app', ['--uses', '2']);
-    await settle();
+    await settle(gw);
     const auth = { authorization: `Bearer ${key.key}` };
     for (let i = 0; i < 3; i++) assert.equal((await get('/failing/500', auth)).status, 500);
     assert.equal((await get('/failing/200', auth)).status, 200, 'failed requests did not use the budget');
@@ -223,7 +223,7 @@ describe('rate limits through a real gateway (in-memory limiter)', () => {
 
   it('forward-auth answers carry the rate-limit headers and 429', async () => {
     const key = await createKey(gw, 'app');
-    await settle();
+    await settle(gw);
     await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
     const ask = () =>
       get('/_portcullis/authz', {

@@ -73,7 +73,7 @@ export function describeSharedLimits(label: string, scenario: SharedLimitScenari
       await grant(first, 'app', 'burst');
       await grant(first, 'app', 'steady');
       key = (await createKey(first, 'app')).key;
-      await settle(1000);
+      await settle(...gateways);
     });
     after(async () => {
       await Promise.all(gateways.map((g) => g.stop()));

@@ -37,7 +37,7 @@ describe('SDK verifyKey() against a running gateway', () => {
     budgetKey = await createKey(gw, 'app', ['--scopes', 'orders:read', '--uses', '1']);
     await grant(gw, 'app', 'orders', 'GET');
     token = (await cliJson<{ token: string }>(gw, ['admin', 'tokens', 'create', '--role', 'verifier'])).token;
-    await settle();
+    await settle(gw);
     verifier = new PortcullisVerifier({ url: gw.proxyUrl, token, timeoutMs: 5000 });
   });
   after(async () => {

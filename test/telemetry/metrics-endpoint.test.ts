@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { type ExampleUpstream, startExampleUpstream } from '../../examples/upstream/server.js';
 import { type GatewayProcess, startGateway } from '../helpers/gateway.js';
+import { settle } from '../helpers/identity.js';
 import { eventually } from '../helpers/wait.js';
 
 /** name{labels} value → value, from the Prometheus text format. */
@@ -79,5 +80,25 @@ describe('/metrics', () => {
     assert.equal(m.get('portcullis_dependency_up{name="store:sqlite"}'), 1);
     assert.equal(m.get('portcullis_request_duration_seconds_count{route="pub",door="gateway"}'), 3);
     assert.doesNotMatch(text, /nowhere|secret/, 'no raw path or query in any label');
+  });
+
+  it('shows the configuration version served, in /metrics and beside the latest in /readyz', async () => {
+    const config = async () => {
+      const res = await request(`${gw.adminUrl}/readyz`);
+      return ((await res.body.json()) as { config: { serving: number; latest: number | null } }).config;
+    };
+    const before = await config();
+    assert.ok(
+      Number.isSafeInteger(before.serving) && before.serving === before.latest,
+      JSON.stringify(before),
+    );
+    const added = await gw.cli(['clients', 'add', '--id', 'config-version', '--name', 'x']);
+    assert.equal(added.code, 0, added.stderr);
+    await settle(gw);
+    const after = await config();
+    assert.ok(after.latest !== null && after.latest > (before.latest ?? 0), JSON.stringify(after));
+    assert.equal(after.serving, after.latest);
+    const m = parse(await (await request(`${gw.adminUrl}/metrics`)).body.text());
+    assert.equal(m.get('portcullis_config_version'), after.serving);
   });
 });

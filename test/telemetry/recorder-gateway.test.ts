@@ -11,6 +11,7 @@ import { openStore } from '../../src/store/open-store.js';
 import type { RequestLogRecord } from '../../src/store/types.js';
 import { type GatewayProcess, startGateway } from '../helpers/gateway.js';
 import { addClient, createKey, grant, settle } from '../helpers/identity.js';
+import { eventually } from '../helpers/wait.js';
 
 const routes = (upstream: string) => [
   {
@@ -57,7 +58,7 @@ describe('request records from a real gateway', () => {
       await addClient(gw, 'app');
       await grant(gw, 'app', 'keyed');
       const key = await createKey(gw, 'app');
-      await settle();
+      await settle(gw);
       const send = async (path: string, headers: Record<string, string> = {}) => {
         const res = await request(`${gw.proxyUrl}${path}`, { headers });
         await res.body.text();
@@ -75,8 +76,13 @@ describe('request records from a real gateway', () => {
           'x-forwarded-for': '198.51.100.4',
         }),
       };
-      await settle(600);
-      const rows = await records(gw);
+      // Written by the recorder's own thread, paced: read until all six are there.
+      const rows = await eventually(async () => {
+        const rows = await records(gw);
+        const missing = Object.entries(ids).filter(([, id]) => !rows.some((r) => r.requestId === id));
+        assert.deepEqual(missing, [], 'every request recorded');
+        return rows;
+      });
       const byId = (id: string) => rows.find((r) => r.requestId === id);
       const allowed = byId(ids.allowed);
       assert.deepEqual(
