@@ -20,7 +20,7 @@ import { openState } from '../../src/state/open-state.js';
 import type { HotState } from '../../src/state/types.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/types.js';
-import { REDIS_URL, redisGate } from '../helpers/services.js';
+import { REDIS_URL, ROOMY_COMMAND_TIMEOUT_MS, redisGate } from '../helpers/services.js';
 
 const logger = pino({ level: 'silent' });
 const INTERVAL = 60_000;
@@ -66,7 +66,11 @@ for (const backend of ['memory', 'redis'] as const) {
       state = await openState({
         clock,
         ...(backend === 'redis'
-          ? { redisUrl: REDIS_URL, keyPrefix: `pcl_anomaly_${randomBytes(6).toString('hex')}:` }
+          ? {
+              redisUrl: REDIS_URL,
+              keyPrefix: `pcl_anomaly_${randomBytes(6).toString('hex')}:`,
+              redis: { commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS },
+            }
           : {}),
       });
       alerts = [];

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { type GatewayProcess, runCli, startGateway, tempDir } from '../helpers/gateway.js';
+import { settle } from '../helpers/identity.js';
 import { REDIS_URL, redisGate } from '../helpers/services.js';
 
 const redis = await redisGate();
@@ -32,7 +33,8 @@ for (const backend of ['memory', 'redis'] as const) {
         env: {
           PORTCULLIS_ANOMALY_RULES: 'burst=block:5m',
           PORTCULLIS_SECRET_KEY: randomBytes(32).toString('hex'),
-          ...(backend === 'redis' ? { PORTCULLIS_REDIS_URL: REDIS_URL } : {}),
+          // A smoke of the detection path, not of Redis faults: a roomy command deadline.
+          ...(backend === 'redis' ? { PORTCULLIS_REDIS_URL: REDIS_URL, PORTCULLIS_REDIS_TIMEOUT: '5s' } : {}),
         },
       });
       gateways.push(gw);
@@ -77,7 +79,7 @@ for (const backend of ['memory', 'redis'] as const) {
       // The mode is live: switched off without a restart, the gateway refuses to run it.
       const off = await gw.cli(['settings', 'set', 'anomaly_detection=off']);
       assert.equal(off.code, 0, off.stderr);
-      await new Promise((r) => setTimeout(r, 1_000));
+      await settle(gw);
       const smokeOff = await runCli(['anomaly', 'smoke'], {
         cwd: gw.dir,
         env: {

@@ -63,6 +63,14 @@ export function postgresGate(): Promise<ServiceGate> {
   );
 }
 
+/**
+ * Command deadline for suites that check what Redis computes (counts, leases, contracts), not
+ * how faults are handled: the production default (100 ms) is a fault-handling choice, and on a
+ * loaded CI machine it would turn a slow but correct answer into a failed test. Fault suites
+ * set their own short deadlines.
+ */
+export const ROOMY_COMMAND_TIMEOUT_MS = 5_000;
+
 /** A name unique to this test process, for Redis key prefixes and PostgreSQL schemas. */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;

@@ -14,7 +14,7 @@ import { openState } from '../../src/state/open-state.js';
 import type { HotState } from '../../src/state/types.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/types.js';
-import { REDIS_URL, redisGate } from '../helpers/services.js';
+import { REDIS_URL, ROOMY_COMMAND_TIMEOUT_MS, redisGate } from '../helpers/services.js';
 
 const logger = pino({ level: 'silent' });
 const violation = (keyId: string, ip: string) => ({
@@ -120,8 +120,18 @@ describe('intercept alerts across two instances sharing Redis', { skip: redis.sk
     await store.migrate();
     const keyPrefix = `pcl-test-${randomBytes(4).toString('hex')}:`;
     const states: HotState[] = [
-      await openState({ redisUrl: REDIS_URL, keyPrefix, clock }),
-      await openState({ redisUrl: REDIS_URL, keyPrefix, clock }),
+      await openState({
+        redisUrl: REDIS_URL,
+        keyPrefix,
+        clock,
+        redis: { commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS },
+      }),
+      await openState({
+        redisUrl: REDIS_URL,
+        keyPrefix,
+        clock,
+        redis: { commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS },
+      }),
     ];
     const alerts: Alert[] = [];
     const recorders = states.map(

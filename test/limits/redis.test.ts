@@ -6,7 +6,7 @@ import { compileLimit } from '../../src/limits/compile.js';
 import { LimiterUnavailableError, type LimiterUnavailableReason } from '../../src/limits/errors.js';
 import { RedisLimiter } from '../../src/limits/redis.js';
 import type { CompiledLimit, RateLimiter } from '../../src/limits/types.js';
-import { REDIS_URL, redisGate, uniqueName } from '../helpers/services.js';
+import { REDIS_URL, ROOMY_COMMAND_TIMEOUT_MS, redisGate, uniqueName } from '../helpers/services.js';
 import { eventually, sleep, timed } from '../helpers/wait.js';
 import { TcpProxy } from '../state/tcp-proxy.js';
 import { limitOf, runLimiterContract } from './limiter-contract.js';
@@ -59,7 +59,13 @@ describe('RedisLimiter', { skip: redis.skip }, () => {
   const clock = new ManualClock();
   runLimiterContract(
     'RedisLimiter',
-    () => RedisLimiter.connect({ url: REDIS_URL, keyPrefix, testClock: clock }),
+    () =>
+      RedisLimiter.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        testClock: clock,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      }),
     {
       clock,
     },
@@ -76,7 +82,11 @@ describe('RedisLimiter', { skip: redis.skip }, () => {
 
   describe('server time, keys and expiry', () => {
     test('decisions use the Redis server clock (TIME) when no test clock is set', async () => {
-      const limiter = await RedisLimiter.connect({ url: REDIS_URL, keyPrefix });
+      const limiter = await RedisLimiter.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
       try {
         const limit = limitOf({ algorithm: 'token_bucket', limit: 2, rate: { count: 10, perMs: 1_000 } });
         const who = uniqueName('server-time');
@@ -99,7 +109,12 @@ describe('RedisLimiter', { skip: redis.skip }, () => {
     });
 
     test('every key written has an expiry, under <prefix>rl:{<policy>:<identity>}:<algorithm>', async () => {
-      const limiter = await RedisLimiter.connect({ url: REDIS_URL, keyPrefix, leaseTtlMs: 30_000 });
+      const limiter = await RedisLimiter.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        leaseTtlMs: 30_000,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
       try {
         const who = uniqueName('ttl');
         const cases: Array<[CompiledLimit, string, number]> = [
@@ -187,8 +202,8 @@ describe('RedisLimiter', { skip: redis.skip }, () => {
   describe('several instances', () => {
     test('two RedisLimiter instances share counts: exactly the limit passes across both', async () => {
       const [a, b] = await Promise.all([
-        RedisLimiter.connect({ url: REDIS_URL, keyPrefix }),
-        RedisLimiter.connect({ url: REDIS_URL, keyPrefix }),
+        RedisLimiter.connect({ url: REDIS_URL, keyPrefix, commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS }),
+        RedisLimiter.connect({ url: REDIS_URL, keyPrefix, commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS }),
       ]);
       try {
         const limit = limitOf({ algorithm: 'fixed_window', limit: 100, windowMs: HOUR });

@@ -5,7 +5,7 @@ import { DeadlineExceededError } from '../../src/state/deadline.js';
 import { isStateError } from '../../src/state/errors.js';
 import { openState } from '../../src/state/open-state.js';
 import { RedisState } from '../../src/state/redis.js';
-import { REDIS_URL, redisGate, uniqueName } from '../helpers/services.js';
+import { REDIS_URL, ROOMY_COMMAND_TIMEOUT_MS, redisGate, uniqueName } from '../helpers/services.js';
 import { eventually, sleep, timed } from '../helpers/wait.js';
 import { Inbox, rejectsWith, runStateContract } from './state-contract.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -38,11 +38,17 @@ describe('RedisState', { skip: redis.skip }, () => {
     assert.deepEqual(strays, []);
   });
 
-  runStateContract('RedisState', () => RedisState.connect({ url: REDIS_URL, keyPrefix }));
+  runStateContract('RedisState', () =>
+    RedisState.connect({ url: REDIS_URL, keyPrefix, commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS }),
+  );
 
   describe('keys and channels', () => {
     test('keys are stored under the prefix and the incr ttl is set server-side', async () => {
-      const state = await RedisState.connect({ url: REDIS_URL, keyPrefix });
+      const state = await RedisState.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
       const admin = new Redis(REDIS_URL);
       try {
         await state.set('plain', 'v');
@@ -59,7 +65,11 @@ describe('RedisState', { skip: redis.skip }, () => {
     });
 
     test('a lease is one key under the prefix, hash-tagged by name, expiring by Redis time', async () => {
-      const state = await RedisState.connect({ url: REDIS_URL, keyPrefix });
+      const state = await RedisState.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
       const admin = new Redis(REDIS_URL);
       try {
         assert.equal(await state.acquireLease('detector', 'one', 60_000), true);
@@ -78,7 +88,11 @@ describe('RedisState', { skip: redis.skip }, () => {
     });
 
     test('a heartbeat group is two keys in one Cluster slot, both expiring', async () => {
-      const state = await RedisState.connect({ url: REDIS_URL, keyPrefix });
+      const state = await RedisState.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
       const admin = new Redis(REDIS_URL);
       try {
         await state.heartbeat('fleet', 'one', 30_000, '{"v":1}');
@@ -102,8 +116,16 @@ describe('RedisState', { skip: redis.skip }, () => {
     });
 
     test('states with different prefixes do not see each other', async () => {
-      const a = await RedisState.connect({ url: REDIS_URL, keyPrefix });
-      const b = await RedisState.connect({ url: REDIS_URL, keyPrefix: `${keyPrefix}other:` });
+      const a = await RedisState.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
+      const b = await RedisState.connect({
+        url: REDIS_URL,
+        keyPrefix: `${keyPrefix}other:`,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
       try {
         await a.set('isolated', 'a');
         assert.equal(await b.get('isolated'), null);
@@ -208,7 +230,11 @@ describe('RedisState', { skip: redis.skip }, () => {
 
     async function connectThroughProxy(): Promise<void> {
       state = await RedisState.connect({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix });
-      direct = await RedisState.connect({ url: REDIS_URL, keyPrefix });
+      direct = await RedisState.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
     }
 
     test('Redis down: commands reject at once, health says so, and service resumes when it is back', async () => {
@@ -283,7 +309,11 @@ describe('RedisState', { skip: redis.skip }, () => {
         keyPrefix,
         subscriberHeartbeatMs: 200,
       });
-      direct = await RedisState.connect({ url: REDIS_URL, keyPrefix });
+      direct = await RedisState.connect({
+        url: REDIS_URL,
+        keyPrefix,
+        commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS,
+      });
       const inbox = new Inbox();
       await state.subscribe('heartbeat', inbox.handler);
       await direct.publish('heartbeat', 'm1');

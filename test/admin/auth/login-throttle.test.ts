@@ -16,7 +16,7 @@ import { ManualClock } from '../../../src/core/clock.js';
 import { MemoryState } from '../../../src/state/memory.js';
 import { RedisState } from '../../../src/state/redis.js';
 import type { HotState } from '../../../src/state/types.js';
-import { REDIS_URL, redisGate, uniqueName } from '../../helpers/services.js';
+import { REDIS_URL, ROOMY_COMMAND_TIMEOUT_MS, redisGate, uniqueName } from '../../helpers/services.js';
 
 const states: HotState[] = [];
 const redis = await redisGate();
@@ -353,8 +353,8 @@ describe('login throttle', () => {
 
     it('a lock recorded by one instance holds on another', async () => {
       const [a, b] = await Promise.all([
-        RedisState.connect({ url: REDIS_URL, keyPrefix }),
-        RedisState.connect({ url: REDIS_URL, keyPrefix }),
+        RedisState.connect({ url: REDIS_URL, keyPrefix, commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS }),
+        RedisState.connect({ url: REDIS_URL, keyPrefix, commandTimeoutMs: ROOMY_COMMAND_TIMEOUT_MS }),
       ]);
       states.push(a, b);
       // Lock times are read from this clock; Redis expires keys by its own (TTLs here are minutes).
