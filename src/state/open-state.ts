@@ -6,7 +6,6 @@
 import type { Clock } from '../core/clock.js';
 import type { StateLogger } from './logger.js';
 import { MemoryState } from './memory.js';
-import { RedisState } from './redis.js';
 import type { RedisTlsFiles } from './redis-target.js';
 import type { HotState } from './types.js';
 
@@ -44,13 +43,16 @@ export async function openState(options: OpenStateOptions = {}): Promise<HotStat
   const scheme = schemeOf(redisUrl.split(',')[0]!.trim());
   switch (scheme) {
     case 'redis:':
-    case 'rediss:':
+    case 'rediss:': {
+      // Loaded only when configured: ioredis is a tenth of a second of every CLI start.
+      const { RedisState } = await import('./redis.js');
       return RedisState.connect({
         url: redisUrl,
         ...options.redis,
         ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
       });
+    }
     default:
       // Name only the scheme: the rest of the value may carry a password.
       throw new Error(

@@ -13,7 +13,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
-import { Agent, request } from 'undici';
 import type { AdminClient } from '../admin-client.js';
 import { remoteAdminClient, remoteTarget } from '../admin-client.js';
 import { configFromCommand, withAdmin } from '../context.js';
@@ -83,6 +82,8 @@ async function smoke(api: AdminClient, proxyUrl: string, burst: number, quiet: n
   const tag = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   const id = `anomaly-smoke-${tag}`;
   const upstream = await startUpstream();
+  // undici is loaded by this command only, not by every CLI start.
+  const { Agent, request } = await import('undici');
   const agent = new Agent({ connections: 32 });
   const created: { route?: boolean; client?: boolean; key?: string; anomalies?: string[] } = {};
   try {

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { prepareForWorkers, type RunningApp, startApp } from '../../app.js';
+import type { RunningApp } from '../../app.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { createLogger, exitAfterFlush } from '../../core/logger.js';
 import {
@@ -16,7 +16,6 @@ import {
   WORKER_SLOT_ENV,
   WorkerPool,
 } from '../../core/workers.js';
-import { primaryMetrics, workerMetrics } from '../../telemetry/cluster-metrics.js';
 import { configFromCommand } from '../context.js';
 import { CliError, EXIT_INVALID } from '../errors.js';
 
@@ -124,6 +123,12 @@ async function serve(config: LoadedConfig, logger: Logger, worker: number | unde
     // the primary anyway (the primary owns the listening sockets).
   }
 
+  // Loaded here, not at the top: every other command (`keys list`, `--version`) would pay for
+  // the whole gateway (proxy, pipeline, undici, ws, prom-client…) at start-up.
+  const [{ startApp }, { workerMetrics }] = await Promise.all([
+    import('../../app.js'),
+    import('../../telemetry/cluster-metrics.js'),
+  ]);
   app = await startApp({
     config,
     logger,
@@ -177,6 +182,10 @@ async function runPrimary(config: LoadedConfig, logger: Logger, count: number): 
   if (config.settings.demo === 'auto')
     logger.debug('demo mode is off under --workers (each worker would have its own demo key)');
   // Once, before any worker exists: migrations, the secret key file, the first-start admin user.
+  const [{ prepareForWorkers }, { primaryMetrics }] = await Promise.all([
+    import('../../app.js'),
+    import('../../telemetry/cluster-metrics.js'),
+  ]);
   await prepareForWorkers(config, logger);
   if (signals > 0) {
     exitAfterFlush(logger, 0);
