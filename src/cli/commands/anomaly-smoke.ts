@@ -157,14 +157,15 @@ async function smoke(api: AdminClient, proxyUrl: string, burst: number, quiet: n
       );
       return { startedAt, statuses, run: await api.post<RunView>('/anomalies/run', {}) };
     };
-    let { startedAt, statuses, run } = await burstAndRun();
+    const first = await burstAndRun();
+    let { statuses, run } = first;
     const runs = [run];
     // Run-now judges the interval in progress. When that began after the burst did, the burst
     // was split across two intervals and neither part may stand out: burst once more, inside
     // the new interval (far longer than a burst), rather than report a miss.
-    if (Date.parse(run.bucketStart) > startedAt && !run.findings.some(aboutSmoke)) {
+    if (Date.parse(run.bucketStart) > first.startedAt && !run.findings.some(aboutSmoke)) {
       say('the detector interval turned during the burst: bursting again inside the new interval');
-      ({ startedAt, statuses, run } = await burstAndRun());
+      ({ statuses, run } = await burstAndRun());
       runs.push(run);
     }
     const mine = runs.flatMap((r) => r.anomalies).filter(aboutSmoke);
