@@ -13,6 +13,11 @@ export async function cliJson<T = Record<string, unknown>>(gw: GatewayProcess, a
   return JSON.parse(result.stdout) as T;
 }
 
+/** `secret` with its last character changed: the same length and alphabet, never the same value. */
+export function tampered(secret: string): string {
+  return `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+}
+
 export async function addClient(gw: GatewayProcess, id: string, name = id): Promise<void> {
   await cliJson(gw, ['clients', 'add', '--id', id, '--name', name]);
 }

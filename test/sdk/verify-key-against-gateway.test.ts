@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { PortcullisError, PortcullisVerifier } from '@portcullis/sdk';
 import { type ExampleUpstream, startExampleUpstream } from '../../examples/upstream/server.js';
 import { type GatewayProcess, startGateway } from '../helpers/gateway.js';
-import { addClient, cliJson, createKey, grant, settle } from '../helpers/identity.js';
+import { addClient, cliJson, createKey, grant, settle, tampered } from '../helpers/identity.js';
 
 describe('SDK verifyKey() against a running gateway', () => {
   let upstream: ExampleUpstream;
@@ -66,7 +66,7 @@ describe('SDK verifyKey() against a running gateway', () => {
   });
 
   it('refusals are answers with the pipeline codes', async () => {
-    const wrong = await verifier.verifyKey({ key: `${key.key.slice(0, -1)}x`, route: 'orders' });
+    const wrong = await verifier.verifyKey({ key: tampered(key.key), route: 'orders' });
     assert.deepEqual([wrong.valid, wrong.code], [false, 'invalid_credentials']);
     const method = await verifier.verifyKey({ key: key.key, route: 'orders', method: 'POST' });
     assert.deepEqual([method.valid, method.code], [false, 'forbidden_route']);
